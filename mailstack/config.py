@@ -1,0 +1,888 @@
+"""The stack configuration: the only module that knows Pulumi config keys.
+
+Every key is a flat, typed Pulumi key (`mailstack:serverType`), because
+Pulumi.yaml can declare type, description and default only for strings,
+integers, booleans and arrays. In Python the keys are grouped into sections;
+each field's alias is its Pulumi key. `load_config` reads the keys, validates
+everything at once and raises one `ConfigError` listing every problem, each
+named by its key path in Pulumi's notation, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args, get_origin
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic.config import JsonDict
+from pydantic.fields import FieldInfo
+
+PROJECT = "mailstack"
+
+# --- reusable value types -------------------------------------------------
+
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+_LABEL_RE = re.compile(rf"^{_LABEL}$")
+_EMAIL_RE = re.compile(rf"^[A-Za-z0-9._%+-]+@{_HOSTNAME_RE.pattern[1:-1]}$")
+# systemd OnCalendar is checked for real by systemd-analyze in the artifact
+# tests; here only characters that could break a unit file are refused.
+_CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:/.,~ -]+$")
+
+
+def _domain(value: str) -> str:
+    value = value.strip().lower().rstrip(".")
+    if not _HOSTNAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a domain name; expected e.g. 'example.com'")
+    return value
+
+
+def _label(value: str) -> str:
+    if not _LABEL_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label; expected lowercase letters, digits and "
+            "inner hyphens, e.g. 'app'"
+        )
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL_RE.match(value):
+        raise ValueError(f"{value!r} is not an email address; expected e.g. 'ops@example.com'")
+    return value
+
+
+def _optional_email(value: str) -> str:
+    return _email(value) if value else value
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as err:
+        raise ValueError(
+            f"{value!r} is not a CIDR block ({err}); expected e.g. '198.51.100.7/32'"
+        ) from None
+
+
+def _ssh_public_key(value: str) -> str:
+    parts = value.split()
+    allowed = (
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "sk-ssh-ed25519@openssh.com",
+    )
+    if len(parts) < 2 or parts[0] not in allowed or not re.fullmatch(r"[A-Za-z0-9+/=]+", parts[1]):
+        raise ValueError(
+            "not an OpenSSH public key; expected one line such as 'ssh-ed25519 AAAA... you@laptop'"
+        )
+    return value.strip()
+
+
+def _https_url(value: str) -> str:
+    if value and not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+        raise ValueError(f"{value!r} is not an https:// URL")
+    return value
+
+
+def _calendar(value: str) -> str:
+    if not _CALENDAR_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a systemd calendar expression; expected e.g. '*-*-* 03:15:00'"
+        )
+    return value
+
+
+def _hetzner_label(value: str) -> str:
+    # Hetzner label rules: key (optional prefix/) name up to 63 chars, value up to 63.
+    key, sep, val = value.partition("=")
+    name_re = r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?"
+    prefix, _, name = key.rpartition("/")
+    ok = bool(sep) and re.fullmatch(name_re, name) is not None
+    ok = ok and (not prefix or _HOSTNAME_RE.match(prefix) is not None)
+    ok = ok and (val == "" or re.fullmatch(name_re, val) is not None)
+    if not ok:
+        raise ValueError(
+            f"{value!r} is not a Hetzner label; expected 'key=value' with letters, digits, "
+            "'-', '_' or '.', at most 63 characters each, starting and ending alphanumeric"
+        )
+    return value
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+DnsLabel = Annotated[str, AfterValidator(_label)]
+Email = Annotated[str, AfterValidator(_email)]
+OptionalEmail = Annotated[str, AfterValidator(_optional_email)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+Calendar = Annotated[str, AfterValidator(_calendar)]
+HetznerLabel = Annotated[str, AfterValidator(_hetzner_label)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+# --- enums ------------------------------------------------------------------
+
+
+class Environment(enum.StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Target(enum.StrEnum):
+    LOCAL = "local"
+    """Services on the local Docker engine; no cloud account."""
+    HETZNER = "hetzner"
+    """A Hetzner Cloud server with DNS on Cloudflare."""
+
+
+class ServerImage(enum.StrEnum):
+    UBUNTU_2404 = "ubuntu-24.04"
+    DEBIAN_12 = "debian-12"
+    DEBIAN_13 = "debian-13"
+
+
+class DnsProvider(enum.StrEnum):
+    CLOUDFLARE = "cloudflare"
+    NONE = "none"
+
+
+class DmarcPolicy(enum.StrEnum):
+    NONE = "none"
+    QUARANTINE = "quarantine"
+    REJECT = "reject"
+
+
+class Alignment(enum.StrEnum):
+    RELAXED = "r"
+    STRICT = "s"
+
+
+class SpfAll(enum.StrEnum):
+    FAIL = "-all"
+    SOFTFAIL = "~all"
+
+
+class MailRelay(enum.StrEnum):
+    SES = "ses"
+    """Amazon SES over SMTP on port 587 (SES signs with Easy DKIM)."""
+    SMTP = "smtp"
+    """Any other SMTP relay on a submission port."""
+    SINK = "sink"
+    """A local SMTP sink that catches everything (local stack only)."""
+
+
+class AppPreset(enum.StrEnum):
+    LISTMONK = "listmonk"
+    MAILWIZZ = "mailwizz"
+    TRANSACTIONAL_API = "transactional-api"
+    WEB_API = "web-api"
+    CUSTOM = "custom"
+
+
+# --- sections -----------------------------------------------------------------
+
+
+def key(
+    alias: str, default: Any = ..., description: str = "", secret: bool = False, **constraints: Any
+) -> Any:
+    """A config field: `alias` is the Pulumi key, the description is the docs."""
+    extra: JsonDict | None = {"secret": True} if secret else None
+    return Field(
+        default, alias=alias, description=description, json_schema_extra=extra, **constraints
+    )
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=False, use_enum_values=False
+    )
+
+
+class StackSection(Section):
+    environment: Environment = key(
+        "environment",
+        Environment.DEV,
+        "Environment of this stack: local, dev or prod. prod turns on protection "
+        "against `pulumi destroy` and refuses world-open SSH.",
+    )
+    target: Target = key(
+        "target",
+        Target.HETZNER,
+        "Where services run: `local` (the local Docker engine) or `hetzner` (a cloud server).",
+    )
+    expires_at: str = key(
+        "expiresAt",
+        "",
+        "Throwaway stacks only: UTC date (YYYY-MM-DD) after which the reaper may delete "
+        "the server. Empty for long-lived stacks.",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+    )
+
+
+class DomainSection(Section):
+    domain: Domain = key("domain", description="Mail domain, e.g. `example.com`. Required.")
+    app_subdomain: DnsLabel = key(
+        "appSubdomain", "app", "Label of the app's web host: `<appSubdomain>.<domain>`."
+    )
+    mail_subdomain: DnsLabel = key(
+        "mailSubdomain",
+        "mail",
+        "Label of the sending host: `<mailSubdomain>.<domain>`; its A/AAAA records and "
+        "the server's reverse DNS use this name.",
+    )
+    www_redirect: bool = key("wwwRedirect", False, "Redirect `www.<domain>` to the app host.")
+
+    @property
+    def app_host(self) -> str:
+        return f"{self.app_subdomain}.{self.domain}"
+
+    @property
+    def mail_host(self) -> str:
+        return f"{self.mail_subdomain}.{self.domain}"
+
+
+class ServerSection(Section):
+    type: str = key(
+        "serverType",
+        "cx23",
+        "Hetzner server type (Hetzner retires types: check `hcloud server-type list`).",
+        pattern=r"^[a-z]{2,4}\d{1,3}$",
+    )
+    image: ServerImage = key(
+        "serverImage",
+        ServerImage.UBUNTU_2404,
+        "OS image: ubuntu-24.04, debian-12 or debian-13. Changing it never replaces a "
+        "running server.",
+    )
+    location: str = key(
+        "serverLocation",
+        "nbg1",
+        "Hetzner location, e.g. nbg1, fsn1, hel1, ash, hil, sin.",
+        pattern=r"^[a-z]{3}\d?$",
+    )
+    backups: bool = key("serverBackups", False, "Turn on Hetzner's own daily server backups.")
+    swap_mib: int = key(
+        "serverSwapMib", 2048, "Swap file size in MiB (0 turns swap off).", ge=0, le=65536
+    )
+    volume_size_gb: int = key(
+        "volumeSizeGb", 20, "Size of the data volume in GB (Hetzner minimum 10).", ge=10, le=10240
+    )
+    labels: list[HetznerLabel] = key(
+        "serverLabels", [], "Extra Hetzner labels for the server, as `key=value` strings."
+    )
+
+
+class AdminSection(Section):
+    user: str = key(
+        "adminUser",
+        "mailadmin",
+        "Name of the non-root sudo user that SSH allows.",
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+    )
+    ssh_public_keys: list[SshPublicKey] = key(
+        "sshPublicKeys", [], "OpenSSH public keys allowed to log in as the admin user."
+    )
+    cidrs: list[Cidr] = key(
+        "adminCidrs",
+        [],
+        "CIDR blocks allowed to reach SSH and the app's admin paths. Never the whole "
+        "internet in prod.",
+    )
+    tailscale: bool = key(
+        "tailscale",
+        False,
+        "Join the server to a tailnet and close SSH to the internet. Needs `tailscaleAuthKey`.",
+    )
+    extra_tcp_ports: list[Port] = key(
+        "firewallExtraTcpPorts",
+        [],
+        "Extra TCP ports opened to the internet besides 80 and 443. Keep empty unless needed.",
+    )
+
+
+class DnsSection(Section):
+    provider: DnsProvider = key(
+        "dnsProvider", DnsProvider.CLOUDFLARE, "Who manages DNS: `cloudflare` or `none`."
+    )
+    zone_id: str = key(
+        "cloudflareZoneId",
+        "",
+        "Cloudflare zone id of `domain` (32 hex characters).",
+        pattern=r"^([0-9a-f]{32})?$",
+    )
+    proxy_web: bool = key(
+        "proxyWeb", False, "Proxy the app host through Cloudflare. Mail names are never proxied."
+    )
+    spf_all: SpfAll = key("spfAll", SpfAll.SOFTFAIL, "SPF terminator: `-all` or `~all`.")
+    spf_includes: list[str] = key(
+        "spfIncludes",
+        [],
+        "Extra SPF `include:` domains for other senders (each costs DNS lookups; at most "
+        "10 in all).",
+    )
+    dkim_selectors: list[DnsLabel] = key(
+        "dkimSelectors",
+        ["ms202611"],
+        "DKIM selectors to publish, newest last; the last one signs. Two at once during "
+        "a key rotation.",
+        min_length=1,
+        max_length=2,
+    )
+    dmarc_policy: DmarcPolicy = key(
+        "dmarcPolicy",
+        DmarcPolicy.NONE,
+        "DMARC policy; ramp none -> quarantine -> reject as reports come back clean.",
+    )
+    dmarc_subdomain_policy: str = key(
+        "dmarcSubdomainPolicy",
+        "",
+        "DMARC `sp=` (none, quarantine or reject); empty means the main policy.",
+        pattern=r"^(none|quarantine|reject)?$",
+    )
+    dmarc_pct: int = key(
+        "dmarcPct", 100, "DMARC `pct=`: share of failing mail the policy applies to.", ge=0, le=100
+    )
+    dmarc_rua: OptionalEmail = key(
+        "dmarcRua", "", "Address for aggregate DMARC reports; defaults to `dmarc@<domain>`."
+    )
+    dmarc_ruf: OptionalEmail = key("dmarcRuf", "", "Address for forensic DMARC reports (optional).")
+    dkim_alignment: Alignment = key(
+        "dmarcAlignDkim", Alignment.RELAXED, "DMARC `adkim=`: `r` relaxed or `s` strict."
+    )
+    spf_alignment: Alignment = key(
+        "dmarcAlignSpf", Alignment.RELAXED, "DMARC `aspf=`: `r` relaxed or `s` strict."
+    )
+    receives_mail: bool = key(
+        "receivesMail",
+        False,
+        "Publish MX (and MTA-STS/TLS-RPT when on) so the platform receives bounces and replies.",
+    )
+    mta_sts: bool = key("mtaSts", False, "Publish an MTA-STS policy (needs `receivesMail`).")
+    tls_rpt: OptionalEmail = key("tlsRptEmail", "", "Address for TLS-RPT reports (optional).")
+    caa_issuer: str = key(
+        "caaIssuer", "letsencrypt.org", "The only CA allowed to issue certificates (CAA)."
+    )
+    caa_iodef: OptionalEmail = key(
+        "caaIodef", "", "CAA `iodef` address; defaults to the DMARC report address."
+    )
+    null_mx_names: list[Domain] = key(
+        "nullMxNames", [], "Names that never send or receive: null MX plus `v=spf1 -all`."
+    )
+
+
+class MailSection(Section):
+    relay: MailRelay = key(
+        "mailRelay",
+        MailRelay.SES,
+        "How mail leaves: `ses`, `smtp` (another relay) or `sink` (local only). Hetzner "
+        "blocks outbound 25/465.",
+    )
+    from_address: OptionalEmail = key(
+        "fromAddress", "", "Sender address; defaults to `noreply@<domain>`."
+    )
+    smtp_host: str = key("smtpHost", "", "SMTP relay host (for `smtp`; `ses` derives it).")
+    smtp_port: Port = key("smtpPort", 587, "SMTP relay port (587 with STARTTLS).")
+    smtp_username: str = key("smtpUsername", "", "SMTP relay user name.")
+    ses_region: str = key(
+        "sesRegion", "eu-central-1", "AWS region of SES.", pattern=r"^[a-z]{2}-[a-z]+-\d$"
+    )
+
+
+class AppSection(Section):
+    preset: AppPreset = key(
+        "app",
+        AppPreset.LISTMONK,
+        "App preset: listmonk, mailwizz, transactional-api, web-api or custom.",
+    )
+    image: str = key(
+        "appImage", "", "Container image of the app (required for `custom`; overrides a preset)."
+    )
+    port: Port = key("appPort", 9000, "Port the app listens on inside its container.")
+    health_path: str = key(
+        "appHealthPath", "/", "HTTP path the proxy and healthcheck probe.", pattern=r"^/\S*$"
+    )
+    admin_paths: list[str] = key(
+        "appAdminPaths", [], "Extra URL path prefixes reachable only from `adminCidrs`."
+    )
+
+
+class ServicesSection(Section):
+    redis: bool = key("redis", False, "Run Redis (append-only, memory capped) for the app.")
+    minio: bool = key("minio", False, "Run MinIO object storage for the app.")
+    minio_buckets: list[DnsLabel] = key(
+        "minioBuckets", ["uploads"], "Buckets the MinIO setup job creates."
+    )
+    monitoring: bool = key("monitoring", True, "Run the health monitor and metrics endpoint.")
+
+
+class BackupSection(Section):
+    enabled: bool = key("backupEnabled", True, "Run scheduled, encrypted off-site backups.")
+    repository: str = key(
+        "backupRepository",
+        "",
+        "restic repository, e.g. `s3:https://fsn1.your-objectstorage.com/bucket/mailstack`.",
+    )
+    s3_access_key_id: str = key(
+        "backupS3AccessKeyId", "", "Access key id of the S3-compatible backup target."
+    )
+    schedule: Calendar = key(
+        "backupSchedule", "*-*-* 03:15:00", "When backups run (systemd OnCalendar)."
+    )
+    keep_daily: int = key("backupKeepDaily", 7, "Daily snapshots kept.", ge=0, le=366)
+    keep_weekly: int = key("backupKeepWeekly", 4, "Weekly snapshots kept.", ge=0, le=520)
+    keep_monthly: int = key("backupKeepMonthly", 12, "Monthly snapshots kept.", ge=0, le=600)
+    max_age_hours: int = key(
+        "backupMaxAgeHours", 26, "A last success older than this is reported as stale.", ge=1
+    )
+    heartbeat_url: HttpsUrl = key(
+        "backupHeartbeatUrl", "", "URL pinged after each successful backup (optional)."
+    )
+
+
+class SecretKeys(Section):
+    """Secret keys: set with `pulumi config set --secret`; never plain."""
+
+    smtp_password: str = key(
+        "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
+    )
+    backup_password: str = key("backupPassword", "", "restic repository password.", secret=True)
+    backup_s3_secret_access_key: str = key(
+        "backupS3SecretAccessKey", "", "Secret key of the backup target.", secret=True
+    )
+    tailscale_auth_key: str = key(
+        "tailscaleAuthKey", "", "Tailscale auth key (with `tailscale`).", secret=True
+    )
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "stack": StackSection,
+    "domain": DomainSection,
+    "server": ServerSection,
+    "admin": AdminSection,
+    "dns": DnsSection,
+    "mail": MailSection,
+    "app": AppSection,
+    "services": ServicesSection,
+    "backup": BackupSection,
+    "secrets": SecretKeys,
+}
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One Pulumi config key and where it lives in the model."""
+
+    section: str
+    field: str
+    alias: str
+    info: FieldInfo
+
+    @property
+    def is_list(self) -> bool:
+        return get_origin(_unwrap(self.info.annotation)) is list
+
+    @property
+    def secret(self) -> bool:
+        extra = self.info.json_schema_extra
+        return isinstance(extra, dict) and bool(extra.get("secret"))
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def key_specs() -> list[KeySpec]:
+    """Every config key, in documentation order."""
+    return [
+        KeySpec(section, name, str(info.alias), info)
+        for section, model in SECTIONS.items()
+        for name, info in model.model_fields.items()
+    ]
+
+
+# --- secrets ----------------------------------------------------------------------
+
+
+class Secrets:
+    """Secret config values, only ever as Pulumi secret Outputs."""
+
+    def __init__(self, present: Mapping[str, bool]) -> None:
+        self._present = dict(present)
+        self._config = pulumi.Config(PROJECT)
+
+    def has(self, alias: str) -> bool:
+        return self._present.get(alias, False)
+
+    def get(self, alias: str) -> pulumi.Output[str]:
+        """The secret as an Output; raises if the key is unset (validation prevents it)."""
+        return self._config.require_secret(alias)
+
+
+# --- the model ------------------------------------------------------------------
+
+
+class StackConfig(BaseModel):
+    """The validated configuration of one stack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    stack: StackSection
+    domain: DomainSection
+    server: ServerSection
+    admin: AdminSection
+    dns: DnsSection
+    mail: MailSection
+    app: AppSection
+    services: ServicesSection
+    backup: BackupSection
+    secrets: Secrets = Field(exclude=True)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.stack.environment is Environment.PROD
+
+    @property
+    def is_local(self) -> bool:
+        return self.stack.target is Target.LOCAL
+
+    @property
+    def uses_dns(self) -> bool:
+        return not self.is_local and self.dns.provider is DnsProvider.CLOUDFLARE
+
+    @property
+    def dmarc_rua(self) -> str:
+        return self.dns.dmarc_rua or f"dmarc@{self.domain.domain}"
+
+    @property
+    def from_address(self) -> str:
+        return self.mail.from_address or f"noreply@{self.domain.domain}"
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{PROJECT}:{self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem with a stack's config, found before any resource is made."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.key, p.message))
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid stack configuration ({len(self.problems)} problem(s)):\n{lines}")
+
+
+# --- loading ----------------------------------------------------------------------
+
+
+def _pulumi_path(spec: KeySpec, loc: tuple[int | str, ...]) -> str:
+    """`serverLabels[1]` style path for an error inside a list value."""
+    path = spec.alias
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    kind = err["type"]
+    if kind == "enum":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"got {err['input']!r}; expected one of {expected}"
+    if kind == "string_pattern_mismatch":
+        return f"got {err['input']!r}; must match {err['ctx']['pattern']}"
+    if kind == "missing":
+        return "is required but not set"
+    return msg
+
+
+def _parse_raw(spec: KeySpec, raw: Any) -> tuple[Any, Problem | None]:
+    """Pulumi hands the program strings; arrays arrive as JSON text."""
+    if spec.is_list and isinstance(raw, str):
+        try:
+            return json.loads(raw), None
+        except json.JSONDecodeError:
+            return None, Problem(spec.alias, f"expected a YAML/JSON array, got {raw!r}")
+    return raw, None
+
+
+def validate(
+    raw_config: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()
+) -> StackConfig:
+    """Validate raw `mailstack:*` config values; raise ConfigError with every problem."""
+    specs = {spec.alias: spec for spec in key_specs()}
+    problems: list[Problem] = []
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    present: dict[str, bool] = {}
+
+    for full_key, raw in sorted(raw_config.items()):
+        namespace, _, name = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, specs, n=1)
+            hint = f"; did you mean '{PROJECT}:{close[0]}'?" if close else ""
+            problems.append(Problem(name, f"unknown config key{hint}"))
+            continue
+        if spec.secret:
+            if full_key not in secret_keys:
+                problems.append(
+                    Problem(
+                        name,
+                        "is a secret: set it with `pulumi config set "
+                        f"--secret {name} ...`, not as plain text",
+                    )
+                )
+            present[name] = raw not in (None, "")
+            continue
+        value, problem = _parse_raw(spec, raw)
+        if problem:
+            problems.append(problem)
+            continue
+        sections[spec.section][name] = value
+
+    parsed: dict[str, Section] = {}
+    for section, model in SECTIONS.items():
+        if section == "secrets":
+            continue
+        try:
+            parsed[section] = model.model_validate(sections[section])
+        except ValidationError as err:
+            for e in err.errors():
+                alias = str(e["loc"][0])
+                spec = specs[alias]
+                problems.append(Problem(_pulumi_path(spec, tuple(e["loc"][1:])), _message(e)))
+
+    if problems:
+        raise ConfigError(problems)
+
+    config = StackConfig(secrets=Secrets(present), **parsed)
+    problems = [p for rule in RULES for p in rule(config)]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config() -> StackConfig:
+    """Read and validate this stack's Pulumi config (the program's entry point)."""
+    from pulumi.runtime import config as runtime_config
+
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret = set(runtime_config.get_config_secret_keys_env()) | set(
+        runtime_config._SECRET_KEYS.get()
+    )
+    return validate(raw, secret)
+
+
+# --- cross-field rules ------------------------------------------------------------
+
+Rule = Callable[[StackConfig], list[Problem]]
+WORLD = {"0.0.0.0/0", "::/0"}
+
+
+def _target_matches_environment(c: StackConfig) -> list[Problem]:
+    local_env = c.stack.environment is Environment.LOCAL
+    if local_env != c.is_local:
+        return [
+            Problem(
+                "target",
+                "`local` target goes with the `local` environment and only "
+                f"with it (environment is {c.stack.environment.value!r})",
+            )
+        ]
+    return []
+
+
+def _no_world_ssh_in_prod(c: StackConfig) -> list[Problem]:
+    if c.is_prod and WORLD.intersection(c.admin.cidrs):
+        return [
+            Problem(
+                "adminCidrs",
+                "prod must not allow SSH from the whole internet; use "
+                "your office/VPN CIDRs (e.g. '198.51.100.7/32') or `tailscale: true`",
+            )
+        ]
+    return []
+
+
+def _server_reachable(c: StackConfig) -> list[Problem]:
+    if c.is_local:
+        return []
+    problems = []
+    if not c.admin.ssh_public_keys:
+        problems.append(
+            Problem(
+                "sshPublicKeys",
+                "a `hetzner` target needs at least one admin SSH public key, or nobody can log in",
+            )
+        )
+    if not c.admin.cidrs and not c.admin.tailscale:
+        problems.append(
+            Problem(
+                "adminCidrs",
+                "a `hetzner` target needs admin CIDRs (or "
+                "`tailscale: true`) so SSH is reachable by you and nobody else",
+            )
+        )
+    return problems
+
+
+def _zone_needed(c: StackConfig) -> list[Problem]:
+    if c.uses_dns and not c.dns.zone_id:
+        return [
+            Problem(
+                "cloudflareZoneId",
+                "a `hetzner` target with `dnsProvider: cloudflare` "
+                "needs the zone id (or set `dnsProvider: none`)",
+            )
+        ]
+    return []
+
+
+def _mail_relay(c: StackConfig) -> list[Problem]:
+    relay = c.mail.relay
+    if c.is_local:
+        if relay is not MailRelay.SINK:
+            return [
+                Problem(
+                    "mailRelay",
+                    "the `local` stack sends only to the local mail sink: set `mailRelay: sink`",
+                )
+            ]
+        return []
+    problems = []
+    if relay is MailRelay.SINK:
+        problems.append(
+            Problem("mailRelay", "`sink` catches mail locally; a server needs `ses` or `smtp`")
+        )
+    if relay is MailRelay.SMTP and not c.mail.smtp_host:
+        problems.append(Problem("smtpHost", "`mailRelay: smtp` needs the relay host"))
+    if c.mail.smtp_port in (25, 465):
+        problems.append(Problem("smtpPort", "Hetzner blocks outbound 25 and 465; use 587"))
+    if relay is not MailRelay.SINK:
+        if not c.mail.smtp_username:
+            problems.append(
+                Problem("smtpUsername", f"`mailRelay: {relay.value}` needs the SMTP user name")
+            )
+        if not c.secrets.has("smtpPassword"):
+            problems.append(
+                Problem(
+                    "smtpPassword",
+                    "missing required secret: `pulumi config set --secret smtpPassword ...`",
+                )
+            )
+    return problems
+
+
+def _backups(c: StackConfig) -> list[Problem]:
+    if c.is_local or not c.backup.enabled:
+        if c.is_prod and not c.backup.enabled:
+            return [Problem("backupEnabled", "prod must keep backups on")]
+        return []
+    problems = []
+    if not c.backup.repository:
+        problems.append(
+            Problem(
+                "backupRepository",
+                "backups need a restic repository, e.g. "
+                "'s3:https://fsn1.your-objectstorage.com/bucket/mailstack'",
+            )
+        )
+    elif not re.match(
+        r"^(s3:https?://\S+|b2:\S+|sftp:\S+|rest:https?://\S+|/\S+)$", c.backup.repository
+    ):
+        problems.append(
+            Problem(
+                "backupRepository",
+                f"{c.backup.repository!r} is not a restic "
+                "repository; expected 's3:https://host/bucket/path'",
+            )
+        )
+    if not c.secrets.has("backupPassword"):
+        problems.append(
+            Problem(
+                "backupPassword",
+                "missing required secret: `pulumi config set --secret backupPassword ...`",
+            )
+        )
+    if c.backup.repository.startswith("s3:"):
+        if not c.backup.s3_access_key_id:
+            problems.append(
+                Problem("backupS3AccessKeyId", "an s3 backup target needs the access key id")
+            )
+        if not c.secrets.has("backupS3SecretAccessKey"):
+            problems.append(
+                Problem(
+                    "backupS3SecretAccessKey", "missing required secret for the s3 backup target"
+                )
+            )
+    if c.backup.keep_daily + c.backup.keep_weekly + c.backup.keep_monthly == 0:
+        problems.append(Problem("backupKeepDaily", "retention keeps no snapshot at all"))
+    return problems
+
+
+def _tailscale(c: StackConfig) -> list[Problem]:
+    if c.admin.tailscale and not c.secrets.has("tailscaleAuthKey"):
+        return [Problem("tailscaleAuthKey", "`tailscale: true` needs the auth key secret")]
+    return []
+
+
+def _app(c: StackConfig) -> list[Problem]:
+    if c.app.preset is AppPreset.CUSTOM and not c.app.image:
+        return [Problem("appImage", "`app: custom` needs an image, e.g. 'ghcr.io/you/app:1.2.3'")]
+    if c.app.image and (
+        ":" not in c.app.image.rsplit("/", 1)[-1] or c.app.image.endswith(":latest")
+    ):
+        return [Problem("appImage", f"{c.app.image!r} must pin a tag (not 'latest') or digest")]
+    return []
+
+
+def _dns(c: StackConfig) -> list[Problem]:
+    problems = []
+    if c.dns.mta_sts and not c.dns.receives_mail:
+        problems.append(
+            Problem("mtaSts", "MTA-STS protects inbound mail: needs `receivesMail: true`")
+        )
+    if c.is_prod and c.dns.spf_all is not SpfAll.FAIL and c.dns.dmarc_policy is DmarcPolicy.REJECT:
+        problems.append(Problem("spfAll", "with `dmarcPolicy: reject` use `-all`"))
+    return problems
+
+
+RULES: list[Rule] = [
+    _target_matches_environment,
+    _no_world_ssh_in_prod,
+    _server_reachable,
+    _zone_needed,
+    _mail_relay,
+    _backups,
+    _tailscale,
+    _app,
+    _dns,
+]

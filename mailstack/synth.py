@@ -1,0 +1,167 @@
+"""Offline synth: write everything `pulumi up` would send into build/<stack>/.
+
+    python -m mailstack.synth --stack prod [--out build]
+
+Runs the program under the mock engine (no credentials, no Pulumi CLI) and
+writes resources.json, outputs.json, graph.mmd (and graph.svg when graphviz is
+installed) plus every artifact the components published. Secrets become
+placeholders. Same input, byte-identical output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from mailstack.config import PROJECT, ConfigError, key_specs
+from mailstack.harness import (
+    ROOT,
+    SECRET_PLACEHOLDER,
+    Registration,
+    Run,
+    mask_secrets,
+    read_stack_config,
+    run_program,
+    secret_placeholder,
+)
+
+
+def with_placeholder_secrets(config: dict[str, str], secret_keys: set[str]) -> None:
+    """Give every declared secret key a placeholder so review builds need no secrets.
+
+    Offline synth cannot decrypt the stack's secrets anyway; placeholders make the
+    artifacts show where each secret goes without its value.
+    """
+    for spec in key_specs():
+        if spec.secret:
+            full = f"{PROJECT}:{spec.alias}"
+            config.setdefault(full, secret_placeholder(full))
+            secret_keys.add(full)
+
+
+def short(urn: str) -> str:
+    """`urn:...::type$child::name` -> `name` (names are unique in this program)."""
+    return urn.rsplit("::", 1)[-1] if urn else ""
+
+
+def resource_entry(reg: Registration) -> dict[str, Any]:
+    return {
+        "type": reg.type,
+        "name": reg.name,
+        "parent": short(reg.parent),
+        "dependencies": sorted(short(u) for u in reg.dependencies),
+        "options": {
+            "protect": reg.protect,
+            "ignoreChanges": reg.ignore_changes,
+            "deleteBeforeReplace": reg.delete_before_replace,
+            "retainOnDelete": reg.retain_on_delete,
+            "additionalSecretOutputs": reg.additional_secret_outputs,
+            "replaceOnChanges": reg.replace_on_changes,
+        },
+        "inputs": mask_secrets(reg.inputs),
+    }
+
+
+def mermaid(run: Run) -> str:
+    """Dependency graph: solid arrows for dependencies, dotted for parent/child."""
+    regs = sorted(run.registrations, key=lambda r: r.urn)
+    ids = {r.urn: f"r{i}" for i, r in enumerate(regs)}
+    lines = ["flowchart LR"]
+    for r in regs:
+        lines.append(f'  {ids[r.urn]}["{r.name}<br/><small>{r.type}</small>"]')
+    for r in regs:
+        if r.parent in ids:
+            lines.append(f"  {ids[r.parent]} -.- {ids[r.urn]}")
+        for dep in r.dependencies:
+            if dep in ids and dep != r.parent:
+                lines.append(f"  {ids[dep]} --> {ids[r.urn]}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(run: Run) -> str:
+    regs = sorted(run.registrations, key=lambda r: r.urn)
+    lines = ["digraph mailstack {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
+    for r in regs:
+        lines.append(f'  "{r.name}" [label="{r.name}\\n{r.type}"];')
+    urns = {r.urn for r in regs}
+    for r in regs:
+        for dep in r.dependencies:
+            if dep in urns:
+                lines.append(f'  "{short(dep)}" -> "{r.name}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_build(run: Run, out: Path) -> list[Path]:
+    """Write the synth output for `run` into `out`, replacing what was there."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    written: list[Path] = []
+
+    def write(rel: str, text: str, mode: int = 0o644) -> None:
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(mode)
+        written.append(path)
+
+    resources = [resource_entry(r) for r in sorted(run.registrations, key=lambda r: r.urn)]
+    write("resources.json", json.dumps(resources, indent=2, sort_keys=True) + "\n")
+    outputs = {
+        k: SECRET_PLACEHOLDER if k in run.secret_outputs else v
+        for k, v in sorted(run.outputs.items())
+    }
+    write("outputs.json", json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    write("graph.mmd", mermaid(run))
+    if shutil.which("dot"):
+        svg = subprocess.run(
+            ["dot", "-Tsvg"], input=dot(run), capture_output=True, text=True, check=True
+        ).stdout
+        write("graph.svg", svg)
+    for rel, artifact in sorted(run.artifacts.items()):
+        write(rel, artifact.text, artifact.mode)
+    return written
+
+
+def synth(stack: str, out_dir: Path, root: Path = ROOT) -> Run:
+    config, secret_keys = read_stack_config(stack, root)
+    with_placeholder_secrets(config, secret_keys)
+    run = run_program(stack, config, secret_keys, root=root)
+    write_build(run, out_dir / stack)
+    return run
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mailstack.synth",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--stack", required=True, help="stack name, e.g. local, dev, prod")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "build", help="output folder (default: build/)"
+    )
+    args = parser.parse_args(argv)
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
+        print(f"no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
+        return 2
+    try:
+        run = synth(args.stack, args.out)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(
+        f"synth {args.stack}: {len(run.registrations)} resources, "
+        f"{len(run.artifacts)} artifacts -> {args.out / args.stack}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

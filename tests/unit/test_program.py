@@ -1,0 +1,17 @@
+"""The whole program evaluates for every committed stack under mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailstack.harness import Run
+from tests.conftest import STACKS
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_evaluates_and_exports_its_environment(
+    stack_runs: dict[str, Run], stack: str
+) -> None:
+    run = stack_runs[stack]
+    assert run.outputs["environment"] == stack
+    assert run.outputs["target"] == ("local" if stack == "local" else "hetzner")
