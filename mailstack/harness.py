@@ -183,17 +183,20 @@ def run_program(
     secret_keys: set[str] | None = None,
     program: Callable[[], None] | None = None,
     root: Path = ROOT,
+    monitor: RecordingMonitor | None = None,
 ) -> Run:
     """Evaluate `program` (default: the project's __main__.py) for `stack` under mocks.
 
-    Every call starts from a fresh monitor, root stack and config, so runs in one
+    Every call starts from a fresh monitor (pass your own to inspect what was
+    registered when the program fails), root stack and config, so runs in one
     process do not see each other's registrations.
     """
-    mocks = MailstackMocks()
-    monitor = RecordingMonitor(mocks)
+    monitor = monitor or RecordingMonitor(MailstackMocks())
     pulumi_settings.ROOT.set(None)
     artifacts.reset()
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(
+        monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor
+    )
     set_all_config(dict(config), sorted(secret_keys or ()))
 
     def main() -> None:

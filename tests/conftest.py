@@ -41,6 +41,7 @@ def stack_config(
         secret_keys.discard(f"{PROJECT}:{name}")
     for name, value in (set or {}).items():
         config[f"{PROJECT}:{name}"] = value if isinstance(value, str) else json.dumps(value)
+        secret_keys.discard(f"{PROJECT}:{name}")  # `set` without --secret is plain text
     for name, value in (secrets or {}).items():
         config[f"{PROJECT}:{name}"] = value
         secret_keys.add(f"{PROJECT}:{name}")

@@ -1,0 +1,163 @@
+"""Config validation: every bad input names its Pulumi key and nothing is registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mailstack.config import ConfigError, Environment, validate
+from mailstack.harness import MailstackMocks, RecordingMonitor, run_program
+from tests.conftest import stack_config
+
+# (id, stack, edits for stack_config, key path the error must name)
+INVALID: list[tuple[str, str, dict[str, Any], str]] = [
+    ("unknown key", "dev", {"set": {"serverTyp": "cx23"}}, "serverTyp"),
+    ("wrong type int", "dev", {"set": {"volumeSizeGb": "lots"}}, "volumeSizeGb"),
+    ("int below minimum", "dev", {"set": {"volumeSizeGb": 5}}, "volumeSizeGb"),
+    ("wrong type bool", "dev", {"set": {"serverBackups": "maybe"}}, "serverBackups"),
+    ("bad enum", "dev", {"set": {"environment": "staging"}}, "environment"),
+    ("bad image", "dev", {"set": {"serverImage": "centos-7"}}, "serverImage"),
+    ("bad server type", "dev", {"set": {"serverType": "CX 23"}}, "serverType"),
+    ("bad domain", "dev", {"set": {"domain": "not a domain"}}, "domain"),
+    ("domain without dot", "dev", {"set": {"domain": "localhost"}}, "domain"),
+    ("missing domain", "dev", {"unset": ["domain"]}, "domain"),
+    ("bad subdomain label", "dev", {"set": {"appSubdomain": "-app"}}, "appSubdomain"),
+    ("bad CIDR", "dev", {"set": {"adminCidrs": ["10.0.0.300/32"]}}, "adminCidrs[0]"),
+    ("CIDR host bits", "dev", {"set": {"adminCidrs": ["198.51.100.7/24"]}}, "adminCidrs[0]"),
+    ("array not JSON", "dev", {"set": {"adminCidrs": "198.51.100.7/32"}}, "adminCidrs"),
+    ("world SSH in prod v4", "prod", {"set": {"adminCidrs": ["0.0.0.0/0"]}}, "adminCidrs"),
+    ("world SSH in prod v6", "prod", {"set": {"adminCidrs": ["::/0"]}}, "adminCidrs"),
+    ("no SSH keys", "dev", {"set": {"sshPublicKeys": []}}, "sshPublicKeys"),
+    ("bad SSH key", "dev", {"set": {"sshPublicKeys": ["hello"]}}, "sshPublicKeys[0]"),
+    ("no admin access", "dev", {"set": {"adminCidrs": []}}, "adminCidrs"),
+    ("zone missing", "dev", {"unset": ["cloudflareZoneId"]}, "cloudflareZoneId"),
+    ("bad zone id", "dev", {"set": {"cloudflareZoneId": "zone"}}, "cloudflareZoneId"),
+    ("missing SMTP secret", "dev", {"unset": ["smtpPassword"]}, "smtpPassword"),
+    ("missing backup secret", "prod", {"unset": ["backupPassword"]}, "backupPassword"),
+    ("missing S3 secret", "dev", {"unset": ["backupS3SecretAccessKey"]}, "backupS3SecretAccessKey"),
+    ("plain-text secret", "dev", {"set": {"smtpPassword": "hunter2"}}, "smtpPassword"),
+    (
+        "tailscale without key",
+        "dev",
+        {"set": {"tailscale": True}, "unset": ["tailscaleAuthKey"]},
+        "tailscaleAuthKey",
+    ),
+    ("local target in dev", "dev", {"set": {"target": "local"}}, "target"),
+    ("hetzner target in local env", "local", {"set": {"target": "hetzner"}}, "target"),
+    ("sink on a server", "dev", {"set": {"mailRelay": "sink"}}, "mailRelay"),
+    ("relay on local", "local", {"set": {"mailRelay": "ses"}}, "mailRelay"),
+    ("smtp without host", "dev", {"set": {"mailRelay": "smtp"}}, "smtpHost"),
+    ("blocked port 25", "dev", {"set": {"smtpPort": 25}}, "smtpPort"),
+    ("port out of range", "dev", {"set": {"smtpPort": 70000}}, "smtpPort"),
+    ("bad from address", "dev", {"set": {"fromAddress": "noreply"}}, "fromAddress"),
+    ("bad DMARC policy", "dev", {"set": {"dmarcPolicy": "block"}}, "dmarcPolicy"),
+    ("bad rua address", "dev", {"set": {"dmarcRua": "reports-at-example"}}, "dmarcRua"),
+    ("pct above 100", "dev", {"set": {"dmarcPct": 101}}, "dmarcPct"),
+    (
+        "three DKIM selectors",
+        "dev",
+        {"set": {"dkimSelectors": ["a1", "a2", "a3"]}},
+        "dkimSelectors",
+    ),
+    ("custom app without image", "dev", {"set": {"app": "custom"}}, "appImage"),
+    ("latest tag", "dev", {"set": {"appImage": "ghcr.io/me/app:latest"}}, "appImage"),
+    ("bad app preset", "dev", {"set": {"app": "wordpress"}}, "app"),
+    ("bad health path", "dev", {"set": {"appHealthPath": "health"}}, "appHealthPath"),
+    ("bad backup repo", "dev", {"set": {"backupRepository": "ftp://x"}}, "backupRepository"),
+    ("prod without backups", "prod", {"set": {"backupEnabled": False}}, "backupEnabled"),
+    ("bad schedule", "dev", {"set": {"backupSchedule": "daily; rm -rf /"}}, "backupSchedule"),
+    ("bad heartbeat URL", "dev", {"set": {"backupHeartbeatUrl": "http://x"}}, "backupHeartbeatUrl"),
+    ("bad Hetzner label", "dev", {"set": {"serverLabels": ["owner=me!"]}}, "serverLabels[0]"),
+    ("bad expiry date", "dev", {"set": {"expiresAt": "tomorrow"}}, "expiresAt"),
+    ("MTA-STS without MX", "dev", {"set": {"mtaSts": True}}, "mtaSts"),
+    (
+        "reject with softfail",
+        "prod",
+        {"set": {"dmarcPolicy": "reject", "spfAll": "~all"}},
+        "spfAll",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "edits", "key_path"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
+)
+def test_invalid_config_names_the_key_and_registers_nothing(
+    stack: str, edits: dict[str, Any], key_path: str
+) -> None:
+    config, secret_keys = stack_config(stack, **edits)
+    monitor = RecordingMonitor(MailstackMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_program(stack, config, secret_keys, monitor=monitor)
+    assert f"mailstack:{key_path}" in [str(p).split(": ", 1)[0] for p in caught.value.problems]
+    assert monitor.registrations == []
+
+
+def test_at_least_25_distinct_invalid_configs_are_covered() -> None:
+    assert len({case[0] for case in INVALID}) >= 25
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    config, secrets = stack_config(
+        "dev",
+        set={"serverType": "big", "volumeSizeGb": 1, "adminCidrs": ["nope"], "serverTyp": "x"},
+    )
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    keys = {p.key for p in caught.value.problems}
+    assert keys == {"serverType", "volumeSizeGb", "adminCidrs[0]", "serverTyp"}
+    text = str(caught.value)
+    assert "4 problem(s)" in text
+    assert "did you mean 'mailstack:serverType'?" in text
+
+
+def test_cross_field_problems_are_all_reported_together() -> None:
+    config, secrets = stack_config(
+        "prod", set={"adminCidrs": ["0.0.0.0/0"], "mailRelay": "smtp"}, unset=["backupPassword"]
+    )
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    assert {p.key for p in caught.value.problems} == {"adminCidrs", "smtpHost", "backupPassword"}
+
+
+def test_errors_say_what_a_valid_value_looks_like() -> None:
+    config, secrets = stack_config("dev", set={"adminCidrs": ["office"], "serverImage": "arch"})
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    text = str(caught.value)
+    assert "expected e.g. '198.51.100.7/32'" in text
+    assert "'ubuntu-24.04'" in text and "'debian-12'" in text
+
+
+def test_valid_config_is_typed_and_frozen() -> None:
+    config, secrets = stack_config("prod")
+    cfg = validate(config, secrets)
+    assert cfg.stack.environment is Environment.PROD and cfg.is_prod
+    assert cfg.admin.cidrs == ["198.51.100.7/32"]
+    assert cfg.server.volume_size_gb == 50
+    assert cfg.domain.mail_host == "mail.example.com"
+    assert cfg.dmarc_rua == "dmarc@example.com"
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.server.type = "cx53"  # type: ignore[misc]
+
+
+def test_secrets_stay_pulumi_secrets(run_component: Any) -> None:
+    import pulumi
+
+    config, secrets = stack_config("dev", secrets={"smtpPassword": "s3cr3t-value"})
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        from mailstack.config import load_config
+
+        cfg = load_config()
+        pulumi.export("smtp", cfg.secrets.get("smtpPassword"))
+        seen["model"] = cfg.model_dump_json()
+
+    run = run_program("dev", config, secrets, program=program)
+    assert run.outputs["smtp"] == "s3cr3t-value"
+    assert "smtp" in run.secret_outputs
+    assert "s3cr3t-value" not in seen["model"]

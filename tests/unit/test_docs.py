@@ -1,0 +1,39 @@
+"""Pulumi.yaml's config block and the README's reference are generated and current."""
+
+from __future__ import annotations
+
+import yaml
+
+from mailstack import docs
+from mailstack.config import PROJECT, key_specs
+from mailstack.harness import ROOT
+
+
+def test_generated_docs_are_current() -> None:
+    assert docs.stale() == [], "run `make docs` and commit the result"
+
+
+def test_every_plain_key_is_declared_with_type_description_and_default() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    plain = [s for s in key_specs() if not s.secret]
+    assert set(declared) == {f"{PROJECT}:{s.alias}" for s in plain}
+    for spec in plain:
+        decl = declared[f"{PROJECT}:{spec.alias}"]
+        assert decl["type"] in {"string", "integer", "boolean", "array"}
+        assert decl["description"]
+        assert "default" in decl or spec.alias == "domain"
+
+
+def test_project_file_follows_pulumi_schema_for_config() -> None:
+    # Pulumi.yaml may only declare string/integer/boolean/array types.
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+
+
+def test_readme_documents_every_key_including_secrets() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for spec in key_specs():
+        assert f"`{PROJECT}:{spec.alias}`" in readme
