@@ -25,7 +25,9 @@ lint: setup ## ruff, mypy, and the generated docs are current
 	$(PY) -m mailstack.docs --check
 
 test: lint ## Lint, then run every test tier
-	$(PY) -m pytest
+	@status=0; $(PY) -m pytest || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
+	exit $$status
 
 synth: setup ## Write build/$(STACK)/ offline (no cloud, no Pulumi CLI)
 	$(PY) -m mailstack.synth --stack $(STACK)
