@@ -1,0 +1,194 @@
+"""mailstack's invariants as Pulumi stack-validation policies.
+
+Each rule is a plain function over `pulumi_policy.PolicyResource` objects that
+returns violation messages; `policy_pack_policies()` wraps them for the
+Pulumi CLI, and the tests call them directly on mock runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+
+WORLD = {"0.0.0.0/0", "::/0"}
+FIREWALL = "hcloud:index/firewall:Firewall"
+SERVER = "hcloud:index/server:Server"
+VOLUME = "hcloud:index/volume:Volume"
+PRIMARY_IP = "hcloud:index/primaryIp:PrimaryIp"
+RDNS = "hcloud:index/rdns:Rdns"
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+PRIVATE_KEY_MARKERS = ("PRIVATE KEY-----", "PRIVATE KEY BLOCK")
+
+Check = Callable[[Sequence[PolicyResource]], list[str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    check: Check
+    applies_to: tuple[str, ...]
+    """Resource types the rule inspects (tests assert the stacks have some)."""
+
+
+def stack_of(resource: PolicyResource) -> str:
+    """`urn:pulumi:<stack>::<project>::...` -> `<stack>`."""
+    return resource.urn.split("::", 1)[0].rsplit(":", 1)[-1]
+
+
+def is_prod(resources: Sequence[PolicyResource]) -> bool:
+    # The prod stack is named `prod` by convention (Pulumi.prod.yaml).
+    return any(stack_of(r) == "prod" for r in resources)
+
+
+def _of(resources: Sequence[PolicyResource], type_: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == type_]
+
+
+def _port_covers(port: Any, wanted: int) -> bool:
+    text = str(port or "")
+    if text in ("", "any"):
+        return True
+    low, _, high = text.partition("-")
+    return int(low) <= wanted <= int(high or low)
+
+
+def no_world_ssh_in_prod(resources: Sequence[PolicyResource]) -> list[str]:
+    if not is_prod(resources):
+        return []
+    out = []
+    for fw in _of(resources, FIREWALL):
+        for rule in fw.props.get("rules") or []:
+            if rule.get("direction") != "in" or rule.get("protocol") != "tcp":
+                continue
+            if _port_covers(rule.get("port"), 22) and WORLD & set(rule.get("sourceIps") or []):
+                out.append(f"{fw.name}: SSH (22) is open to the whole internet in prod")
+    return out
+
+
+def mail_names_unproxied(resources: Sequence[PolicyResource]) -> list[str]:
+    records = _of(resources, DNS_RECORD)
+    mail_names = {str(r.props.get("dnsPtr", "")).rstrip(".") for r in _of(resources, RDNS)}
+    mail_names |= {
+        str(r.props.get("content", "")).rstrip(".") for r in records if r.props.get("type") == "MX"
+    }
+    out = []
+    for rec in records:
+        if not rec.props.get("proxied"):
+            continue
+        name = str(rec.props.get("name", "")).rstrip(".")
+        if rec.props.get("type") not in ("A", "AAAA", "CNAME"):
+            out.append(f"{rec.name}: a {rec.props.get('type')} record cannot be proxied")
+        if name in mail_names:
+            out.append(f"{rec.name}: mail name {name} must not be proxied")
+        if rec.props.get("ttl") != 1:
+            out.append(f"{rec.name}: proxied records must use automatic TTL (1)")
+    return out
+
+
+def prod_data_protected(resources: Sequence[PolicyResource]) -> list[str]:
+    if not is_prod(resources):
+        return []
+    out = []
+    for res in _of(resources, VOLUME) + _of(resources, SERVER) + _of(resources, PRIMARY_IP):
+        if not res.opts.protect:
+            out.append(f"{res.name}: prod {res.resource_type} must be protected")
+        if res.resource_type != PRIMARY_IP and not res.props.get("deleteProtection"):
+            out.append(f"{res.name}: prod {res.resource_type} needs Hetzner delete protection")
+    return out
+
+
+def ips_outlive_servers(resources: Sequence[PolicyResource]) -> list[str]:
+    return [
+        f"{ip.name}: primary IPs must not be auto-deleted (they carry mail reputation)"
+        for ip in _of(resources, PRIMARY_IP)
+        if ip.props.get("autoDelete") is not False
+    ]
+
+
+def server_never_replaced_by_boot_config(resources: Sequence[PolicyResource]) -> list[str]:
+    needed = {"userData", "sshKeys", "image"}
+    return [
+        f"{s.name}: must ignore changes to {sorted(needed - set(s.opts.ignore_changes))}"
+        for s in _of(resources, SERVER)
+        if not needed <= set(s.opts.ignore_changes)
+    ]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def no_plaintext_private_key(resources: Sequence[PolicyResource]) -> list[str]:
+    # Secret inputs reach policies masked; a visible key is a leaked key.
+    return [
+        f"{r.name}: an input holds a private key in plain text"
+        for r in resources
+        if any(m in s for s in _strings(r.props) for m in PRIVATE_KEY_MARKERS)
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "no-world-ssh-in-prod",
+        "SSH is never open to 0.0.0.0/0 or ::/0 in prod.",
+        no_world_ssh_in_prod,
+        (FIREWALL,),
+    ),
+    Rule(
+        "mail-names-unproxied",
+        "MX targets and the reverse-DNS host are never proxied; proxied records use automatic TTL.",
+        mail_names_unproxied,
+        (DNS_RECORD, RDNS),
+    ),
+    Rule(
+        "prod-data-protected",
+        "Prod server, volume and IPs are protected from destroy.",
+        prod_data_protected,
+        (VOLUME, SERVER, PRIMARY_IP),
+    ),
+    Rule(
+        "ips-outlive-servers",
+        "Primary IPs are never auto-deleted.",
+        ips_outlive_servers,
+        (PRIMARY_IP,),
+    ),
+    Rule(
+        "server-never-replaced-by-boot-config",
+        "The server ignores user data, SSH key and image changes, which would replace it.",
+        server_never_replaced_by_boot_config,
+        (SERVER,),
+    ),
+    Rule(
+        "no-plaintext-private-key",
+        "No input carries a private key in plain text.",
+        no_plaintext_private_key,
+        (),
+    ),
+)
+
+
+def violations(resources: Sequence[PolicyResource]) -> dict[str, list[str]]:
+    return {rule.name: rule.check(resources) for rule in RULES}
+
+
+def policy_pack_policies() -> list[StackValidationPolicy]:
+    def wrap(rule: Rule) -> StackValidationPolicy:
+        def validate(args: StackValidationArgs, report: Callable[[str, str | None], None]) -> None:
+            for message in rule.check(args.resources):
+                report(message, None)
+
+        return StackValidationPolicy(
+            name=rule.name, description=rule.description, validate=validate
+        )
+
+    return [wrap(rule) for rule in RULES]
