@@ -1,0 +1,46 @@
+"""No configured secret value reaches a resource input, output or file unless it is a secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mailstack.config import key_specs
+from mailstack.harness import SECRET_SIG, run_program
+from tests.conftest import STACKS, stack_config
+
+SECRET_KEYS = [s.alias for s in key_specs() if s.secret]
+
+
+def _distinct_secrets() -> dict[str, str]:
+    return {alias: f"S3CRET-{alias}-value-9f2c" for alias in SECRET_KEYS}
+
+
+def _plain_strings(value: Any) -> list[str]:
+    """Every string in wire-format inputs that is NOT inside a secret wrapper."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return []
+        return [s for v in value.values() for s in _plain_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _plain_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secret_values_only_travel_as_secrets(stack: str) -> None:
+    secrets = _distinct_secrets()
+    config, secret_keys = stack_config(stack, secrets=secrets)
+    run = run_program(stack, config, secret_keys)
+    values = set(secrets.values())
+    for reg in run.registrations:
+        leaked = [s for s in _plain_strings(reg.inputs) if any(v in s for v in values)]
+        assert leaked == [], f"{reg.type} {reg.name} carries a secret in plain text"
+    for name, value in run.outputs.items():
+        if any(v in str(value) for v in values):
+            assert name in run.secret_outputs, f"output {name} leaks a secret"
+    for path, artifact in run.artifacts.items():
+        if any(v in artifact.text for v in values):
+            assert artifact.secret, f"artifact {path} holds a secret but is not marked secret"
+            assert artifact.mode & 0o077 == 0, f"artifact {path} holds a secret but is readable"
