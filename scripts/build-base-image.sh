@@ -23,7 +23,7 @@ TARBALL=$CACHE/debian-bookworm-minbase-rootfs.tar
 CHECK=0
 [[ ${1:-} == --check ]] && CHECK=1
 
-log() { printf '[build-base-image] %s\n' "$*" >&2; }
+log() { printf '[build-base-image +%ss] %s\n' "$SECONDS" "$*" >&2; }
 
 # First URI the host's apt uses for a suite (e.g. a proxy or snapshot mirror).
 host_mirror() {
@@ -83,7 +83,7 @@ FROM $IMAGE
 RUN apt-get update && apt-get install -y --no-install-recommends caddy
 EOF
   docker build -q -t mailstack-test/smoke:latest "$ctx" >/dev/null
-  docker run --rm mailstack-test/smoke:latest caddy version
+  log "caddy in the built image: $(docker run --rm mailstack-test/smoke:latest caddy version)"
   docker image rm mailstack-test/smoke:latest >/dev/null
   rm -rf "$ctx"
   log "smoke test passed"

