@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import mailstack.synth
+from mailstack import harness
 from mailstack.harness import ResolvedArtifact, Run
 from tests.artifacts import golden
 
@@ -60,10 +61,10 @@ def test_a_renderer_change_fails_until_the_goldens_are_updated(
 def test_a_new_artifact_and_its_mode_show_in_the_diff(
     goldens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = mailstack.synth.run_program
+    original = harness.run_program
 
     def with_secret_file(*args: object, **kwargs: object) -> Run:
-        run = original(*args, **kwargs)  # type: ignore[arg-type]
+        run = original(*args, **kwargs)  # type: ignore[arg-type]  # passed through as given
         run.artifacts["compose/app.env"] = ResolvedArtifact("TOKEN=<secret>\n", 0o600, True)
         return run
 
