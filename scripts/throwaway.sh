@@ -6,7 +6,7 @@
 #
 #   scripts/throwaway.sh [--skip-if-unconfigured] up [STACK]
 #       STACK is pr-<n> (CI) or, when omitted, a new tw-<user>-<yyyymmdd>-<rand>.
-#       Creates the stack from dev (`stack init --copy-config-from dev`), gives it
+#       Creates the stack, copies dev's config into it (`config cp`), gives it
 #       its own mail domain <stack>.<dev domain>, an expiry and throwaway labels,
 #       runs `pulumi up`, polls the healthUrl output, prints how to reach it.
 #       Run again on an existing stack, it updates it and moves the expiry on.
@@ -93,10 +93,12 @@ cmd_up() {
   if stack_exists "$stack"; then
     log "stack $stack exists: updating it"
   else
-    log "creating stack $stack from $BASE"
-    "$PULUMI" stack init "$stack" --secrets-provider passphrase --copy-config-from "$BASE" \
-      --non-interactive >&2
+    log "creating stack $stack"
+    "$PULUMI" stack init "$stack" --secrets-provider passphrase --non-interactive >&2
   fi
+  # Always from dev, also for an existing stack: its Pulumi.<stack>.yaml is not
+  # committed, so a fresh CI runner has only what this writes.
+  "$PULUMI" config cp --stack "$BASE" --dest "$stack" >&2
   local args=() line
   while IFS= read -r line; do
     args+=(--plaintext "$line")

@@ -142,20 +142,12 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     assert result.returncode == 0, result.stderr
 
     calls = tools.argvs()
-    assert calls[:2] == [
+    assert calls[:3] == [
         ["stack", "ls", "--json"],
-        [
-            "stack",
-            "init",
-            "pr-12",
-            "--secrets-provider",
-            "passphrase",
-            "--copy-config-from",
-            "dev",
-            "--non-interactive",
-        ],
+        ["stack", "init", "pr-12", "--secrets-provider", "passphrase", "--non-interactive"],
+        ["config", "cp", "--stack", "dev", "--dest", "pr-12"],
     ]
-    set_all = calls[2]
+    set_all = calls[3]
     assert set_all[:4] == ["config", "set-all", "--stack", "pr-12"]
     settings = dict(v.split("=", 1) for v in set_all[5::2])
     assert set(set_all[4::2]) == {"--plaintext"}
@@ -168,7 +160,7 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
         f"mailstack-expires={expires}",
         "mailstack-environment=dev",
     ]
-    assert calls[3:] == [
+    assert calls[4:] == [
         ["up", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
         ["stack", "output", "healthUrl", "--stack", "pr-12"],
         ["stack", "output", "appUrl", "--stack", "pr-12"],
@@ -180,12 +172,16 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     assert "up of pr-12" not in result.stdout  # pulumi's own output stays on stderr
 
 
-def test_up_on_an_existing_stack_updates_it_without_init(tools: FakeTools, health_url: str) -> None:
+def test_up_on_an_existing_stack_recopies_dev_config_without_init(
+    tools: FakeTools, health_url: str
+) -> None:
     tools.update(stacks=["dev", "prod", "pr-12"], outputs={"healthUrl": health_url, "appUrl": "u"})
     result = run([str(SCRIPTS / "throwaway.sh"), "up", "pr-12"], tools.env(**SECRETS))
     assert result.returncode == 0, result.stderr
+    assert tools.argvs()[1] == ["config", "cp", "--stack", "dev", "--dest", "pr-12"]
     assert [a[:2] for a in tools.argvs()] == [
         ["stack", "ls"],
+        ["config", "cp"],
         ["config", "set-all"],
         ["up", "--stack"],
         ["stack", "output"],
