@@ -21,9 +21,9 @@ from pathlib import Path
 
 from mailstack.harness import ROOT
 from mailstack.synth import synth
+from tests.conftest import STACKS
 
 GOLDEN = ROOT / "tests" / "golden"
-STACKS = ("local", "dev", "prod")
 EXCLUDED = frozenset({"graph.svg"})
 MODES = "modes.txt"
 MAX_DIFF_LINES = 400
