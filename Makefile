@@ -5,7 +5,8 @@ PY    := $(VENV)/bin/python
 PULUMI ?= pulumi
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint test synth synth-all docs local local-down preview up destroy
+.PHONY: help setup lint test synth synth-all golden docs local local-down preview up \
+	throwaway destroy reap
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +36,9 @@ synth: setup ## Write build/$(STACK)/ offline (no cloud, no Pulumi CLI)
 synth-all: setup ## Synth every committed stack
 	for s in local dev prod; do $(PY) -m mailstack.synth --stack $$s || exit 1; done
 
+golden: setup ## Rewrite tests/golden/ from a fresh synth of every stack (review the diff)
+	$(PY) -m tests.artifacts.golden
+
 docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
 	$(PY) -m mailstack.docs
 
@@ -47,6 +51,11 @@ preview: ## pulumi preview --diff for STACK (needs the Pulumi CLI)
 up: ## pulumi up for STACK (needs the Pulumi CLI)
 	$(PULUMI) up --stack $(STACK)
 
-destroy: ## pulumi destroy for STACK (prod refuses: its data is protected)
-	@if [ "$(STACK)" = prod ]; then echo "refusing to destroy prod from make" >&2; exit 1; fi
-	$(PULUMI) destroy --stack $(STACK)
+throwaway: setup ## New throwaway stack from dev: deploy, smoke-test, print its URL
+	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh up
+
+destroy: ## Destroy and remove throwaway STACK=pr-<n>|tw-... (refuses prod, dev, local)
+	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh destroy '$(STACK)'
+
+reap: ## Delete expired throwaway servers by label (needs HCLOUD_TOKEN of dev's project)
+	python3 scripts/reap.py --delete

@@ -30,6 +30,8 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
+from mailstack import throwaway
+
 PROJECT = "mailstack"
 
 # --- reusable value types -------------------------------------------------
@@ -875,6 +877,36 @@ def _dns(c: StackConfig) -> list[Problem]:
     return problems
 
 
+def _throwaway_marks(c: StackConfig) -> list[Problem]:
+    """Only throwaway stacks expire, and their labels are how the reaper finds them.
+
+    prod must never carry an expiry or a throwaway label (the reaper deletes by
+    label); a stack labelled throwaway must expire on the date its label says.
+    """
+    if c.is_prod:
+        problems = [
+            Problem(f"serverLabels[{i}]", f"{item!r}: prod must not carry a throwaway label")
+            for i, item in enumerate(c.server.labels)
+            if item.partition("=")[0] in throwaway.THROWAWAY_ONLY_LABELS
+        ]
+        if c.stack.expires_at:
+            problems.append(Problem("expiresAt", "prod never expires: remove `expiresAt`"))
+        return problems
+    labels = throwaway.parse_labels(c.server.labels)
+    if labels.get(throwaway.KIND_LABEL) != throwaway.THROWAWAY:
+        return []
+    expires = labels.get(throwaway.EXPIRES_LABEL, "")
+    if not c.stack.expires_at or expires != c.stack.expires_at:
+        return [
+            Problem(
+                "expiresAt",
+                f"a stack labelled {throwaway.KIND_LABEL}={throwaway.THROWAWAY} must set "
+                f"`expiresAt` to its {throwaway.EXPIRES_LABEL} label ({expires or 'missing'})",
+            )
+        ]
+    return []
+
+
 RULES: list[Rule] = [
     _target_matches_environment,
     _no_world_ssh_in_prod,
@@ -885,4 +917,5 @@ RULES: list[Rule] = [
     _tailscale,
     _app,
     _dns,
+    _throwaway_marks,
 ]

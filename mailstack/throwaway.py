@@ -1,0 +1,234 @@
+"""Throwaway stacks: their names, their Hetzner labels, and which ones the reaper deletes.
+
+A throwaway stack is `pr-<number>` (a pull request's review server) or
+`tw-<user>-<yyyymmdd>-<rand>` (made from a laptop). It is created from the
+`dev` config with an expiry date, and its server carries these labels:
+
+    mailstack-kind=throwaway  mailstack-stack=<stack>  mailstack-expires=<YYYY-MM-DD>
+    mailstack-environment=dev
+
+The label keys have no `prefix/` because Hetzner (like Kubernetes) wants the
+prefix to be a domain the owner controls, and mailstack owns none.
+
+Stdlib only: `scripts/reap.py` runs on a bare Python without the project's
+dependencies. `python -m mailstack.throwaway` is the small CLI the shell
+scripts use, so the name rule and the label scheme live here and only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import string
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+KIND_LABEL = "mailstack-kind"
+THROWAWAY = "throwaway"
+STACK_LABEL = "mailstack-stack"
+EXPIRES_LABEL = "mailstack-expires"
+ENVIRONMENT_LABEL = "mailstack-environment"
+RESERVED_LABELS = (KIND_LABEL, STACK_LABEL, EXPIRES_LABEL, ENVIRONMENT_LABEL)
+# What makes a server reapable; a prod stack never carries these (config rule).
+THROWAWAY_ONLY_LABELS = (KIND_LABEL, EXPIRES_LABEL)
+
+BASE_STACK = "dev"
+DEFAULT_TTL_DAYS = 3
+MAX_TTL_DAYS = 30
+
+_NAME_RE = re.compile(r"pr-[1-9][0-9]{0,6}|tw-[a-z0-9]{1,12}-[0-9]{8}-[a-z0-9]{4}")
+# Values that mark something as production wherever they appear in a label;
+# the reaper leaves such a resource alone whatever its other labels say.
+_PROD_VALUES = frozenset({"prod", "production"})
+
+
+def is_throwaway_name(stack: str) -> bool:
+    """True only for `pr-<n>` and `tw-<user>-<yyyymmdd>-<rand>` stack names."""
+    return _NAME_RE.fullmatch(stack) is not None
+
+
+def pr_stack(number: int) -> str:
+    if number < 1:
+        raise ValueError(f"pull request number must be positive, got {number}")
+    return f"pr-{number}"
+
+
+def laptop_stack(user: str, today: date, rand: str | None = None) -> str:
+    """`tw-<user>-<yyyymmdd>-<rand>`; the user part is cut to what a label allows."""
+    slug = re.sub(r"[^a-z0-9]", "", user.lower())[:12] or "anon"
+    alphabet = string.ascii_lowercase + string.digits
+    rand = rand if rand is not None else "".join(secrets.choice(alphabet) for _ in range(4))
+    name = f"tw-{slug}-{today:%Y%m%d}-{rand}"
+    if not is_throwaway_name(name):
+        raise ValueError(f"{name!r} is not a throwaway stack name")
+    return name
+
+
+def parse_labels(items: Iterable[str]) -> dict[str, str]:
+    """`["k=v", ...]` (the `serverLabels` config form) -> `{"k": "v"}`."""
+    return dict(item.partition("=")[::2] for item in items)
+
+
+def throwaway_labels(stack: str, expires: date) -> dict[str, str]:
+    if not is_throwaway_name(stack):
+        raise ValueError(f"{stack!r} is not a throwaway stack name")
+    return {
+        KIND_LABEL: THROWAWAY,
+        STACK_LABEL: stack,
+        EXPIRES_LABEL: expires.isoformat(),
+        ENVIRONMENT_LABEL: BASE_STACK,
+    }
+
+
+def throwaway_config(
+    stack: str, base: Mapping[str, str], today: date, ttl_days: int = DEFAULT_TTL_DAYS
+) -> dict[str, str]:
+    """Config keys a throwaway stack overrides on top of the `dev` stack's config.
+
+    `base` is the dev config in the CLI's wire form (arrays as JSON text). The
+    mail domain becomes `<stack>.<dev domain>`, so every DNS name the stack
+    creates (apex SPF/DMARC, DKIM, app and mail hosts) is its own and never
+    collides with dev or with another throwaway in the same zone.
+    """
+    if not 1 <= ttl_days <= MAX_TTL_DAYS:
+        raise ValueError(f"ttl must be 1..{MAX_TTL_DAYS} days, got {ttl_days}")
+    expires = today + timedelta(days=ttl_days)
+    kept = [
+        f"{k}={v}"
+        for k, v in parse_labels(json.loads(base.get("mailstack:serverLabels", "[]"))).items()
+        if k not in RESERVED_LABELS
+    ]
+    ours = [f"{k}={v}" for k, v in throwaway_labels(stack, expires).items()]
+    return {
+        "mailstack:domain": f"{stack}.{base['mailstack:domain']}",
+        "mailstack:expiresAt": expires.isoformat(),
+        "mailstack:serverLabels": json.dumps(kept + ours),
+    }
+
+
+# --- the reaper's choice ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudResource:
+    """What the reaper needs to know of a Hetzner server, volume or primary IP."""
+
+    kind: str
+    id: int
+    name: str
+    labels: Mapping[str, str]
+    delete_protected: bool
+
+    @classmethod
+    def from_api(cls, kind: str, item: Mapping[str, Any]) -> CloudResource:
+        protection = item.get("protection") or {}
+        return cls(
+            kind=kind,
+            id=int(item["id"]),
+            name=str(item.get("name", "")),
+            labels=dict(item.get("labels") or {}),
+            # Unknown protection counts as protected: never guess towards deleting.
+            delete_protected=bool(protection.get("delete", True)),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    resource: CloudResource
+    delete: bool
+    reason: str
+
+
+@dataclass
+class Selection:
+    expired: list[CloudResource] = field(default_factory=list)
+    kept: list[Verdict] = field(default_factory=list)
+
+
+def judge(resource: CloudResource, today: date) -> Verdict:
+    """Delete only an expired throwaway that nothing marks as prod or protected."""
+    labels = resource.labels
+    if resource.delete_protected:
+        return Verdict(resource, False, "delete protection is on")
+    prod = [k for k, v in labels.items() if v.lower() in _PROD_VALUES or "prod" in k.lower()]
+    if prod or "prod" in resource.name.lower():
+        return Verdict(resource, False, "marked as prod")
+    if labels.get(KIND_LABEL) != THROWAWAY:
+        return Verdict(resource, False, f"not labelled {KIND_LABEL}={THROWAWAY}")
+    if not is_throwaway_name(labels.get(STACK_LABEL, "")):
+        return Verdict(resource, False, f"{STACK_LABEL} is not a throwaway stack name")
+    if labels.get(ENVIRONMENT_LABEL) != BASE_STACK:
+        return Verdict(resource, False, f"{ENVIRONMENT_LABEL} is not {BASE_STACK}")
+    try:
+        expires = date.fromisoformat(labels.get(EXPIRES_LABEL, ""))
+    except ValueError:
+        return Verdict(resource, False, f"no valid {EXPIRES_LABEL} date")
+    if expires >= today:
+        return Verdict(resource, False, f"expires {expires.isoformat()}")
+    return Verdict(resource, True, f"expired {expires.isoformat()}")
+
+
+def select_expired(resources: Iterable[CloudResource], today: date) -> Selection:
+    selection = Selection()
+    for resource in resources:
+        verdict = judge(resource, today)
+        if verdict.delete:
+            selection.expired.append(resource)
+        else:
+            selection.kept.append(verdict)
+    return selection
+
+
+# --- CLI for the shell scripts ---------------------------------------------------
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mailstack.throwaway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="exit 0 if STACK is a throwaway name, else 1")
+    check.add_argument("stack")
+    name = sub.add_parser("name", help="print a new throwaway stack name")
+    name.add_argument("--pr", type=int, help="pull request number: pr-<n>")
+    name.add_argument("--user", default="anon", help="laptop user: tw-<user>-<date>-<rand>")
+    config = sub.add_parser(
+        "config", help="print `key=value` lines a new throwaway stack sets over dev"
+    )
+    config.add_argument("stack")
+    config.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS)
+    config.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
+    args = parser.parse_args(argv)
+
+    if args.command == "check":
+        if is_throwaway_name(args.stack):
+            return 0
+        print(
+            f"{args.stack!r} is not a throwaway stack (pr-<n> or tw-<user>-<yyyymmdd>-<rand>)",
+            file=sys.stderr,
+        )
+        return 1
+    if args.command == "name":
+        print(pr_stack(args.pr) if args.pr is not None else laptop_stack(args.user, _today()))
+        return 0
+    from mailstack.harness import read_stack_config
+
+    if not is_throwaway_name(args.stack):
+        print(f"{args.stack!r} is not a throwaway stack", file=sys.stderr)
+        return 1
+    base, _ = read_stack_config(BASE_STACK, args.root)
+    for key, value in throwaway_config(args.stack, base, _today(), args.ttl_days).items():
+        print(f"{key}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

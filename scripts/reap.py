@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Delete expired throwaway servers (and their volumes and primary IPs) by label.
+
+    HCLOUD_TOKEN=... scripts/reap.py            # list what would go, delete nothing
+    HCLOUD_TOKEN=... scripts/reap.py --delete   # delete it (make reap, reap.yml)
+
+Asks the Hetzner Cloud API for everything labelled `mailstack-kind=throwaway`
+and deletes only what `mailstack.throwaway.judge` calls expired: never anything
+with delete protection, anything marked prod, or anything unexpired. Servers go
+first (waiting for each deletion to finish), then the volumes and primary IPs
+they leave behind. The token must be one of the project that holds the
+throwaway servers (dev's); prod's project never needs to be reachable from here.
+
+Standard library only (urllib), so it runs on any Python 3.11 without the
+project's dependencies. HCLOUD_ENDPOINT overrides the API URL (as for `hcloud`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mailstack.throwaway import (
+    KIND_LABEL,
+    THROWAWAY,
+    CloudResource,
+    select_expired,
+)
+
+ENDPOINT = "https://api.hetzner.cloud/v1"
+# Deletion order: a server holds its volumes and primary IPs until it is gone.
+KINDS = ("servers", "volumes", "primary_ips")
+ACTION_TIMEOUT_S = 300
+
+
+class HetznerError(Exception):
+    pass
+
+
+class Hetzner:
+    """The few Hetzner Cloud API calls the reaper makes."""
+
+    def __init__(self, token: str, endpoint: str = ENDPOINT) -> None:
+        self._token = token
+        self._endpoint = endpoint.rstrip("/")
+
+    def _call(self, method: str, path: str, query: dict[str, str] | None = None) -> Any:
+        url = f"{self._endpoint}/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        if not url.startswith(("https://", "http://")):
+            raise HetznerError(f"refusing non-HTTP endpoint {url!r}")
+        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+            url, method=method, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                body = response.read()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")[:500]
+            raise HetznerError(f"{method} {path}: HTTP {err.code}: {detail}") from None
+        return json.loads(body) if body else {}
+
+    def list(self, kind: str, label_selector: str) -> Iterator[dict[str, Any]]:
+        page: int | None = 1
+        while page:
+            data = self._call(
+                "GET", kind, {"label_selector": label_selector, "page": str(page), "per_page": "50"}
+            )
+            yield from data.get(kind, [])
+            page = data.get("meta", {}).get("pagination", {}).get("next_page")
+
+    def delete(self, kind: str, resource_id: int) -> int | None:
+        """Delete; the id of the action to wait for, if the API returns one."""
+        data = self._call("DELETE", f"{kind}/{resource_id}")
+        action = data.get("action") if isinstance(data, dict) else None
+        return int(action["id"]) if action else None
+
+    def wait(self, action_id: int, delay_s: float = 2.0) -> None:
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+        while time.monotonic() < deadline:
+            action = self._call("GET", f"actions/{action_id}")["action"]
+            if action["status"] == "success":
+                return
+            if action["status"] == "error":
+                raise HetznerError(f"action {action_id} failed: {action.get('error')}")
+            time.sleep(delay_s)
+        raise HetznerError(f"action {action_id} still running after {ACTION_TIMEOUT_S}s")
+
+
+def reap(api: Hetzner, delete: bool, out: Any = sys.stdout) -> int:
+    """Judge every throwaway-labelled resource; delete the expired ones if asked."""
+    today = datetime.now(UTC).date()
+    failures = 0
+    for kind in KINDS:
+        found = [
+            CloudResource.from_api(kind, item)
+            for item in api.list(kind, f"{KIND_LABEL}=={THROWAWAY}")
+        ]
+        selection = select_expired(found, today)
+        for verdict in selection.kept:
+            r = verdict.resource
+            print(f"keep    {kind} {r.id} {r.name}: {verdict.reason}", file=out)
+        for r in selection.expired:
+            if not delete:
+                print(f"expired {kind} {r.id} {r.name} (dry run: --delete removes it)", file=out)
+                continue
+            try:
+                action = api.delete(kind, r.id)
+                if action is not None:
+                    api.wait(action)
+            except HetznerError as err:
+                failures += 1
+                print(f"FAILED  {kind} {r.id} {r.name}: {err}", file=out)
+                continue
+            print(f"deleted {kind} {r.id} {r.name}", file=out)
+    return 1 if failures else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/reap.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--delete", action="store_true", help="delete (default: only list)")
+    parser.add_argument(
+        "--skip-if-unconfigured",
+        action="store_true",
+        help="without HCLOUD_TOKEN, say so and exit 0 (scheduled runs on forks)",
+    )
+    args = parser.parse_args(argv)
+    token = os.environ.get("HCLOUD_TOKEN", "")
+    if not token:
+        print("reap skipped: HCLOUD_TOKEN is not set", file=sys.stderr)
+        return 0 if args.skip_if_unconfigured else 1
+    api = Hetzner(token, os.environ.get("HCLOUD_ENDPOINT") or ENDPOINT)
+    try:
+        return reap(api, args.delete)
+    except HetznerError as err:
+        print(f"reap: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

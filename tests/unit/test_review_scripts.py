@@ -1,0 +1,373 @@
+"""The preview, throwaway and comment scripts, run for real against fake `pulumi` and `gh`.
+
+The fakes log every call, so these tests pin the exact commands, stacks and
+flags, and prove that prod is never destroyed and that missing secrets skip
+with a clear message.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailstack.harness import ROOT
+from tests.fake_tools import FakeTools
+
+SCRIPTS = ROOT / "scripts"
+SECRETS = {
+    "PULUMI_BACKEND_URL": "s3://mailstack-state/mailstack?endpoint=fsn1.example&region=fsn1",
+    "PULUMI_CONFIG_PASSPHRASE": "correct horse",
+}
+PREVIEW_FLAGS = ["--diff", "--non-interactive", "--color", "never"]
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> FakeTools:
+    return FakeTools.create(tmp_path / "fakes")
+
+
+def run(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def health_url() -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/healthz"
+    server.shutdown()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/healthz"
+
+
+def utc_dates_around(days: int) -> set[str]:
+    """The expiry a script computed `days` ahead, allowing for a run across midnight."""
+    now = datetime.now(UTC)
+    return {
+        (d + timedelta(days=days)).date().isoformat() for d in (now - timedelta(minutes=5), now)
+    }
+
+
+# --- pr-preview.sh -------------------------------------------------------------
+
+
+def test_preview_without_secrets_skips_cleanly_and_says_why(
+    tools: FakeTools, tmp_path: Path
+) -> None:
+    summary = tmp_path / "summary.md"
+    report = tmp_path / "preview.md"
+    result = run(
+        [str(SCRIPTS / "pr-preview.sh"), str(report)],
+        tools.env(GITHUB_STEP_SUMMARY=str(summary), PULUMI_CONFIG_PASSPHRASE="set"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert tools.calls() == []
+    message = "pulumi preview skipped: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE are not set"
+    assert message in result.stderr
+    assert message in report.read_text()
+    assert summary.read_text() == report.read_text()
+
+
+def test_preview_runs_preview_diff_for_dev_and_prod_only(tools: FakeTools, tmp_path: Path) -> None:
+    report = tmp_path / "preview.md"
+    result = run([str(SCRIPTS / "pr-preview.sh"), str(report)], tools.env(**SECRETS))
+    assert result.returncode == 0, result.stderr
+    assert tools.argvs() == [
+        ["preview", "--stack", "dev", *PREVIEW_FLAGS],
+        ["preview", "--stack", "prod", *PREVIEW_FLAGS],
+    ]
+    assert all(c["backend"] == SECRETS["PULUMI_BACKEND_URL"] for c in tools.calls())
+    assert all(c["passphrase"] for c in tools.calls())
+    text = report.read_text()
+    assert "<code>dev</code>: ok" in text and "preview of dev: + 1 to create" in text
+    assert "<code>prod</code>: ok" in text and "preview of prod: + 1 to create" in text
+
+
+def test_a_failed_preview_is_reported_and_fails_after_both_ran(
+    tools: FakeTools, tmp_path: Path
+) -> None:
+    tools.update(fail=["preview:dev"])
+    report = tmp_path / "preview.md"
+    result = run([str(SCRIPTS / "pr-preview.sh"), str(report)], tools.env(**SECRETS))
+    assert result.returncode == 1
+    assert [a[2] for a in tools.argvs()] == ["dev", "prod"]
+    text = report.read_text()
+    assert "<code>dev</code>: **failed**" in text and "<code>prod</code>: ok" in text
+
+
+def test_a_long_preview_is_cut_to_fit_a_comment(tools: FakeTools, tmp_path: Path) -> None:
+    tools.update(body="~ update\n" * 2000)
+    report = tmp_path / "preview.md"
+    result = run(
+        [str(SCRIPTS / "pr-preview.sh"), str(report)],
+        tools.env(**SECRETS, PREVIEW_MAX_CHARS="1000"),
+    )
+    assert result.returncode == 0, result.stderr
+    text = report.read_text()
+    assert text.count("cut at 1000 characters") == 2
+    assert len(text) < 3000
+    assert result.stderr.count("~ update") == 4000  # the job log keeps everything
+
+
+# --- throwaway.sh up ----------------------------------------------------------------
+
+
+def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
+    tools: FakeTools, health_url: str
+) -> None:
+    tools.update(outputs={"healthUrl": health_url, "appUrl": "https://app-dev.pr-12.example.com"})
+    result = run([str(SCRIPTS / "throwaway.sh"), "up", "pr-12"], tools.env(**SECRETS))
+    assert result.returncode == 0, result.stderr
+
+    calls = tools.argvs()
+    assert calls[:3] == [
+        ["stack", "ls", "--json"],
+        ["stack", "init", "pr-12", "--secrets-provider", "passphrase", "--non-interactive"],
+        ["config", "cp", "--stack", "dev", "--dest", "pr-12"],
+    ]
+    set_all = calls[3]
+    assert set_all[:4] == ["config", "set-all", "--stack", "pr-12"]
+    settings = dict(v.split("=", 1) for v in set_all[5::2])
+    assert set(set_all[4::2]) == {"--plaintext"}
+    assert settings["mailstack:domain"] == "pr-12.example.com"
+    assert settings["mailstack:expiresAt"] in utc_dates_around(3)
+    expires = settings["mailstack:expiresAt"]
+    assert json.loads(settings["mailstack:serverLabels"]) == [
+        "mailstack-kind=throwaway",
+        "mailstack-stack=pr-12",
+        f"mailstack-expires={expires}",
+        "mailstack-environment=dev",
+    ]
+    assert calls[4:] == [
+        ["up", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
+        ["stack", "output", "healthUrl", "--stack", "pr-12"],
+        ["stack", "output", "appUrl", "--stack", "pr-12"],
+    ]
+    assert "pr-12" in tools.state["stacks"]
+    assert "`pr-12` is up and healthy: https://app-dev.pr-12.example.com" in result.stdout
+    assert f"expires: {expires}" in result.stdout
+    assert "make destroy STACK=pr-12" in result.stdout
+    assert "up of pr-12" not in result.stdout  # pulumi's own output stays on stderr
+
+
+def test_up_on_an_existing_stack_recopies_dev_config_without_init(
+    tools: FakeTools, health_url: str
+) -> None:
+    tools.update(stacks=["dev", "prod", "pr-12"], outputs={"healthUrl": health_url, "appUrl": "u"})
+    result = run([str(SCRIPTS / "throwaway.sh"), "up", "pr-12"], tools.env(**SECRETS))
+    assert result.returncode == 0, result.stderr
+    assert tools.argvs()[1] == ["config", "cp", "--stack", "dev", "--dest", "pr-12"]
+    assert [a[:2] for a in tools.argvs()] == [
+        ["stack", "ls"],
+        ["config", "cp"],
+        ["config", "set-all"],
+        ["up", "--stack"],
+        ["stack", "output"],
+        ["stack", "output"],
+    ]
+
+
+def test_up_from_a_laptop_names_the_stack_after_user_and_date(
+    tools: FakeTools, health_url: str
+) -> None:
+    tools.update(outputs={"healthUrl": health_url, "appUrl": "u"})
+    result = run([str(SCRIPTS / "throwaway.sh"), "up"], tools.env(**SECRETS, USER="Jane.Doe"))
+    assert result.returncode == 0, result.stderr
+    (created,) = [a[2] for a in tools.argvs() if a[:2] == ["stack", "init"]]
+    today = {d.replace("-", "") for d in utc_dates_around(0)}
+    prefix, _, rand = created.rpartition("-")
+    assert prefix in {f"tw-janedoe-{d}" for d in today}
+    assert len(rand) == 4
+    assert all(created in a for a in tools.argvs()[1:] if a[0] in ("up", "config"))
+
+
+def test_up_fails_when_the_health_url_never_answers(tools: FakeTools) -> None:
+    tools.update(outputs={"healthUrl": closed_port_url(), "appUrl": "u"})
+    result = run(
+        [str(SCRIPTS / "throwaway.sh"), "up", "pr-7"],
+        tools.env(**SECRETS, SMOKE_ATTEMPTS="2", SMOKE_DELAY="0"),
+    )
+    assert result.returncode == 1
+    assert "smoke test failed" in result.stderr
+    assert "make destroy STACK=pr-7" in result.stderr
+    assert "is up and healthy" not in result.stdout
+
+
+# --- throwaway.sh destroy -------------------------------------------------------------
+
+
+def test_destroy_destroys_then_removes_the_stack(tools: FakeTools) -> None:
+    tools.update(stacks=["dev", "prod", "pr-12"])
+    result = run([str(SCRIPTS / "throwaway.sh"), "destroy", "pr-12"], tools.env(**SECRETS))
+    assert result.returncode == 0, result.stderr
+    assert tools.argvs() == [
+        ["stack", "ls", "--json"],
+        ["destroy", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
+        ["stack", "rm", "--yes", "--non-interactive", "pr-12"],
+    ]
+    assert tools.state["stacks"] == ["dev", "prod"]
+    assert "`pr-12` destroyed and removed" in result.stdout
+
+
+def test_destroy_of_a_missing_stack_does_nothing(tools: FakeTools) -> None:
+    result = run([str(SCRIPTS / "throwaway.sh"), "destroy", "pr-99"], tools.env(**SECRETS))
+    assert result.returncode == 0, result.stderr
+    assert tools.argvs() == [["stack", "ls", "--json"]]
+    assert "does not exist: nothing to destroy" in result.stdout
+
+
+def test_a_failed_destroy_keeps_the_stack(tools: FakeTools) -> None:
+    tools.update(stacks=["dev", "prod", "pr-12"], fail=["destroy:pr-12"])
+    result = run([str(SCRIPTS / "throwaway.sh"), "destroy", "pr-12"], tools.env(**SECRETS))
+    assert result.returncode != 0
+    assert ["stack", "rm", "--yes", "--non-interactive", "pr-12"] not in tools.argvs()
+    assert "pr-12" in tools.state["stacks"]
+
+
+REFUSED = [
+    "prod",
+    "dev",
+    "local",
+    "PROD",
+    "prod ",
+    " pr-12",
+    "pr-12 prod",
+    "pr-12;prod",
+    "pr-12\nprod",
+    "organization/mailstack/prod",
+    "pr-0",
+    "tw-jane",
+    "-s",
+    "--stack=prod",
+]
+
+
+@pytest.mark.parametrize("stack", REFUSED)
+@pytest.mark.parametrize("command", ["destroy", "up"])
+def test_only_throwaway_stacks_pass_and_prod_never_reaches_pulumi(
+    tools: FakeTools, command: str, stack: str
+) -> None:
+    result = run([str(SCRIPTS / "throwaway.sh"), command, stack], tools.env(**SECRETS))
+    assert result.returncode == 1
+    assert "refusing to touch stack" in result.stderr
+    assert tools.calls() == []
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev", "local"])
+def test_make_destroy_goes_through_the_same_refusal(tools: FakeTools, stack: str) -> None:
+    result = run(
+        ["make", "--no-print-directory", "destroy", f"STACK={stack}", "PULUMI=pulumi"],
+        tools.env(**SECRETS),
+    )
+    assert result.returncode != 0
+    assert f"refusing to touch stack '{stack}'" in result.stderr
+    assert tools.calls() == []
+
+
+def test_make_destroy_destroys_a_throwaway(tools: FakeTools) -> None:
+    tools.update(stacks=["dev", "prod", "tw-jane-20260310-ab12"])
+    result = run(
+        ["make", "--no-print-directory", "destroy", "STACK=tw-jane-20260310-ab12"],
+        tools.env(**SECRETS),
+    )
+    assert result.returncode == 0, result.stderr
+    destroyed = [a for a in tools.argvs() if a[0] == "destroy"]
+    flags = ["--yes", "--non-interactive", "--color", "never"]
+    assert destroyed == [["destroy", "--stack", "tw-jane-20260310-ab12", *flags]]
+
+
+def test_nothing_in_scripts_or_workflows_destroys_prod_another_way() -> None:
+    """The only `pulumi destroy` / `stack rm` in scripts, workflows and the Makefile
+    is the guarded one in throwaway.sh."""
+    sources = [
+        *sorted((ROOT / "scripts").glob("*")),
+        *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
+        ROOT / "Makefile",
+    ]
+    offenders = []
+    for path in sources:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if ("destroy --" in code or "stack rm" in code) and path.name != "throwaway.sh":
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+# --- missing secrets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"PULUMI_BACKEND_URL": "s3://b"}, {"PULUMI_CONFIG_PASSPHRASE": "x"}],
+    ids=["none", "no-passphrase", "no-backend"],
+)
+@pytest.mark.parametrize("argv", [["up", "pr-3"], ["destroy", "pr-3"]])
+def test_throwaway_without_secrets_is_an_error_or_a_clean_skip(
+    tools: FakeTools, env: dict[str, str], argv: list[str]
+) -> None:
+    script = str(SCRIPTS / "throwaway.sh")
+    failed = run([script, *argv], tools.env(**env))
+    assert failed.returncode == 1
+    assert "PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE are not set" in failed.stderr
+
+    skipped = run([script, "--skip-if-unconfigured", *argv], tools.env(**env))
+    assert skipped.returncode == 0
+    assert f"throwaway {argv[0]} skipped: PULUMI_BACKEND_URL" in skipped.stdout
+    assert tools.calls() == []
+
+
+# --- pr-comment.sh ----------------------------------------------------------------
+
+
+def test_pr_comment_creates_then_edits_one_comment_per_kind(
+    tools: FakeTools, tmp_path: Path
+) -> None:
+    body = tmp_path / "body.md"
+    body.write_text("preview text\n")
+    env = tools.env(GITHUB_REPOSITORY="acme/mailstack", GH_TOKEN="t")
+    script = str(SCRIPTS / "pr-comment.sh")
+
+    assert run([script, "12", "preview", str(body)], env).returncode == 0
+    tools.update(
+        comments=[
+            {"id": 5, "body": "<!-- mailstack:review-server -->\nold"},
+            {"id": 9, "body": "<!-- mailstack:preview -->\nold"},
+        ]
+    )
+    assert run([script, "12", "preview", str(body)], env).returncode == 0
+
+    post, patch = [c for c in tools.argvs("gh") if "--method" in c]
+    assert post[:4] == ["api", "--method", "POST", "repos/acme/mailstack/issues/12/comments"]
+    assert post[-1] == "body=<!-- mailstack:preview -->\npreview text"
+    assert patch[:4] == ["api", "--method", "PATCH", "repos/acme/mailstack/issues/comments/9"]
+
+
+@pytest.mark.parametrize(
+    "argv", [["x", "preview", "f"], ["12", "Preview!", "f"], ["0", "preview", "f"], ["12"]]
+)
+def test_pr_comment_refuses_bad_arguments(tools: FakeTools, argv: list[str]) -> None:
+    env = tools.env(GITHUB_REPOSITORY="acme/mailstack")
+    assert run([str(SCRIPTS / "pr-comment.sh"), *argv], env).returncode == 2
+    assert tools.calls("gh") == []

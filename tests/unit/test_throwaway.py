@@ -1,0 +1,223 @@
+"""Throwaway stacks: names, labels, the config they get, and what the reaper may delete."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailstack import throwaway
+from mailstack.config import ConfigError, validate
+from mailstack.throwaway import CloudResource, select_expired, throwaway_config
+from tests.conftest import stack_config
+
+TODAY = date(2026, 3, 10)
+
+
+@pytest.mark.parametrize("name", ["pr-1", "pr-4711", "tw-jane-20260310-a1b2", "tw-x-20260101-zzzz"])
+def test_throwaway_names_are_recognised(name: str) -> None:
+    assert throwaway.is_throwaway_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "prod",
+        "dev",
+        "local",
+        "pr-0",
+        "pr-",
+        "pr-12x",
+        "PR-12",
+        "pr-12\n",
+        "prod-pr-1",
+        "tw-jane-2026031-a1b2",
+        "tw--20260310-a1b2",
+        "tw-jane-20260310-a1b2-prod",
+        "../pr-1",
+        "",
+    ],
+)
+def test_everything_else_is_not_a_throwaway(name: str) -> None:
+    assert not throwaway.is_throwaway_name(name)
+
+
+@given(st.text(max_size=40))
+def test_a_laptop_name_is_always_a_throwaway_name(user: str) -> None:
+    assert throwaway.is_throwaway_name(throwaway.laptop_stack(user, TODAY))
+
+
+def test_laptop_names_carry_user_date_and_randomness() -> None:
+    assert throwaway.laptop_stack("Jane.Doe", TODAY, rand="ab12") == "tw-janedoe-20260310-ab12"
+    names = {throwaway.laptop_stack("jane", TODAY) for _ in range(20)}
+    assert len(names) > 1
+
+
+def test_throwaway_config_gets_own_domain_expiry_and_labels() -> None:
+    base, _ = stack_config("dev", placeholder_secrets=False)
+    base["mailstack:serverLabels"] = json.dumps(
+        ["team=mail", "mailstack-kind=forged", "mailstack-environment=prod"]
+    )
+    config = throwaway_config("pr-12", base, TODAY, ttl_days=3)
+    assert config["mailstack:domain"] == "pr-12.example.com"
+    assert config["mailstack:expiresAt"] == "2026-03-13"
+    assert json.loads(config["mailstack:serverLabels"]) == [
+        "team=mail",
+        "mailstack-kind=throwaway",
+        "mailstack-stack=pr-12",
+        "mailstack-expires=2026-03-13",
+        "mailstack-environment=dev",
+    ]
+
+
+@pytest.mark.parametrize("ttl", [0, -1, throwaway.MAX_TTL_DAYS + 1])
+def test_throwaway_ttl_is_bounded(ttl: int) -> None:
+    base, _ = stack_config("dev", placeholder_secrets=False)
+    with pytest.raises(ValueError, match="ttl"):
+        throwaway_config("pr-12", base, TODAY, ttl_days=ttl)
+
+
+def test_throwaway_config_refuses_non_throwaway_names() -> None:
+    base, _ = stack_config("dev", placeholder_secrets=False)
+    with pytest.raises(ValueError, match="not a throwaway"):
+        throwaway_config("prod", base, TODAY)
+
+
+def test_a_throwaway_config_over_dev_validates() -> None:
+    config, secret_keys = stack_config("dev")
+    config.update(throwaway_config("tw-jane-20260310-ab12", config, TODAY))
+    validated = validate(config, secret_keys)
+    assert validated.stack.expires_at == "2026-03-13"
+    assert validated.domain.app_host == "app-dev.tw-jane-20260310-ab12.example.com"
+
+
+# --- config rules -------------------------------------------------------------
+
+
+def _problems(stack: str, **edits: Any) -> list[str]:
+    config, secret_keys = stack_config(stack, **edits)
+    with pytest.raises(ConfigError) as err:
+        validate(config, secret_keys)
+    return [f"{p.key}: {p.message}" for p in err.value.problems]
+
+
+def test_prod_never_expires() -> None:
+    problems = _problems("prod", set={"expiresAt": "2026-03-13"})
+    assert problems == ["expiresAt: prod never expires: remove `expiresAt`"]
+
+
+@pytest.mark.parametrize("label", ["mailstack-kind=throwaway", "mailstack-expires=2026-03-13"])
+def test_prod_never_carries_a_throwaway_label(label: str) -> None:
+    problems = _problems("prod", set={"serverLabels": ["team=mail", label]})
+    assert problems == [f"serverLabels[1]: {label!r}: prod must not carry a throwaway label"]
+
+
+def test_a_throwaway_label_needs_the_matching_expiry() -> None:
+    labels = ["mailstack-kind=throwaway", "mailstack-expires=2026-03-13"]
+    assert _problems("dev", set={"serverLabels": labels}) == [
+        "expiresAt: a stack labelled mailstack-kind=throwaway must set `expiresAt` "
+        "to its mailstack-expires label (2026-03-13)"
+    ]
+    assert _problems("dev", set={"serverLabels": labels, "expiresAt": "2026-03-14"})
+
+
+def test_committed_stacks_carry_no_throwaway_marks() -> None:
+    for stack in ("local", "dev", "prod"):
+        config, secret_keys = stack_config(stack)
+        validated = validate(config, secret_keys)
+        assert validated.stack.expires_at == ""
+        assert not set(throwaway.parse_labels(validated.server.labels)) & set(
+            throwaway.THROWAWAY_ONLY_LABELS
+        )
+
+
+# --- the reaper's selection ------------------------------------------------------
+
+
+def server(
+    id_: int,
+    labels: dict[str, str],
+    protected: bool = False,
+    name: str = "",
+) -> CloudResource:
+    return CloudResource("servers", id_, name or f"server-{id_}", labels, protected)
+
+
+def labels(stack: str = "pr-12", expires: str = "2026-03-09", **extra: str) -> dict[str, str]:
+    return {
+        "mailstack-kind": "throwaway",
+        "mailstack-stack": stack,
+        "mailstack-expires": expires,
+        "mailstack-environment": "dev",
+        **extra,
+    }
+
+
+def test_expired_throwaways_are_selected() -> None:
+    fleet = [
+        server(1, labels()),
+        server(2, labels(stack="tw-jane-20260301-ab12", expires="2026-01-01")),
+    ]
+    assert [r.id for r in select_expired(fleet, TODAY).expired] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("resource", "reason"),
+    [
+        (server(1, labels(expires="2026-03-10")), "expires 2026-03-10"),
+        (server(2, labels(expires="2027-01-01")), "expires 2027-01-01"),
+        (server(3, labels(), protected=True), "delete protection is on"),
+        (server(4, labels(**{"mailstack-environment": "prod"})), "marked as prod"),
+        (server(5, labels(stack="prod")), "marked as prod"),
+        (server(6, labels(environment="production")), "marked as prod"),
+        (server(7, labels(), name="mailstack-prod"), "marked as prod"),
+        (server(8, labels(stack="dev")), "mailstack-stack is not a throwaway stack name"),
+        (server(9, labels(expires="soon")), "no valid mailstack-expires date"),
+        (server(10, {"mailstack-environment": "dev"}), "not labelled mailstack-kind=throwaway"),
+        (server(11, labels(**{"mailstack-kind": "keep"})), "not labelled mailstack-kind="),
+        (server(12, labels(**{"mailstack-environment": "staging"})), "is not dev"),
+        (server(13, {}), "not labelled"),
+    ],
+)
+def test_unexpired_prod_protected_or_foreign_resources_are_never_selected(
+    resource: CloudResource, reason: str
+) -> None:
+    selection = select_expired([resource], TODAY)
+    assert selection.expired == []
+    (verdict,) = selection.kept
+    assert reason in verdict.reason
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([*throwaway.RESERVED_LABELS, "env", "environment", "team", "prod"]),
+        st.sampled_from(
+            ["throwaway", "prod", "production", "dev", "pr-3", "prod-1", "2026-01-01", "x"]
+        ),
+    ),
+    st.booleans(),
+)
+def test_prod_or_protected_is_never_selected_whatever_else_it_says(
+    extra: dict[str, str], protected: bool
+) -> None:
+    resource = server(1, {**labels(expires="2000-01-01"), **extra}, protected)
+    marked_prod = any(
+        v in ("prod", "production") or "prod" in k for k, v in resource.labels.items()
+    )
+    if protected or marked_prod:
+        assert select_expired([resource], TODAY).expired == []
+
+
+def test_missing_protection_field_counts_as_protected() -> None:
+    item = {"id": 5, "name": "s", "labels": labels()}
+    resource = CloudResource.from_api("servers", item)
+    assert resource.delete_protected
+    assert select_expired([resource], TODAY).expired == []
+    unprotected = CloudResource.from_api(
+        "servers", {**item, "protection": {"delete": False, "rebuild": False}}
+    )
+    assert select_expired([unprotected], TODAY).expired == [unprotected]
