@@ -52,6 +52,20 @@ def _domain(value: str) -> str:
     return value
 
 
+# Names that only carry TXT data, like SPF's `_spf.google.com`, may hold underscores.
+_TXT_NAME_RE = re.compile(r"^(?=.{1,253}$)((?!-)[a-z0-9_-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
+
+
+def _spf_domain(value: str) -> str:
+    value = value.strip().lower().rstrip(".")
+    if not _TXT_NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a domain name; expected the SPF domain a sender documents, "
+            "e.g. '_spf.google.com' (without 'include:')"
+        )
+    return value
+
+
 def _label(value: str) -> str:
     if not _LABEL_RE.match(value):
         raise ValueError(
@@ -127,6 +141,7 @@ def _hetzner_label(value: str) -> str:
 
 
 Domain = Annotated[str, AfterValidator(_domain)]
+SpfDomain = Annotated[str, AfterValidator(_spf_domain)]
 DnsLabel = Annotated[str, AfterValidator(_label)]
 Email = Annotated[str, AfterValidator(_email)]
 OptionalEmail = Annotated[str, AfterValidator(_optional_email)]
@@ -347,7 +362,7 @@ class DnsSection(Section):
         "proxyWeb", False, "Proxy the app host through Cloudflare. Mail names are never proxied."
     )
     spf_all: SpfAll = key("spfAll", SpfAll.SOFTFAIL, "SPF terminator: `-all` or `~all`.")
-    spf_includes: list[Domain] = key(
+    spf_includes: list[SpfDomain] = key(
         "spfIncludes",
         [],
         "Extra SPF `include:` domains for other senders. Each costs a DNS lookup, and so "

@@ -31,7 +31,7 @@ def _server(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 # A real RSA 2048 public key whose private half was thrown away: DKIM records
 # under mocks look like the real thing and parse, but sign nothing.
-_FAKE_RSA_PUBLIC_KEY_PEM = """-----BEGIN PUBLIC KEY-----
+FAKE_RSA_PUBLIC_KEY_PEM = """-----BEGIN PUBLIC KEY-----
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwTkv76RklWXRxlwAhElz
 SKxX9AS5ZXv2FNQbwJT9UCPbw3YrwlbKk8/8ewEl0qzwfZ/VbrsmDelDkoUoE1Uq
 kd3FcjbrED0pDWk7GdYT2baoezX+1XZVwO3kpTzoyFZpL5lSOqLicPen66vMf2rL
@@ -46,7 +46,7 @@ UQIDAQAB
 def _private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     fake = f"-----BEGIN RSA PRIVATE KEY-----\nfake key of {name}\n-----END RSA PRIVATE KEY-----\n"
     return {
-        "publicKeyPem": _FAKE_RSA_PUBLIC_KEY_PEM,
+        "publicKeyPem": FAKE_RSA_PUBLIC_KEY_PEM,
         "privateKeyPem": fake,
         "privateKeyPemPkcs8": fake.replace("RSA PRIVATE", "PRIVATE"),
     }
