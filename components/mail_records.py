@@ -145,7 +145,7 @@ class DmarcParams:
     subdomain_policy: str = ""
     """`sp=`; empty means the main policy applies to subdomains."""
     pct: int = 100
-    """`pct=`: share of failing mail the policy applies to."""
+    """`pct=`: share of failing mail the policy applies to (written only below 100)."""
     ruf: str = ""
     """Address for failure reports; empty for none."""
     adkim: str = "r"
@@ -158,7 +158,11 @@ def dmarc_value(params: DmarcParams) -> str:
     tags = [("v", "DMARC1"), ("p", params.policy)]
     if params.subdomain_policy:
         tags.append(("sp", params.subdomain_policy))
-    tags += [("pct", str(params.pct)), ("rua", f"mailto:{params.rua}")]
+    if params.pct != 100:
+        # RFC 9989 (DMARCbis) dropped pct; receivers that still read it need it only
+        # below 100, which is its default.
+        tags.append(("pct", str(params.pct)))
+    tags.append(("rua", f"mailto:{params.rua}"))
     if params.ruf:
         # fo=1: report when either mechanism fails, which is what helps debugging.
         tags += [("ruf", f"mailto:{params.ruf}"), ("fo", "1")]

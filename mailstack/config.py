@@ -407,7 +407,12 @@ class DnsSection(Section):
         pattern=r"^(none|quarantine|reject)?$",
     )
     dmarc_pct: int = key(
-        "dmarcPct", 100, "DMARC `pct=`: share of failing mail the policy applies to.", ge=0, le=100
+        "dmarcPct",
+        100,
+        "DMARC `pct=`: share of failing mail the policy applies to. RFC 9989 dropped it; "
+        "written only below 100 for receivers that still read it.",
+        ge=0,
+        le=100,
     )
     dmarc_rua: OptionalEmail = key(
         "dmarcRua", "", "Address for aggregate DMARC reports; defaults to `dmarc@<domain>`."

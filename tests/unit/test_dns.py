@@ -57,7 +57,7 @@ def test_dev_record_set(stack_runs: dict[str, Run]) -> None:
             (
                 f"_dmarc.{d}",
                 "TXT",
-                f'"v=DMARC1; p=none; pct=100; rua=mailto:dmarc@{d}; adkim=r; aspf=r"',
+                f'"v=DMARC1; p=none; rua=mailto:dmarc@{d}; adkim=r; aspf=r"',
                 3600,
                 False,
             ),
@@ -84,7 +84,7 @@ def test_prod_record_set(stack_runs: dict[str, Run]) -> None:
             (
                 f"_dmarc.{d}",
                 "TXT",
-                f'"v=DMARC1; p=quarantine; pct=100; rua=mailto:dmarc@{d}; adkim=r; aspf=r"',
+                f'"v=DMARC1; p=quarantine; rua=mailto:dmarc@{d}; adkim=r; aspf=r"',
                 3600,
                 False,
             ),
