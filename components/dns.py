@@ -15,7 +15,6 @@ Imported only for the hetzner target: pulumi_cloudflare costs seconds to import.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,14 +148,7 @@ class MailDomain(pulumi.ComponentResource):
         public_keys = {s: k.public_key_pem.apply(dkim_public_key_base64) for s, k in keys.items()}
 
         def resolve(resolved: dict[str, Any]) -> dict[str, DnsRecordSpec]:
-            # A/AAAA take one address: Hetzner's IPv6 primary IP is a /64, so the
-            # server must hand over an address inside it, not the network.
-            ipv6 = resolved["ipv6"]
-            values = RecordValues(
-                ipv4=str(ipaddress.IPv4Address(resolved["ipv4"])),
-                ipv6=None if ipv6 is None else str(ipaddress.IPv6Address(ipv6)),
-                dkim_public_keys=resolved["dkim"],
-            )
+            values = RecordValues.of_server(resolved["ipv4"], resolved["ipv6"], resolved["dkim"])
             return records_by_key(build_records(params, values))
 
         live = pulumi.Output.all(

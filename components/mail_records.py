@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -285,6 +286,19 @@ class RecordValues:
     """The server's public IPv6 address (one address, not the /64)."""
     dkim_public_keys: Mapping[str, str] = field(default_factory=dict)
     """Selector -> base64 SubjectPublicKeyInfo of its RSA key."""
+
+    @classmethod
+    def of_server(
+        cls, ipv4: str, ipv6: str | None, dkim_public_keys: Mapping[str, str]
+    ) -> RecordValues:
+        """Deployed values, checked: A/AAAA take one address each. Hetzner's IPv6
+        primary IP is a /64, so the server must hand over an address inside it."""
+        try:
+            v4 = str(ipaddress.IPv4Address(ipv4))
+            v6 = None if ipv6 is None else str(ipaddress.IPv6Address(ipv6))
+        except ValueError as err:
+            raise ValueError(f"server address for A/AAAA records: {err}") from None
+        return cls(v4, v6, dict(dkim_public_keys))
 
     @classmethod
     def unknown(cls, params: MailRecordParams) -> RecordValues:

@@ -322,14 +322,3 @@ def test_records_follow_the_server_addresses(run_component: Callable[..., Run]) 
     assert (
         run.named("md-spf").inputs["content"] == '"v=spf1 ip4:203.0.113.77 ip6:2001:db8:77::1 ~all"'
     )
-
-
-def test_a_network_instead_of_an_address_is_refused(run_component: Callable[..., Run]) -> None:
-    from components.dns import MailDomain, mail_domain_args
-
-    config = validate(*stack_config("dev"))
-    with pytest.raises(ValueError, match="2001:db8::/64"):
-        run_component(
-            lambda: MailDomain("md", mail_domain_args(config, "203.0.113.7", "2001:db8::/64")),
-            "dev",
-        )

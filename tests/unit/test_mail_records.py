@@ -116,3 +116,12 @@ def test_placeholder_values_give_the_same_shape_as_real_ones() -> None:
     assert {k for k in shape if shape[k].content != live[k].content} == {
         k for k, r in shape.items() if r.derived
     }
+
+
+def test_server_values_must_be_single_addresses() -> None:
+    values = RecordValues.of_server("203.0.113.7", "2001:DB8::7", {})
+    assert (values.ipv4, values.ipv6) == ("203.0.113.7", "2001:db8::7")
+    with pytest.raises(ValueError, match="2001:db8::/64"):
+        RecordValues.of_server("203.0.113.7", "2001:db8::/64", {})
+    with pytest.raises(ValueError, match="2001:db8::7"):
+        RecordValues.of_server("2001:db8::7", None, {})
