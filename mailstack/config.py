@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
+from components.mail_records import SPF_MAX_LOOKUPS, spf_lookup_count
 from mailstack import throwaway
 
 PROJECT = "mailstack"
@@ -49,6 +50,20 @@ def _domain(value: str) -> str:
     value = value.strip().lower().rstrip(".")
     if not _HOSTNAME_RE.match(value):
         raise ValueError(f"{value!r} is not a domain name; expected e.g. 'example.com'")
+    return value
+
+
+# Names that only carry TXT data, like SPF's `_spf.google.com`, may hold underscores.
+_TXT_NAME_RE = re.compile(r"^(?=.{1,253}$)((?!-)[a-z0-9_-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
+
+
+def _spf_domain(value: str) -> str:
+    value = value.strip().lower().rstrip(".")
+    if not _TXT_NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a domain name; expected the SPF domain a sender documents, "
+            "e.g. '_spf.google.com' (without 'include:')"
+        )
     return value
 
 
@@ -127,6 +142,7 @@ def _hetzner_label(value: str) -> str:
 
 
 Domain = Annotated[str, AfterValidator(_domain)]
+SpfDomain = Annotated[str, AfterValidator(_spf_domain)]
 DnsLabel = Annotated[str, AfterValidator(_label)]
 Email = Annotated[str, AfterValidator(_email)]
 OptionalEmail = Annotated[str, AfterValidator(_optional_email)]
@@ -179,6 +195,20 @@ class Alignment(enum.StrEnum):
 class SpfAll(enum.StrEnum):
     FAIL = "-all"
     SOFTFAIL = "~all"
+
+
+class DkimSigner(enum.StrEnum):
+    AUTO = "auto"
+    """SES when `mailRelay: ses` and `sesDkimTokens` are set, else mailstack's own keys."""
+    OWN = "own"
+    """mailstack's own RSA keys under `dkimSelectors`."""
+    SES = "ses"
+    """SES Easy DKIM (needs `mailRelay: ses` and `sesDkimTokens`)."""
+
+
+class MtaStsMode(enum.StrEnum):
+    TESTING = "testing"
+    ENFORCE = "enforce"
 
 
 class MailRelay(enum.StrEnum):
@@ -333,11 +363,17 @@ class DnsSection(Section):
         "proxyWeb", False, "Proxy the app host through Cloudflare. Mail names are never proxied."
     )
     spf_all: SpfAll = key("spfAll", SpfAll.SOFTFAIL, "SPF terminator: `-all` or `~all`.")
-    spf_includes: list[str] = key(
+    spf_includes: list[SpfDomain] = key(
         "spfIncludes",
         [],
-        "Extra SPF `include:` domains for other senders (each costs DNS lookups; at most "
-        "10 in all).",
+        "Extra SPF `include:` domains for other senders. Each costs a DNS lookup, and so "
+        "do the lookups inside it: at most 10 in all.",
+    )
+    spf_server_ips: bool = key(
+        "spfServerIps",
+        False,
+        "Put the server's own IPs into SPF. Only when it delivers mail itself (Hetzner "
+        "blocks outbound 25 until asked); with a relay the relay is the sender.",
     )
     dkim_selectors: list[DnsLabel] = key(
         "dkimSelectors",
@@ -347,10 +383,23 @@ class DnsSection(Section):
         min_length=1,
         max_length=2,
     )
+    dkim_signer: DkimSigner = key(
+        "dkimSigner",
+        DkimSigner.AUTO,
+        "Who signs: `own` (mailstack's keys), `ses` (SES Easy DKIM) or `auto` (SES when "
+        "`sesDkimTokens` are set with `mailRelay: ses`, else own).",
+    )
+    ses_dkim_tokens: list[Annotated[str, Field(pattern=r"^[a-z0-9]{32}$")]] = key(
+        "sesDkimTokens",
+        [],
+        "The three SES Easy DKIM tokens of the domain identity (SES console or "
+        "`aws sesv2 get-email-identity`); published as `<token>._domainkey` CNAMEs.",
+    )
     dmarc_policy: DmarcPolicy = key(
         "dmarcPolicy",
         DmarcPolicy.NONE,
-        "DMARC policy; ramp none -> quarantine -> reject as reports come back clean.",
+        "DMARC policy; ramp none -> quarantine -> reject, a step every few weeks while "
+        "aggregate reports show only your own senders.",
     )
     dmarc_subdomain_policy: str = key(
         "dmarcSubdomainPolicy",
@@ -359,7 +408,12 @@ class DnsSection(Section):
         pattern=r"^(none|quarantine|reject)?$",
     )
     dmarc_pct: int = key(
-        "dmarcPct", 100, "DMARC `pct=`: share of failing mail the policy applies to.", ge=0, le=100
+        "dmarcPct",
+        100,
+        "DMARC `pct=`: share of failing mail the policy applies to. RFC 9989 dropped it; "
+        "written only below 100 for receivers that still read it.",
+        ge=0,
+        le=100,
     )
     dmarc_rua: OptionalEmail = key(
         "dmarcRua", "", "Address for aggregate DMARC reports; defaults to `dmarc@<domain>`."
@@ -377,8 +431,15 @@ class DnsSection(Section):
         "Publish MX (and MTA-STS/TLS-RPT when on) so the platform receives bounces and replies.",
     )
     mta_sts: bool = key("mtaSts", False, "Publish an MTA-STS policy (needs `receivesMail`).")
-    tls_rpt: OptionalEmail = key("tlsRptEmail", "", "Address for TLS-RPT reports (optional).")
-    caa_issuer: str = key(
+    mta_sts_mode: MtaStsMode = key(
+        "mtaStsMode",
+        MtaStsMode.TESTING,
+        "MTA-STS mode: `testing` (report only) first, `enforce` once TLS-RPT reports are clean.",
+    )
+    tls_rpt: OptionalEmail = key(
+        "tlsRptEmail", "", "Address for TLS-RPT reports (optional; needs `receivesMail`)."
+    )
+    caa_issuer: Domain = key(
         "caaIssuer", "letsencrypt.org", "The only CA allowed to issue certificates (CAA)."
     )
     caa_iodef: OptionalEmail = key(
@@ -404,6 +465,12 @@ class MailSection(Section):
     smtp_username: str = key("smtpUsername", "", "SMTP relay user name.")
     ses_region: str = key(
         "sesRegion", "eu-central-1", "AWS region of SES.", pattern=r"^[a-z]{2}-[a-z]+-\d$"
+    )
+    ses_mail_from_subdomain: DnsLabel = key(
+        "sesMailFromSubdomain",
+        "bounce",
+        "SES custom MAIL FROM: `<label>.<domain>` gets an MX to SES and its own SPF, so "
+        "the envelope sender aligns with the domain.",
     )
 
 
@@ -577,6 +644,17 @@ class StackConfig(BaseModel):
     @property
     def from_address(self) -> str:
         return self.mail.from_address or f"noreply@{self.domain.domain}"
+
+    @property
+    def ses_signs_dkim(self) -> bool:
+        """SES Easy DKIM signs; otherwise mailstack's own key does."""
+        if self.dns.dkim_signer is DkimSigner.AUTO:
+            return self.mail.relay is MailRelay.SES and bool(self.dns.ses_dkim_tokens)
+        return self.dns.dkim_signer is DkimSigner.SES
+
+    @property
+    def ses_mail_from(self) -> str:
+        return f"{self.mail.ses_mail_from_subdomain}.{self.domain.domain}"
 
 
 # --- errors -----------------------------------------------------------------------
@@ -874,6 +952,89 @@ def _dns(c: StackConfig) -> list[Problem]:
         )
     if c.is_prod and c.dns.spf_all is not SpfAll.FAIL and c.dns.dmarc_policy is DmarcPolicy.REJECT:
         problems.append(Problem("spfAll", "with `dmarcPolicy: reject` use `-all`"))
+    if c.dns.tls_rpt and not c.dns.receives_mail:
+        problems.append(
+            Problem("tlsRptEmail", "TLS-RPT reports on inbound mail: needs `receivesMail: true`")
+        )
+    return problems
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
+def _spf(c: StackConfig) -> list[Problem]:
+    problems = []
+    if dup := _duplicates(c.dns.spf_includes):
+        problems.append(Problem("spfIncludes", f"listed twice: {', '.join(dup)}"))
+    # The root record holds the includes plus ip4/ip6 terms, which cost no lookup.
+    lookups = spf_lookup_count(" ".join(["v=spf1", *(f"include:{d}" for d in c.dns.spf_includes)]))
+    if lookups > SPF_MAX_LOOKUPS:
+        problems.append(
+            Problem(
+                "spfIncludes",
+                f"{lookups} includes need {lookups} DNS lookups, more than SPF's limit of "
+                f"{SPF_MAX_LOOKUPS} (RFC 7208 §4.6.4), and each included record's own lookups "
+                "count too; receivers would return permerror. Drop senders, or ask them for "
+                "ip4/ip6 ranges",
+            )
+        )
+    return problems
+
+
+def _dkim(c: StackConfig) -> list[Problem]:
+    problems = []
+    if dup := _duplicates(c.dns.dkim_selectors):
+        problems.append(Problem("dkimSelectors", f"listed twice: {', '.join(dup)}"))
+    tokens = c.dns.ses_dkim_tokens
+    if tokens and len(tokens) != 3:
+        problems.append(
+            Problem("sesDkimTokens", f"SES Easy DKIM gives exactly 3 tokens, got {len(tokens)}")
+        )
+    if tokens and c.mail.relay is not MailRelay.SES:
+        problems.append(Problem("sesDkimTokens", "SES DKIM tokens need `mailRelay: ses`"))
+    if c.dns.dkim_signer is DkimSigner.SES:
+        if c.mail.relay is not MailRelay.SES:
+            problems.append(Problem("dkimSigner", "`ses` signs only mail sent through SES"))
+        if not tokens:
+            problems.append(
+                Problem("sesDkimTokens", "`dkimSigner: ses` needs the 3 Easy DKIM tokens")
+            )
+    return problems
+
+
+def _dns_names(c: StackConfig) -> list[Problem]:
+    """Names that would collide: two records sets (or a CNAME and others) on one name."""
+    d = c.domain
+    problems = []
+    if d.app_subdomain == d.mail_subdomain:
+        problems.append(
+            Problem(
+                "mailSubdomain",
+                "must differ from `appSubdomain`: the app may be proxied, the mail host never",
+            )
+        )
+    if d.www_redirect and "www" in (d.app_subdomain, d.mail_subdomain):
+        problems.append(Problem("wwwRedirect", "`www` is already the app or mail host"))
+    ses_label = c.mail.ses_mail_from_subdomain
+    if c.mail.relay is MailRelay.SES and ses_label in (d.app_subdomain, d.mail_subdomain):
+        problems.append(
+            Problem("sesMailFromSubdomain", "must differ from `appSubdomain` and `mailSubdomain`")
+        )
+    reserved = {d.domain, d.mail_host, f"mta-sts.{d.domain}"}
+    if c.mail.relay is MailRelay.SES:
+        reserved.add(c.ses_mail_from)
+    if dup := _duplicates(c.dns.null_mx_names):
+        problems.append(Problem("nullMxNames", f"listed twice: {', '.join(dup)}"))
+    for i, name in enumerate(c.dns.null_mx_names):
+        if not name.endswith(f".{d.domain}"):
+            problems.append(
+                Problem(f"nullMxNames[{i}]", f"{name!r} is not a subdomain of {d.domain!r}")
+            )
+        elif name in reserved:
+            problems.append(
+                Problem(f"nullMxNames[{i}]", f"{name!r} sends or receives mail, or serves MTA-STS")
+            )
     return problems
 
 
@@ -918,4 +1079,7 @@ RULES: list[Rule] = [
     _app,
     _dns,
     _throwaway_marks,
+    _spf,
+    _dkim,
+    _dns_names,
 ]

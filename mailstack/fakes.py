@@ -29,9 +29,33 @@ def _server(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"ipv4Address": f"203.0.113.{1 + _n(name, 250)}", "status": "running"}
 
 
+# A real RSA 2048 public key whose private half was thrown away: DKIM records
+# under mocks look like the real thing and parse, but sign nothing.
+FAKE_RSA_PUBLIC_KEY_PEM = """-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwTkv76RklWXRxlwAhElz
+SKxX9AS5ZXv2FNQbwJT9UCPbw3YrwlbKk8/8ewEl0qzwfZ/VbrsmDelDkoUoE1Uq
+kd3FcjbrED0pDWk7GdYT2baoezX+1XZVwO3kpTzoyFZpL5lSOqLicPen66vMf2rL
+Rl3qqxxBZ9HBSrQElVh4AHbjTRzcosyX0GeNakedknZh1C7NX0LbxRqVZdDLPJsO
+4WR3VQw8AoTVp6iaiwtkguG8HOFQsAlU+SZnPYifGlQslGQiMHXnmCq2tOBC15Cr
+y7M9DVjrsmOPzSLWbIP+JS08H3/KPzKEp+QeomeAJR6/Y1C3Fxf+NBC6/52HRQjL
+UQIDAQAB
+-----END PUBLIC KEY-----
+"""
+
+
+def _private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    fake = f"-----BEGIN RSA PRIVATE KEY-----\nfake key of {name}\n-----END RSA PRIVATE KEY-----\n"
+    return {
+        "publicKeyPem": FAKE_RSA_PUBLIC_KEY_PEM,
+        "privateKeyPem": fake,
+        "privateKeyPemPkcs8": fake.replace("RSA PRIVATE", "PRIVATE"),
+    }
+
+
 FAKERS: dict[str, Faker] = {
     "hcloud:index/primaryIp:PrimaryIp": _primary_ip,
     "hcloud:index/server:Server": _server,
+    "tls:index/privateKey:PrivateKey": _private_key,
 }
 
 

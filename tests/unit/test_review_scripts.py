@@ -137,7 +137,7 @@ def test_a_long_preview_is_cut_to_fit_a_comment(tools: FakeTools, tmp_path: Path
 def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     tools: FakeTools, health_url: str
 ) -> None:
-    tools.update(outputs={"healthUrl": health_url, "appUrl": "https://app-dev.pr-12.example.com"})
+    tools.update(outputs={"healthUrl": health_url, "appUrl": "https://app.pr-12.dev.example.com"})
     result = run([str(SCRIPTS / "throwaway.sh"), "up", "pr-12"], tools.env(**SECRETS))
     assert result.returncode == 0, result.stderr
 
@@ -151,7 +151,7 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     assert set_all[:4] == ["config", "set-all", "--stack", "pr-12"]
     settings = dict(v.split("=", 1) for v in set_all[5::2])
     assert set(set_all[4::2]) == {"--plaintext"}
-    assert settings["mailstack:domain"] == "pr-12.example.com"
+    assert settings["mailstack:domain"] == "pr-12.dev.example.com"
     assert settings["mailstack:expiresAt"] in utc_dates_around(3)
     expires = settings["mailstack:expiresAt"]
     assert json.loads(settings["mailstack:serverLabels"]) == [
@@ -166,7 +166,7 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
         ["stack", "output", "appUrl", "--stack", "pr-12"],
     ]
     assert "pr-12" in tools.state["stacks"]
-    assert "`pr-12` is up and healthy: https://app-dev.pr-12.example.com" in result.stdout
+    assert "`pr-12` is up and healthy: https://app.pr-12.dev.example.com" in result.stdout
     assert f"expires: {expires}" in result.stdout
     assert "make destroy STACK=pr-12" in result.stdout
     assert "up of pr-12" not in result.stdout  # pulumi's own output stays on stderr

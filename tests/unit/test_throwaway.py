@@ -63,7 +63,7 @@ def test_throwaway_config_gets_own_domain_expiry_and_labels() -> None:
         ["team=mail", "mailstack-kind=forged", "mailstack-environment=prod"]
     )
     config = throwaway_config("pr-12", base, TODAY, ttl_days=3)
-    assert config["mailstack:domain"] == "pr-12.example.com"
+    assert config["mailstack:domain"] == "pr-12.dev.example.com"
     assert config["mailstack:expiresAt"] == "2026-03-13"
     assert json.loads(config["mailstack:serverLabels"]) == [
         "team=mail",
@@ -92,7 +92,7 @@ def test_a_throwaway_config_over_dev_validates() -> None:
     config.update(throwaway_config("tw-jane-20260310-ab12", config, TODAY))
     validated = validate(config, secret_keys)
     assert validated.stack.expires_at == "2026-03-13"
-    assert validated.domain.app_host == "app-dev.tw-jane-20260310-ab12.example.com"
+    assert validated.domain.app_host == "app.tw-jane-20260310-ab12.dev.example.com"
 
 
 # --- config rules -------------------------------------------------------------

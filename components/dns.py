@@ -1,0 +1,212 @@
+"""The mail domain on Cloudflare: web, mail host, MX, SPF, DKIM, DMARC, CAA, MTA-STS.
+
+`MailDomain` creates one `cloudflare.DnsRecord` per `DnsRecordSpec` from
+`components.mail_records`, an RSA 2048 key per own DKIM selector, and publishes
+the record set as a BIND fragment (`dns/zone.db`) for review. Records are named
+`<name>-<spec.key>`; the mail host's are `<name>-mail-a` and `<name>-mail-aaaa`,
+the names the server's reverse DNS must match.
+
+DMARC ramp: start at `dmarcPolicy: none`, read the aggregate reports for a few
+weeks, then `quarantine`, then `reject` (with `spfAll: -all`); the stack's
+`manualSteps` output says where the domain stands.
+
+Imported only for the hetzner target: pulumi_cloudflare costs seconds to import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+import pulumi_tls as tls
+
+from components.mail_checklist import manual_steps
+from components.mail_records import (
+    DmarcParams,
+    DnsRecordSpec,
+    MailRecordParams,
+    RecordValues,
+    SesParams,
+    build_records,
+    dkim_public_key_base64,
+    records_by_key,
+)
+from components.zonefile import render_zone_fragment
+from mailstack import artifacts
+from mailstack.config import MailRelay, StackConfig
+
+DKIM_RSA_BITS = 2048
+# The tls provider marks these secret itself, but not under mocks; say it again.
+_PRIVATE_KEY_OUTPUTS = ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"]
+
+
+@dataclass(frozen=True)
+class MailDomainArgs:
+    """Inputs of `MailDomain`."""
+
+    zone_id: str
+    """Cloudflare zone id of the domain."""
+    records: MailRecordParams
+    """What to publish; everything but the deploy-time values."""
+    server_ipv4: pulumi.Input[str]
+    """The server's primary IPv4 address (its reverse DNS is `records.mail_host`)."""
+    server_ipv6: pulumi.Input[str] | None = None
+    """The server's primary IPv6 address; required when `records.has_ipv6`."""
+    smtp_host: str = ""
+    """The SMTP relay host, named in the manual steps when it is not in SPF."""
+
+
+def mail_domain_args(
+    config: StackConfig,
+    server_ipv4: pulumi.Input[str],
+    server_ipv6: pulumi.Input[str] | None,
+) -> MailDomainArgs:
+    """Map the stack config (and the server's addresses) to `MailDomainArgs`."""
+    dns, domain = config.dns, config.domain
+    ses = None
+    if config.mail.relay is MailRelay.SES:
+        tokens = tuple(dns.ses_dkim_tokens) if config.ses_signs_dkim else ()
+        ses = SesParams(config.mail.ses_region, config.ses_mail_from, tokens)
+    records = MailRecordParams(
+        domain=domain.domain,
+        app_host=domain.app_host,
+        mail_host=domain.mail_host,
+        dmarc=DmarcParams(
+            policy=dns.dmarc_policy.value,
+            rua=config.dmarc_rua,
+            subdomain_policy=dns.dmarc_subdomain_policy,
+            pct=dns.dmarc_pct,
+            ruf=dns.dmarc_ruf,
+            adkim=dns.dkim_alignment.value,
+            aspf=dns.spf_alignment.value,
+        ),
+        caa_issuer=dns.caa_issuer,
+        caa_iodef=dns.caa_iodef or config.dmarc_rua,
+        proxy_web=dns.proxy_web,
+        www_redirect=domain.www_redirect,
+        has_ipv6=server_ipv6 is not None,
+        receives_mail=dns.receives_mail,
+        spf_includes=tuple(dns.spf_includes),
+        spf_server_ips=dns.spf_server_ips,
+        spf_all=dns.spf_all.value,
+        dkim_selectors=() if config.ses_signs_dkim else tuple(dns.dkim_selectors),
+        ses=ses,
+        mta_sts_mode=dns.mta_sts_mode.value if dns.mta_sts else "",
+        tls_rpt_rua=dns.tls_rpt,
+        null_mx_names=tuple(dns.null_mx_names),
+    )
+    return MailDomainArgs(
+        zone_id=dns.zone_id,
+        records=records,
+        server_ipv4=server_ipv4,
+        server_ipv6=server_ipv6,
+        smtp_host=config.mail.smtp_host,
+    )
+
+
+def _content_of(live: pulumi.Output[dict[str, DnsRecordSpec]], key: str) -> pulumi.Output[str]:
+    return live.apply(lambda records: records[key].content)
+
+
+class MailDomain(pulumi.ComponentResource):
+    """Every DNS record of the mail domain, and the DKIM keys they publish."""
+
+    records: pulumi.Output[list[dict[str, Any]]]
+    """The records made, as plain dicts (name, type, content, ttl, proxied, priority)."""
+    manual_steps: list[str]
+    """What remains manual (SES, Hetzner port 25, mailboxes, DMARC ramp)."""
+    mail_host_records: list[cloudflare.DnsRecord]
+    """The mail host's A/AAAA records: the names and addresses rDNS must match."""
+    dkim_selector: str | None
+    """The selector mail is signed with; None when SES signs."""
+    dkim_private_key: pulumi.Output[str] | None
+    """PEM private key of `dkim_selector` (secret), for the signer; None when SES signs."""
+    mta_sts_policy: str | None
+    """The MTA-STS policy file the proxy must serve; None when MTA-STS is off."""
+
+    def __init__(
+        self, name: str, args: MailDomainArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mailstack:dns:MailDomain", name, None, opts)
+        params = args.records
+        if params.has_ipv6 and args.server_ipv6 is None:
+            raise ValueError("MailDomainArgs: records.has_ipv6 needs server_ipv6")
+
+        keys = {
+            selector: tls.PrivateKey(
+                f"{name}-dkim-{selector}",
+                algorithm="RSA",
+                rsa_bits=DKIM_RSA_BITS,
+                opts=pulumi.ResourceOptions(
+                    parent=self, additional_secret_outputs=_PRIVATE_KEY_OUTPUTS
+                ),
+            )
+            for selector in params.dkim_selectors
+        }
+        public_keys = {s: k.public_key_pem.apply(dkim_public_key_base64) for s, k in keys.items()}
+
+        def resolve(resolved: dict[str, Any]) -> dict[str, DnsRecordSpec]:
+            values = RecordValues.of_server(resolved["ipv4"], resolved["ipv6"], resolved["dkim"])
+            return records_by_key(build_records(params, values))
+
+        live = pulumi.Output.all(
+            ipv4=args.server_ipv4,
+            ipv6=args.server_ipv6,
+            dkim=pulumi.Output.all(**public_keys) if public_keys else {},
+        ).apply(resolve)
+
+        made: dict[str, cloudflare.DnsRecord] = {}
+        for spec in build_records(params, RecordValues.unknown(params)):
+            content: pulumi.Input[str] | None = spec.content
+            if spec.derived:
+                content = _content_of(live, spec.key)
+            made[spec.key] = self._record(name, args.zone_id, spec, content)
+
+        self.mail_host_records = [r for k, r in made.items() if k in ("mail-a", "mail-aaaa")]
+        self.records = live.apply(lambda m: [spec.as_dict() for spec in m.values()])
+        self.manual_steps = manual_steps(params, args.smtp_host)
+        self.dkim_selector = params.dkim_selectors[-1] if params.dkim_selectors else None
+        self.dkim_private_key = (
+            pulumi.Output.secret(keys[self.dkim_selector].private_key_pem)
+            if self.dkim_selector
+            else None
+        )
+        self.mta_sts_policy = (
+            params.mta_sts_policy() if params.receives_mail and params.mta_sts_mode else None
+        )
+
+        artifacts.publish(
+            "dns/zone.db",
+            live.apply(lambda m: render_zone_fragment(params.domain, list(m.values()))),
+        )
+        if self.mta_sts_policy is not None:
+            artifacts.publish("dns/mta-sts.txt", self.mta_sts_policy)
+        self.register_outputs({"records": self.records, "manualSteps": self.manual_steps})
+
+    def _record(
+        self, name: str, zone_id: str, spec: DnsRecordSpec, content: pulumi.Input[str] | None
+    ) -> cloudflare.DnsRecord:
+        data = None
+        if spec.caa is not None:
+            content = None
+            data = cloudflare.DnsRecordDataArgs(
+                flags=spec.caa.flags, tag=spec.caa.tag, value=spec.caa.value
+            )
+        return cloudflare.DnsRecord(
+            f"{name}-{spec.key}",
+            zone_id=zone_id,
+            name=spec.name,
+            type=spec.type,
+            content=content,
+            data=data,
+            ttl=spec.ttl,
+            proxied=spec.proxied,
+            priority=spec.priority,
+            comment="managed by mailstack",
+            # Cloudflare refuses a CNAME next to other records at its name and a record
+            # identical to an existing one, so a replacement (a changed type or zone)
+            # that creates before it deletes would fail: the old record goes first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )

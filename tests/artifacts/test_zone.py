@@ -1,0 +1,76 @@
+"""The BIND zone fragment: golden for prod, and accepted by named-checkzone.
+
+`UPDATE_GOLDEN=1 pytest tests/artifacts/test_zone.py` rewrites the golden file
+after an intended change; review its diff like any other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mailstack.harness import ROOT, Run
+from tests.artifacts.zone_resolver import wrap_in_zone
+from tests.conftest import RunStack
+
+GOLDEN = ROOT / "tests" / "golden" / "dns" / "prod.zone"
+# Every warning is an error, including MX/NS targets and CNAMEs that break the rules.
+STRICT = ["-k", "fail", "-n", "fail", "-m", "fail", "-M", "fail", "-S", "fail", "-i", "full"]
+
+
+def checkzone(domain: str, fragment: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    checker = shutil.which("named-checkzone")
+    assert checker, "named-checkzone is missing: apt-get install bind9-utils"
+    zone = tmp_path / f"{domain}.zone"
+    zone.write_text(wrap_in_zone(domain, fragment))
+    return subprocess.run(
+        [checker, *STRICT, domain, str(zone)], capture_output=True, text=True, check=False
+    )
+
+
+def test_prod_zone_matches_golden(stack_runs: dict[str, Run]) -> None:
+    text = stack_runs["prod"].artifacts["dns/zone.db"].text
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "prod zone changed: review, then UPDATE_GOLDEN=1"
+
+
+def test_golden_prod_zone_passes_named_checkzone(tmp_path: Path) -> None:
+    result = checkzone("example.com", GOLDEN.read_text(), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        {
+            "proxyWeb": True,
+            "wwwRedirect": True,
+            "receivesMail": True,
+            "mtaSts": True,
+            "tlsRptEmail": "tls@dev.example.com",
+            "nullMxNames": ["app.dev.example.com", "static.dev.example.com"],
+            "dkimSelectors": ["ms202606", "ms202611"],
+        },
+        {"sesDkimTokens": ["a" * 32, "b" * 32, "c" * 32], "spfServerIps": True},
+    ],
+    ids=["every-feature", "ses-signs"],
+)
+def test_other_configs_pass_named_checkzone(
+    run_stack: RunStack, edits: dict[str, object], tmp_path: Path
+) -> None:
+    fragment = run_stack("dev", set=edits).artifacts["dns/zone.db"].text
+    result = checkzone("dev.example.com", fragment, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_named_checkzone_catches_a_cname_beside_other_data(tmp_path: Path) -> None:
+    """The checker is strict enough to catch the collisions the config rules prevent."""
+    bad = GOLDEN.read_text() + "mail.example.com.\t3600\tIN\tCNAME\tapp.example.com.\n"
+    result = checkzone("example.com", bad, tmp_path)
+    assert result.returncode != 0 and "CNAME and other data" in result.stdout + result.stderr
