@@ -154,6 +154,8 @@ def render_user_data(params: CloudInitParams) -> str:
         "fqdn": params.hostname,
         "prefer_fqdn_over_hostname": True,
         "timezone": params.timezone,
+        # Built into glibc: needs no locale generation, unlike cloud-init's en_US default.
+        "locale": "C.UTF-8",
         "disable_root": True,
         "ssh_pwauth": False,
         "users": [
