@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pulumi_command as command
 import pytest
@@ -240,3 +241,12 @@ def test_local_stack_never_imports_the_hetzner_provider() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_synth_writes_the_user_data_for_review(tmp_path: Path) -> None:
+    from mailstack.synth import synth
+
+    run = synth("prod", tmp_path)
+    written = tmp_path / "prod" / "cloud-init" / "user-data.yaml"
+    assert written.read_text() == run.artifacts["cloud-init/user-data.yaml"].text
+    assert written.read_text().startswith("#cloud-config\n")
