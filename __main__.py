@@ -4,11 +4,6 @@ import pulumi
 
 from mailstack.config import StackConfig, load_config
 
-# Documentation addresses (RFC 5737/3849) standing in for the server component's
-# primary IPs until it is wired in; replace with its IPv4/IPv6 Outputs.
-PENDING_SERVER_IPV4 = "192.0.2.10"
-PENDING_SERVER_IPV6 = "2001:db8::10"
-
 
 def build_mail_dns(
     config: StackConfig,
@@ -28,7 +23,19 @@ config = load_config()
 pulumi.export("environment", config.stack.environment.value)
 pulumi.export("target", config.stack.target.value)
 pulumi.export("appUrl", f"https://{config.domain.app_host}")
-if config.uses_dns:
-    build_mail_dns(config, server_ipv4=PENDING_SERVER_IPV4, server_ipv6=PENDING_SERVER_IPV6)
+
+if not config.is_local:
+    # Imported here so the local stack never loads pulumi_hcloud.
+    from components.server import HardenedServer, server_args
+
+    server = HardenedServer("server", server_args(config))
+    pulumi.export("serverIpv4", server.ipv4)
+    pulumi.export("serverIpv6", server.ipv6)
+    pulumi.export("serverId", server.server_id)
+    pulumi.export("sshCommand", server.ssh_command)
+    pulumi.export("dataDir", server.data_dir)
+    if config.uses_dns:
+        build_mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+
 # The URL the throwaway smoke test and monitors probe.
 pulumi.export("healthUrl", f"https://{config.domain.app_host}{config.app.health_path}")

@@ -319,6 +319,12 @@ class ServerSection(Section):
     labels: list[HetznerLabel] = key(
         "serverLabels", [], "Extra Hetzner labels for the server, as `key=value` strings."
     )
+    reboot_time: str = key(
+        "serverRebootTime",
+        "04:00",
+        "Local time (HH:MM, UTC) at which unattended security upgrades may reboot the server.",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+    )
 
 
 class AdminSection(Section):
@@ -340,7 +346,8 @@ class AdminSection(Section):
     tailscale: bool = key(
         "tailscale",
         False,
-        "Join the server to a tailnet and close SSH to the internet. Needs `tailscaleAuthKey`.",
+        "Install Tailscale, join the tailnet over SSH after boot and allow SSH on the "
+        "tailnet; from the internet SSH stays limited to `adminCidrs`. Needs `tailscaleAuthKey`.",
     )
     extra_tcp_ports: list[Port] = key(
         "firewallExtraTcpPorts",
@@ -823,15 +830,29 @@ def _server_reachable(c: StackConfig) -> list[Problem]:
                 "a `hetzner` target needs at least one admin SSH public key, or nobody can log in",
             )
         )
-    if not c.admin.cidrs and not c.admin.tailscale:
+    if not c.admin.cidrs:
+        # Even with Tailscale: the first boot is awaited and the tailnet joined
+        # over SSH from wherever `pulumi up` runs, before the host is on the tailnet.
         problems.append(
             Problem(
                 "adminCidrs",
-                "a `hetzner` target needs admin CIDRs (or "
-                "`tailscale: true`) so SSH is reachable by you and nobody else",
+                "a `hetzner` target needs the CIDR blocks `pulumi up` and your admins "
+                "connect from (e.g. '198.51.100.7/32'), so SSH is reachable by you and "
+                "nobody else; with `tailscale: true` too, since the tailnet is joined over SSH",
             )
         )
     return problems
+
+
+def _firewall_ports(c: StackConfig) -> list[Problem]:
+    return [
+        Problem(
+            f"firewallExtraTcpPorts[{i}]",
+            "port 22 (SSH) is opened to `adminCidrs` only, never as an extra public port",
+        )
+        for i, port in enumerate(c.admin.extra_tcp_ports)
+        if port == 22
+    ]
 
 
 def _zone_needed(c: StackConfig) -> list[Problem]:
@@ -1072,6 +1093,7 @@ RULES: list[Rule] = [
     _target_matches_environment,
     _no_world_ssh_in_prod,
     _server_reachable,
+    _firewall_ports,
     _zone_needed,
     _mail_relay,
     _backups,

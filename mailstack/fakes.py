@@ -21,7 +21,9 @@ def _n(name: str, modulo: int) -> int:
 
 def _primary_ip(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if inputs.get("type") == "ipv6":
-        return {"ipAddress": f"2001:db8:{_n(name, 0xFFFF):x}::1", "ipNetwork": "2001:db8::/64"}
+        # Hetzner gives a /64; `ipAddress` is its first address, the server uses ::1.
+        net = f"2001:db8:{_n(name, 0xFFFF):x}::"
+        return {"ipAddress": net, "ipNetwork": f"{net}/64"}
     return {"ipAddress": f"203.0.113.{1 + _n(name, 250)}"}
 
 
@@ -44,11 +46,25 @@ UQIDAQAB
 
 
 def _private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    fake = f"-----BEGIN RSA PRIVATE KEY-----\nfake key of {name}\n-----END RSA PRIVATE KEY-----\n"
+    # Name-derived stand-ins, no real private key material. RSA keys (DKIM) get a
+    # real public half so their records parse; ED25519 (the deploy key) an
+    # OpenSSH-shaped one.
+    body = hashlib.sha256(name.encode()).hexdigest()
+    if inputs.get("algorithm") == "RSA":
+        fake = (
+            f"-----BEGIN RSA PRIVATE KEY-----\nfake key of {name}\n-----END RSA PRIVATE KEY-----\n"
+        )
+        return {
+            "publicKeyPem": FAKE_RSA_PUBLIC_KEY_PEM,
+            "privateKeyPem": fake,
+            "privateKeyPemPkcs8": fake.replace("RSA PRIVATE", "PRIVATE"),
+        }
     return {
-        "publicKeyPem": FAKE_RSA_PUBLIC_KEY_PEM,
-        "privateKeyPem": fake,
-        "privateKeyPemPkcs8": fake.replace("RSA PRIVATE", "PRIVATE"),
+        "publicKeyOpenssh": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{body[:43]}\n",
+        "privateKeyOpenssh": (
+            f"-----BEGIN OPENSSH PRIVATE KEY-----\nfake{body}\n-----END OPENSSH PRIVATE KEY-----\n"
+        ),
+        "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\nfake{body}\n-----END PRIVATE KEY-----\n",
     }
 
 
@@ -57,6 +73,13 @@ FAKERS: dict[str, Faker] = {
     "hcloud:index/server:Server": _server,
     "tls:index/privateKey:PrivateKey": _private_key,
 }
+
+
+def fake_id(type_: str, name: str) -> str:
+    """Hetzner ids are integers (other resources take them as `int` inputs)."""
+    if type_.startswith("hcloud:"):
+        return str(10_000_000 + _n(name, 89_999_999))
+    return f"{name}-id"
 
 
 def fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:

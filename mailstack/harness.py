@@ -24,7 +24,7 @@ from pulumi.runtime.config import set_all_config
 
 from mailstack import artifacts
 from mailstack.config import PROJECT
-from mailstack.fakes import fake_outputs
+from mailstack.fakes import fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 # Pulumi's wire marker for a secret value (sdk/go/common/resource/sig).
@@ -116,7 +116,7 @@ class MailstackMocks(pulumi_mocks.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = {**args.inputs, **fake_outputs(args.typ, args.name, args.inputs)}
-        return f"{args.name}-id", outputs
+        return fake_id(args.typ, args.name), outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None

@@ -167,3 +167,12 @@ def test_policy_pack_wraps_every_rule() -> None:
     from mailstack_policy.rules import policy_pack_policies
 
     assert [p.name for p in policy_pack_policies()] == [r.name for r in RULES]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_rules_have_something_to_inspect_on_server_stacks(
+    stack_runs: dict[str, Run], stack: str
+) -> None:
+    types = {r.type for r in stack_runs[stack].registrations}
+    for rule in RULES:
+        assert set(rule.applies_to) <= types, f"{rule.name} would pass vacuously on {stack}"

@@ -1,0 +1,205 @@
+"""Render the first-boot cloud-init user data of a server (pure: no Pulumi inside).
+
+The document is assembled as data and dumped as YAML, so no value can break
+its structure; the files it writes and the first-boot steps it runs live in
+`assets/cloud-init/` (`.j2` files are Jinja templates, the rest are copied).
+User data is readable from inside the VM and kept in Pulumi state, so nothing
+secret may reach this module: its inputs are names, public keys and sizes.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from components.firewall import Rule
+from mailstack.config import ServerImage
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cloud-init"
+STEPS_DIR = "/usr/local/lib/mailstack/firstboot"
+STEPS = ("ssh", "journald", "time", "ufw", "fail2ban", "docker", "volume")
+"""First-boot steps in the order `runcmd` runs them (one script each)."""
+BASE_PACKAGES = (
+    "ufw",
+    "fail2ban",
+    "python3-systemd",
+    "unattended-upgrades",
+    "apt-listchanges",
+    "ca-certificates",
+    "curl",
+)
+
+
+@dataclass(frozen=True)
+class CloudInitParams:
+    """Everything the first boot needs; public values only."""
+
+    hostname: str
+    """Fully qualified host name (the mail host, which rDNS also names)."""
+    image: ServerImage
+    admin_user: str
+    ssh_public_keys: Sequence[str]
+    """Keys allowed to log in as the admin user (humans' keys and the deploy key)."""
+    rules: Mapping[str, Rule]
+    """Inbound firewall rules, mirrored into UFW."""
+    admin_cidrs: Sequence[str]
+    """Networks fail2ban never bans."""
+    data_dir: str
+    volume_device: str
+    """Block device of the data volume, e.g. /dev/disk/by-id/scsi-0HC_Volume_123."""
+    volume_label: str
+    """Filesystem label the data volume is mounted by."""
+    swap_mib: int = 2048
+    reboot_time: str = "04:00"
+    tailscale: bool = False
+    timezone: str = "Etc/UTC"
+
+
+def _literal_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    """Multi-line strings as `|` blocks, so reviewers read files, not escapes."""
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(str, _literal_str)
+
+
+@cache
+def _jinja() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ASSETS),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (shell and config files, not HTML)
+    )
+    env.filters["q"] = lambda value: shlex.quote(str(value))
+    return env
+
+
+@cache
+def _images() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ASSETS / "images.yaml").read_text())
+    return data
+
+
+def _asset(name: str, context: Mapping[str, Any]) -> str:
+    """An asset file's text; `.j2` files are rendered with `context` first."""
+    path = ASSETS / name
+    if path.exists():
+        return path.read_text()
+    return _jinja().get_template(f"{name}.j2").render(**context)
+
+
+def _apt_sources(params: CloudInitParams) -> dict[str, Any]:
+    image = _images()[params.image.value]
+    sources: dict[str, Any] = {}
+    if image["docker_apt_source"]:
+        sources["docker.list"] = dict(image["docker_apt_source"])
+    if params.tailscale:
+        tailscale = dict(_images()["tailscale_apt_source"])
+        tailscale["source"] = tailscale["source"].format(**image)
+        sources["tailscale.list"] = tailscale
+    return sources
+
+
+def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    files = [
+        ("/etc/ssh/sshd_config.d/10-mailstack.conf", "files/sshd-hardening.conf", "0644"),
+        ("/etc/fail2ban/jail.d/50-mailstack-sshd.local", "files/fail2ban-sshd.local", "0644"),
+        (
+            "/etc/apt/apt.conf.d/52mailstack-unattended-upgrades",
+            "files/unattended-upgrades.conf",
+            "0644",
+        ),
+        ("/etc/docker/daemon.json", "files/daemon.json", "0644"),
+        ("/etc/systemd/journald.conf.d/50-mailstack.conf", "files/journald.conf", "0644"),
+        ("/etc/systemd/timesyncd.conf.d/50-mailstack.conf", "files/timesyncd.conf", "0644"),
+    ]
+    files += [(f"{STEPS_DIR}/{step}.sh", f"steps/{step}.sh", "0755") for step in STEPS]
+    return [
+        {"path": path, "owner": "root:root", "permissions": mode, "content": _asset(name, context)}
+        for path, name, mode in files
+    ]
+
+
+def render_user_data(params: CloudInitParams) -> str:
+    """The `#cloud-config` document for a server's first boot."""
+    image = _images()[params.image.value]
+    context = {
+        "admin_user": params.admin_user,
+        "admin_cidrs": list(params.admin_cidrs),
+        "rules": list(params.rules.values()),
+        "reboot_time": params.reboot_time,
+        "tailscale": params.tailscale,
+        "data_dir": params.data_dir,
+        "volume_device": params.volume_device,
+        "volume_label": params.volume_label,
+    }
+    packages = [*BASE_PACKAGES, *image["docker_packages"]]
+    if params.tailscale:
+        packages.append("tailscale")
+    document: dict[str, Any] = {
+        "hostname": params.hostname.split(".", 1)[0],
+        "fqdn": params.hostname,
+        "prefer_fqdn_over_hostname": True,
+        "timezone": params.timezone,
+        # Built into glibc: needs no locale generation, unlike cloud-init's en_US default.
+        "locale": "C.UTF-8",
+        "disable_root": True,
+        "ssh_pwauth": False,
+        "users": [
+            {
+                "name": params.admin_user,
+                "gecos": "mailstack admin",
+                "groups": ["sudo"],
+                "shell": "/bin/bash",
+                # Key-only logins have no password to type; automation needs sudo -n.
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "lock_passwd": True,
+                "ssh_authorized_keys": list(params.ssh_public_keys),
+            }
+        ],
+        # Keep the image's mirrors (Hetzner's); only add the sources below.
+        "apt": {"preserve_sources_list": True, "sources": _apt_sources(params)},
+        "package_update": True,
+        "package_upgrade": True,
+        "packages": packages,
+        "write_files": _write_files(params, context),
+        "mounts": [
+            [
+                f"LABEL={params.volume_label}",
+                params.data_dir,
+                "ext4",
+                "defaults,nofail,discard,x-systemd.device-timeout=60s",
+                "0",
+                "2",
+            ]
+        ],
+        "runcmd": [[f"{STEPS_DIR}/{step}.sh"] for step in STEPS],
+    }
+    if not document["apt"]["sources"]:
+        del document["apt"]["sources"]
+    if params.swap_mib:
+        document["swap"] = {
+            "filename": "/swapfile",
+            "size": f"{params.swap_mib}M",
+            "maxsize": f"{params.swap_mib}M",
+        }
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100)
+    return f"#cloud-config\n{body}"
+
+
+def render_wait_script(data_dir: str) -> str:
+    """The script that waits over SSH for the first boot (and the data volume)."""
+    return _asset("wait.sh", {"data_dir": data_dir})

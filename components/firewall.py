@@ -1,0 +1,59 @@
+"""Firewall rules as data, shared by the Hetzner cloud firewall and the host's UFW.
+
+Rules are keyed `direction-protocol-port` (kube-hetzner's layout) so a stack's
+extras merge by key and a diff names the rule that changed. The same rules
+render to the cloud firewall (`components.server`) and to UFW inside the host
+(`components.cloudinit`), so the two layers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+WORLD: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+SSH_PORT = 22
+WEB_PORTS = (80, 443)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One inbound rule: who may reach which port."""
+
+    protocol: Literal["tcp", "udp", "icmp"]
+    port: int | None
+    """None for ICMP, which has no ports."""
+    sources: tuple[str, ...]
+    """CIDR blocks allowed in."""
+    description: str
+    direction: Literal["in"] = "in"
+
+    @property
+    def key(self) -> str:
+        return f"{self.direction}-{self.protocol}-{self.port if self.port is not None else 'any'}"
+
+    @property
+    def is_world_open(self) -> bool:
+        return any(source in WORLD for source in self.sources)
+
+
+def inbound_rules(
+    admin_cidrs: Sequence[str], extra_tcp_ports: Sequence[int] = ()
+) -> dict[str, Rule]:
+    """The inbound rules of a server, keyed `direction-protocol-port`.
+
+    SSH is open to `admin_cidrs` only; with none (a Tailscale-only host) there is
+    no SSH rule at all. 80/443 and ICMP are public, plus any extra TCP ports.
+    """
+    if SSH_PORT in extra_tcp_ports:
+        raise ValueError("SSH is opened by admin CIDRs only, never as an extra public port")
+    rules: list[Rule] = [Rule("icmp", None, WORLD, "ping and path MTU discovery")]
+    if admin_cidrs:
+        rules.append(Rule("tcp", SSH_PORT, tuple(admin_cidrs), "SSH from the admin networks"))
+    rules += [Rule("tcp", port, WORLD, "web (reverse proxy)") for port in WEB_PORTS]
+    rules += [Rule("tcp", port, WORLD, "extra public port") for port in extra_tcp_ports]
+    merged: dict[str, Rule] = {}
+    for rule in rules:
+        merged.setdefault(rule.key, rule)
+    return merged

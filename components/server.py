@@ -1,0 +1,312 @@
+"""The Hetzner server: keys, firewall, stable IPs with reverse DNS, data volume.
+
+`HardenedServer` builds everything a mail host needs before services arrive and
+hands over a `Host` whose `ready` step waits for the first boot to finish.
+Nothing here may replace a running server by surprise: user data, SSH keys
+and image are ignored after creation, the public IPs live on primary IPs that
+outlive the server, and in prod the server, IPs and volume are protected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_command as command
+import pulumi_hcloud as hcloud
+import pulumi_tls as tls
+
+from components.cloudinit import CloudInitParams, render_user_data, render_wait_script
+from components.firewall import Rule, inbound_rules
+from components.host import Host
+from mailstack import artifacts
+from mailstack.config import ServerImage, StackConfig
+
+COMPONENT_TYPE = "mailstack:compute:HardenedServer"
+DATA_DIR = "/srv/mailstack"
+"""Where the data volume is mounted; every persistent file lives below it."""
+VOLUME_LABEL = "mailstack-data"
+USER_DATA_ARTIFACT = "cloud-init/user-data.yaml"
+# Each of these forces a replacement in the hcloud provider; user data is for
+# the first boot only, later changes go over SSH.
+IGNORED_AFTER_CREATE = ["userData", "sshKeys", "image"]
+
+
+@dataclass(frozen=True)
+class HardenedServerArgs:
+    """What the server component needs; built from the config by `server_args`."""
+
+    hostname: str
+    """Fully qualified name of the host; also the reverse DNS of both IPs."""
+    server_type: str
+    """Hetzner server type, e.g. cx23."""
+    image: ServerImage
+    location: str
+    """Hetzner location, e.g. nbg1."""
+    admin_user: str
+    """The non-root sudo user SSH allows."""
+    admin_ssh_keys: Sequence[str]
+    """OpenSSH public keys of the human admins."""
+    admin_cidrs: Sequence[str]
+    """Networks allowed to reach SSH (and where `pulumi up` runs)."""
+    protect: bool = False
+    """Delete/rebuild protection and Pulumi `protect` (prod)."""
+    backups: bool = False
+    """Hetzner's daily server backups."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Hetzner labels for every resource."""
+    extra_tcp_ports: Sequence[int] = ()
+    """TCP ports opened to the internet besides 80 and 443."""
+    swap_mib: int = 2048
+    volume_size_gb: int = 20
+    reboot_time: str = "04:00"
+    """When unattended upgrades may reboot (HH:MM, UTC)."""
+    tailscale_auth_key: pulumi.Output[str] | None = None
+    """A Tailscale auth key (secret) to join the tailnet with; None: no Tailscale."""
+
+    @property
+    def slug(self) -> str:
+        """The host name as a Hetzner resource name (unique per project)."""
+        return self.hostname.replace(".", "-")
+
+    @property
+    def rules(self) -> dict[str, Rule]:
+        return inbound_rules(self.admin_cidrs, self.extra_tcp_ports)
+
+    def cloud_init(self, deploy_public_key: str, volume_id: str) -> CloudInitParams:
+        """First-boot parameters, once the deploy key and volume exist."""
+        return CloudInitParams(
+            hostname=self.hostname,
+            image=self.image,
+            admin_user=self.admin_user,
+            ssh_public_keys=[*self.admin_ssh_keys, deploy_public_key.strip()],
+            rules=self.rules,
+            admin_cidrs=self.admin_cidrs,
+            data_dir=DATA_DIR,
+            volume_device=f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}",
+            volume_label=VOLUME_LABEL,
+            swap_mib=self.swap_mib,
+            reboot_time=self.reboot_time,
+            tailscale=self.tailscale_auth_key is not None,
+        )
+
+
+def server_args(config: StackConfig) -> HardenedServerArgs:
+    """Map the stack config onto the server's Args."""
+    labels = dict(label.split("=", 1) for label in config.server.labels)
+    labels.update({"managed-by": "mailstack", "environment": config.stack.environment.value})
+    if config.stack.expires_at:
+        labels["expires-at"] = config.stack.expires_at
+    return HardenedServerArgs(
+        hostname=config.domain.mail_host,
+        server_type=config.server.type,
+        image=config.server.image,
+        location=config.server.location,
+        admin_user=config.admin.user,
+        admin_ssh_keys=tuple(config.admin.ssh_public_keys),
+        admin_cidrs=tuple(config.admin.cidrs),
+        protect=config.is_prod,
+        backups=config.server.backups,
+        labels=labels,
+        extra_tcp_ports=tuple(config.admin.extra_tcp_ports),
+        swap_mib=config.server.swap_mib,
+        volume_size_gb=config.server.volume_size_gb,
+        reboot_time=config.server.reboot_time,
+        tailscale_auth_key=(
+            config.secrets.get("tailscaleAuthKey") if config.admin.tailscale else None
+        ),
+    )
+
+
+def _hcloud_id(output: pulumi.Output[str]) -> pulumi.Output[int]:
+    """Hetzner resources take each other's ids as integers."""
+    return output.apply(int)
+
+
+def _first_host(network: str) -> str:
+    """The server's address in its IPv6 /64 (Hetzner assigns ::1)."""
+    return str(ipaddress.IPv6Network(network)[1])
+
+
+class HardenedServer(pulumi.ComponentResource):
+    """A hardened Hetzner server with stable IPs, rDNS and a data volume."""
+
+    host: Host
+    """Where services deploy; its `ready` is the cloud-init wait step."""
+    ipv4: pulumi.Output[str]
+    ipv6: pulumi.Output[str]
+    server_id: pulumi.Output[str]
+    ssh_command: pulumi.Output[str]
+    data_dir: str
+
+    def __init__(
+        self, name: str, args: HardenedServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        guarded = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        labels = dict(args.labels)
+
+        deploy_key = tls.PrivateKey(
+            f"{name}-deploy-key",
+            algorithm="ED25519",
+            # pulumi_tls marks the private key outputs secret itself; the mock
+            # engine does not, so the connection wraps it again below.
+            opts=child,
+        )
+        keys = [
+            hcloud.SshKey(
+                f"{name}-key-{hashlib.sha256(public_key.encode()).hexdigest()[:10]}",
+                name=f"{args.slug}-{hashlib.sha256(public_key.encode()).hexdigest()[:10]}",
+                public_key=public_key,
+                labels=labels,
+                opts=child,
+            )
+            for public_key in args.admin_ssh_keys
+        ]
+        keys.append(
+            hcloud.SshKey(
+                f"{name}-key-deploy",
+                name=f"{args.slug}-deploy",
+                public_key=deploy_key.public_key_openssh.apply(str.strip),
+                labels=labels,
+                opts=child,
+            )
+        )
+
+        firewall = hcloud.Firewall(
+            f"{name}-firewall",
+            name=args.slug,
+            labels=labels,
+            rules=[
+                hcloud.FirewallRuleArgs(
+                    direction=rule.direction,
+                    protocol=rule.protocol,
+                    port=None if rule.port is None else str(rule.port),
+                    source_ips=list(rule.sources),
+                    description=key,
+                )
+                for key, rule in args.rules.items()
+            ],
+            opts=child,
+        )
+
+        ips = {
+            family: hcloud.PrimaryIp(
+                f"{name}-{family}",
+                name=f"{args.slug}-{family}",
+                type=family,
+                location=args.location,
+                assignee_type="server",
+                # The address (its mail reputation and PTR) outlives any server.
+                auto_delete=False,
+                delete_protection=args.protect,
+                labels=labels,
+                opts=guarded,
+            )
+            for family in ("ipv4", "ipv6")
+        }
+        self.ipv4 = ips["ipv4"].ip_address
+        self.ipv6 = ips["ipv6"].ip_network.apply(_first_host)
+        for family, address in (("ipv4", self.ipv4), ("ipv6", self.ipv6)):
+            hcloud.Rdns(
+                f"{name}-rdns-{family}",
+                primary_ip_id=_hcloud_id(ips[family].id),
+                ip_address=address,
+                dns_ptr=args.hostname,
+                opts=child,
+            )
+
+        volume = hcloud.Volume(
+            f"{name}-data",
+            name=f"{args.slug}-data",
+            size=args.volume_size_gb,
+            location=args.location,
+            format="ext4",
+            delete_protection=args.protect,
+            labels=labels,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
+        )
+
+        user_data = pulumi.Output.all(deploy_key.public_key_openssh, volume.id).apply(
+            lambda values: render_user_data(args.cloud_init(values[0], values[1]))
+        )
+        artifacts.publish(USER_DATA_ARTIFACT, user_data)
+
+        server = hcloud.Server(
+            f"{name}-server",
+            name=args.hostname,
+            server_type=args.server_type,
+            image=args.image.value,
+            location=args.location,
+            backups=args.backups,
+            labels=labels,
+            ssh_keys=[key.id for key in keys],
+            firewall_ids=[_hcloud_id(firewall.id)],
+            public_nets=[
+                hcloud.ServerPublicNetArgs(
+                    ipv4_enabled=True,
+                    ipv4=_hcloud_id(ips["ipv4"].id),
+                    ipv6_enabled=True,
+                    ipv6=_hcloud_id(ips["ipv6"].id),
+                )
+            ],
+            user_data=user_data,
+            delete_protection=args.protect,
+            rebuild_protection=args.protect,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, ignore_changes=IGNORED_AFTER_CREATE
+            ),
+        )
+        attachment = hcloud.VolumeAttachment(
+            f"{name}-data-attachment",
+            volume_id=_hcloud_id(volume.id),
+            server_id=_hcloud_id(server.id),
+            automount=False,
+            opts=child,
+        )
+
+        connection = command.remote.ConnectionArgs(
+            host=self.ipv4,
+            user=args.admin_user,
+            private_key=pulumi.Output.secret(deploy_key.private_key_openssh),
+            # SSH is not up for the first minute of a boot: keep dialling.
+            dial_error_limit=60,
+            per_dial_timeout=10,
+        )
+        wait = command.remote.Command(
+            f"{name}-cloud-init",
+            connection=connection,
+            create=render_wait_script(DATA_DIR),
+            triggers=[server.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[server, attachment]),
+        )
+        if args.tailscale_auth_key is not None:
+            command.remote.Command(
+                f"{name}-tailscale",
+                connection=connection,
+                # The auth key goes on stdin: never in argv, user data or logs.
+                create=f"sudo -n tailscale up --auth-key=file:/dev/stdin --hostname={args.slug}",
+                stdin=args.tailscale_auth_key,
+                triggers=[server.id],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[wait]),
+            )
+
+        self.server_id = server.id
+        self.data_dir = DATA_DIR
+        self.ssh_command = pulumi.Output.concat("ssh ", args.admin_user, "@", self.ipv4)
+        self.host = Host(name="server", connection=connection, data_dir=DATA_DIR, ready=(wait,))
+        self.register_outputs(
+            {
+                "ipv4": self.ipv4,
+                "ipv6": self.ipv6,
+                "serverId": self.server_id,
+                "sshCommand": self.ssh_command,
+                "dataDir": self.data_dir,
+            }
+        )

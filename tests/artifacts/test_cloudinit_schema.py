@@ -1,0 +1,87 @@
+"""Rendered user data of every Hetzner stack and image, checked by the real tools.
+
+`cloud-init schema` validates each document; shellcheck the first-boot steps
+and the wait script; `apt-config` the upgrade settings (sshd, UFW and fail2ban
+check theirs on a booted host: tests/e2e/test_cloudinit_hardening.py).
+Golden copies under tests/golden/cloud-init/ make any change a reviewable
+diff: `UPDATE_GOLDEN=1 pytest tests/artifacts` rewrites them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.cloudinit import render_wait_script
+from components.server import DATA_DIR, USER_DATA_ARTIFACT
+from mailstack.harness import ROOT, run_program
+from tests.conftest import stack_config
+
+GOLDEN = ROOT / "tests" / "golden" / "cloud-init"
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    f"{stack}-{image}": (stack, {"serverImage": image})
+    for stack in ("dev", "prod")
+    for image in ("ubuntu-24.04", "debian-12", "debian-13")
+}
+VARIANTS["dev-ubuntu-24.04-tailscale"] = ("dev", {"tailscale": True})
+
+
+@cache
+def user_data(variant: str) -> str:
+    stack, changes = VARIANTS[variant]
+    config, secret_keys = stack_config(stack, set=changes)
+    return run_program(stack, config, secret_keys).artifacts[USER_DATA_ARTIFACT].text
+
+
+def _files(variant: str) -> dict[str, str]:
+    doc = yaml.safe_load(user_data(variant))
+    return {f["path"]: f["content"] for f in doc["write_files"]}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_user_data_passes_the_cloud_init_schema(variant: str, tmp_path: Path) -> None:
+    path = tmp_path / "user-data.yaml"
+    path.write_text(user_data(variant))
+    result = subprocess.run(
+        ["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_user_data_matches_its_golden_copy(variant: str) -> None:
+    golden = GOLDEN / f"{variant}.yaml"
+    text = user_data(variant)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no golden copy: run UPDATE_GOLDEN=1 pytest {__file__}"
+    assert text == golden.read_text(), f"{golden} differs: review, then UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("variant", ["prod-debian-12", "dev-ubuntu-24.04-tailscale"])
+def test_first_boot_scripts_pass_shellcheck(variant: str, tmp_path: Path) -> None:
+    scripts = {p: c for p, c in _files(variant).items() if p.endswith(".sh")}
+    scripts["wait.sh"] = render_wait_script(DATA_DIR)
+    paths = []
+    for index, content in enumerate(scripts.values()):
+        path = tmp_path / f"{index}.sh"
+        path.write_text(content)
+        paths.append(str(path))
+    result = subprocess.run(["shellcheck", "--shell=bash", *paths], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_apt_reads_the_unattended_upgrade_settings(tmp_path: Path) -> None:
+    path = tmp_path / "52mailstack-unattended-upgrades"
+    path.write_text(_files("prod-debian-12")["/etc/apt/apt.conf.d/52mailstack-unattended-upgrades"])
+    result = subprocess.run(["apt-config", "-c", str(path), "dump"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert 'Unattended-Upgrade::Automatic-Reboot-Time "04:00";' in result.stdout

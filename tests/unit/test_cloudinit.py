@@ -1,0 +1,174 @@
+"""The cloud-init renderer: what the first boot does, per image and option."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.cloudinit import STEPS, STEPS_DIR, CloudInitParams, render_user_data
+from components.firewall import inbound_rules
+from components.server import server_args
+from mailstack.config import ServerImage, StackConfig, validate
+from tests.conftest import stack_config
+
+DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeployKeyForUnitTests000000000000000000"
+
+
+def _params(**changes: Any) -> CloudInitParams:
+    values: dict[str, Any] = {
+        "hostname": "mail.example.com",
+        "image": ServerImage.UBUNTU_2404,
+        "admin_user": "ops",
+        "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop"],
+        "rules": inbound_rules(["198.51.100.7/32", "2001:db8:7::/48"]),
+        "admin_cidrs": ["198.51.100.7/32", "2001:db8:7::/48"],
+        "data_dir": "/srv/mailstack",
+        "volume_device": "/dev/disk/by-id/scsi-0HC_Volume_42",
+        "volume_label": "mailstack-data",
+    }
+    values.update(changes)
+    return CloudInitParams(**values)
+
+
+def _doc(params: CloudInitParams) -> dict[str, Any]:
+    text = render_user_data(params)
+    assert text.startswith("#cloud-config\n")
+    doc: dict[str, Any] = yaml.safe_load(text)
+    return doc
+
+
+def _file(doc: dict[str, Any], path: str) -> str:
+    (content,) = [f["content"] for f in doc["write_files"] if f["path"] == path]
+    assert isinstance(content, str)
+    return content
+
+
+def test_admin_user_has_keys_sudo_and_no_password() -> None:
+    doc = _doc(_params())
+    (user,) = doc["users"]
+    assert user["name"] == "ops" and user["lock_passwd"] is True
+    assert user["ssh_authorized_keys"] == [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop"
+    ]
+    assert "sudo" in user["groups"]
+    assert doc["disable_root"] is True and doc["ssh_pwauth"] is False
+
+
+def test_sshd_drop_in_refuses_root_passwords_and_forwarding() -> None:
+    sshd = _file(_doc(_params()), "/etc/ssh/sshd_config.d/10-mailstack.conf")
+    settings_ = dict(line.split(" ", 1) for line in sshd.splitlines() if line and line[0] != "#")
+    assert settings_ == {
+        **settings_,
+        "PermitRootLogin": "no",
+        "PasswordAuthentication": "no",
+        "KbdInteractiveAuthentication": "no",
+        "X11Forwarding": "no",
+        "AllowAgentForwarding": "no",
+        "AllowUsers": "ops",
+        "MaxAuthTries": "3",
+    }
+
+
+def test_ufw_mirrors_every_firewall_rule_and_keeps_ssh_to_admins() -> None:
+    params = _params(rules=inbound_rules(["198.51.100.7/32"], [8443]))
+    ufw = _file(_doc(params), f"{STEPS_DIR}/ufw.sh")
+    allows = [line for line in ufw.splitlines() if line.startswith("ufw allow")]
+    assert allows == [
+        "ufw allow proto tcp from 198.51.100.7/32 to any port 22 comment in-tcp-22",
+        "ufw allow proto tcp to any port 80 comment in-tcp-80",
+        "ufw allow proto tcp to any port 443 comment in-tcp-443",
+        "ufw allow proto tcp to any port 8443 comment in-tcp-8443",
+    ]
+    assert "ufw default deny incoming" in ufw and "ufw --force enable" in ufw
+
+
+def test_tailscale_adds_its_pinned_repository_and_ssh_on_the_tailnet() -> None:
+    plain, tailnet = _doc(_params()), _doc(_params(tailscale=True))
+    assert "tailscale" not in plain["packages"] and "sources" not in plain["apt"]
+    assert "tailscale" in tailnet["packages"]
+    source = tailnet["apt"]["sources"]["tailscale.list"]
+    assert "pkgs.tailscale.com/stable/ubuntu/noble noble main" in source["source"]
+    assert "in on tailscale0" in _file(tailnet, f"{STEPS_DIR}/ufw.sh")
+
+
+def test_each_image_gets_docker_and_compose_v2_from_where_it_has_them() -> None:
+    expected = {
+        ServerImage.UBUNTU_2404: {"docker.io", "docker-compose-v2"},
+        ServerImage.DEBIAN_13: {"docker.io", "docker-compose"},
+        ServerImage.DEBIAN_12: {"docker-ce", "docker-compose-plugin"},
+    }
+    for image, packages in expected.items():
+        doc = _doc(_params(image=image))
+        assert packages <= set(doc["packages"]), image
+        has_docker_repo = "docker.list" in doc["apt"].get("sources", {})
+        assert has_docker_repo == (image is ServerImage.DEBIAN_12)
+
+
+def test_third_party_repositories_are_pinned_by_full_fingerprint() -> None:
+    doc = _doc(_params(image=ServerImage.DEBIAN_12, tailscale=True))
+    for name, source in doc["apt"]["sources"].items():
+        # Short key ids can be forged; a full fingerprint cannot.
+        assert re.fullmatch(r"[0-9A-F]{40}", source["keyid"]), name
+        assert "[signed-by=$KEY_FILE]" in source["source"], name
+        assert source["source"].split()[2].startswith("https://"), name
+    assert doc["apt"]["preserve_sources_list"] is True
+
+
+def test_every_step_runs_in_order_from_a_root_only_script() -> None:
+    doc = _doc(_params())
+    assert doc["runcmd"] == [[f"{STEPS_DIR}/{step}.sh"] for step in STEPS]
+    scripts = [f for f in doc["write_files"] if f["path"].startswith(STEPS_DIR)]
+    assert len(scripts) == len(STEPS)
+    assert all(f["permissions"] == "0755" and f["owner"] == "root:root" for f in scripts)
+
+
+def test_volume_is_mounted_by_label_and_never_blocks_boot() -> None:
+    doc = _doc(_params())
+    (mount,) = doc["mounts"]
+    assert mount[:3] == ["LABEL=mailstack-data", "/srv/mailstack", "ext4"]
+    assert "nofail" in mount[3].split(",")
+    volume = _file(doc, f"{STEPS_DIR}/volume.sh")
+    assert "device=/dev/disk/by-id/scsi-0HC_Volume_42" in volume
+
+
+def test_swap_follows_the_configured_size() -> None:
+    assert _doc(_params(swap_mib=1024))["swap"]["size"] == "1024M"
+    assert "swap" not in _doc(_params(swap_mib=0))
+
+
+def test_fail2ban_never_bans_the_admin_networks() -> None:
+    jail = _file(_doc(_params()), "/etc/fail2ban/jail.d/50-mailstack-sshd.local")
+    assert "ignoreip = 127.0.0.1/8 ::1 198.51.100.7/32 2001:db8:7::/48" in jail
+    assert "backend = systemd" in jail
+
+
+def _user_data(config: StackConfig) -> str:
+    return render_user_data(server_args(config).cloud_init(DEPLOY_KEY, "42"))
+
+
+_APP_AND_SERVICES = st.fixed_dictionaries(
+    {},
+    optional={
+        "app": st.sampled_from(["listmonk", "mailwizz", "transactional-api", "web-api"]),
+        "appImage": st.sampled_from(["ghcr.io/acme/app:1.2.3", "listmonk/listmonk:v4.1.0"]),
+        "appPort": st.integers(min_value=1, max_value=65535),
+        "appHealthPath": st.sampled_from(["/", "/health", "/api/ping"]),
+        "appAdminPaths": st.lists(st.sampled_from(["/admin", "/api/admin"]), unique=True),
+        "redis": st.booleans(),
+        "minio": st.booleans(),
+        "monitoring": st.booleans(),
+    },
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(changes=_APP_AND_SERVICES)
+def test_app_and_service_settings_never_change_the_user_data(changes: dict[str, Any]) -> None:
+    for stack in ("dev", "prod"):
+        base = validate(*stack_config(stack))
+        changed = validate(*stack_config(stack, set=changes))
+        assert _user_data(changed) == _user_data(base)
