@@ -97,9 +97,9 @@ class HardenedServerArgs:
 def server_args(config: StackConfig) -> HardenedServerArgs:
     """Map the stack config onto the server's Args."""
     labels = dict(label.split("=", 1) for label in config.server.labels)
+    # Throwaway stacks carry their expiry in `serverLabels` (mailstack/throwaway.py),
+    # so the reaper reads one label scheme.
     labels.update({"managed-by": "mailstack", "environment": config.stack.environment.value})
-    if config.stack.expires_at:
-        labels["expires-at"] = config.stack.expires_at
     return HardenedServerArgs(
         hostname=config.domain.mail_host,
         server_type=config.server.type,
