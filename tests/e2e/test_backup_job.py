@@ -189,3 +189,24 @@ def test_heartbeat_is_pinged_after_success_only(host: BackupHost) -> None:
         assert _Recorder.hits == ["/ping/backup-test"]
     finally:
         server.shutdown()
+
+
+# --- periodic check ---------------------------------------------------------------------
+
+
+def test_check_reads_data_and_fails_on_a_damaged_pack(host: BackupHost) -> None:
+    host.ok("mailstack-backup", "check")
+    marker = Path(host.paths.state_dir) / "last-check-success"
+    checked = marker.read_text()
+    metric = Path(host.paths.metrics_dir) / "mailstack_backup_check.prom"
+    assert "mailstack_backup_check_last_success_timestamp_seconds " in metric.read_text()
+    assert json.loads(host.ok("mailstack-backup-status", "--json").stdout)["lastCheck"]
+
+    pack = max((Path(host.repository) / "data").glob("*/*"), key=lambda p: p.stat().st_size)
+    pack.chmod(0o600)
+    with pack.open("r+b") as f:
+        f.truncate(pack.stat().st_size - 100)
+    result = host.script("mailstack-backup", "check")
+    assert result.returncode != 0
+    assert marker.read_text() == checked
+    assert "action=check" in (Path(host.paths.state_dir) / "last-failure").read_text()
