@@ -173,8 +173,12 @@ class BackupSettings:
 
 @dataclass(frozen=True)
 class Schedules:
+    """When the timers fire (systemd OnCalendar expressions)."""
+
     backup: str = "*-*-* 03:15:00"
+    """The backup job."""
     check: str = "Sun *-*-* 05:30:00"
+    """`restic check --read-data-subset`."""
 
 
 # --- pure renderers ----------------------------------------------------------------
@@ -363,9 +367,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _install(path: str, mode: str) -> str:
+def _install(path: str, mode: str, dir_mode: str = "0755") -> str:
     """Shell that writes stdin to `path` as root, never world-readable in between."""
-    return f"sudo -n sh -c 'umask 077 && install -D -o root -g root -m {mode} /dev/stdin {path}'"
+    parent = path.rsplit("/", 1)[0]
+    return (
+        f"sudo -n sh -c 'umask 077 && install -d -m {dir_mode} {parent} && "
+        f"install -o root -g root -m {mode} /dev/stdin {path}'"
+    )
 
 
 class Backup(pulumi.ComponentResource):
@@ -446,7 +454,7 @@ class Backup(pulumi.ComponentResource):
         installed.append(
             step(
                 "password",
-                _install(paths.password_file, "0600"),
+                _install(paths.password_file, "0600", dir_mode="0700"),
                 stdin=pulumi.Output.secret(args.password),
                 secret=True,
             )
@@ -461,7 +469,7 @@ class Backup(pulumi.ComponentResource):
             installed.append(
                 step(
                     "credentials",
-                    _install(paths.credentials_file, "0600"),
+                    _install(paths.credentials_file, "0600", dir_mode="0700"),
                     stdin=credentials,
                     secret=True,
                 )
@@ -483,7 +491,7 @@ class Backup(pulumi.ComponentResource):
         # init never overwrites an existing repository (see mailstack-backup).
         init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
         timers = " ".join(TIMERS)
-        self.enable = step(
+        step(
             "timers",
             f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers}",
             after=[init, *unit_steps],

@@ -57,6 +57,7 @@ def test_secrets_reach_root_only_files_through_stdin_never_the_command_line(prod
         assert "stdin" in reg.additional_secret_outputs
         create = reg.inputs["create"]
         assert "umask 077" in create
+        assert "install -d -m 0700 /etc/mailstack/backup " in create
         assert f"-m 0600 /dev/stdin {path}" in create
     credentials = prod.named("backup-credentials").inputs["stdin"]["value"]
     assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}" in credentials
