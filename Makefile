@@ -6,7 +6,7 @@ PULUMI ?= pulumi
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint test synth synth-all golden docs local local-down preview up \
-	throwaway destroy reap
+	throwaway destroy reap restore backup-status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,3 +59,17 @@ destroy: ## Destroy and remove throwaway STACK=pr-<n>|tw-... (refuses prod, dev,
 
 reap: ## Delete expired throwaway servers by label (needs HCLOUD_TOKEN of dev's project)
 	python3 scripts/reap.py --delete
+
+# The server's restore command comes from the stack's `backup` output, so these
+# need the Pulumi CLI and SSH access to the server (from an admin CIDR).
+BACKUP_OUTPUT = $(PULUMI) stack output --stack $(STACK) --json backup | $(PY) -c \
+	'import json, sys; b = json.load(sys.stdin); sys.exit("backups are off for this stack") if not b["enabled"] else print(b[sys.argv[1]])'
+
+restore: ## Verify, then restore SNAPSHOT (id or latest) on STACK's server; DRY_RUN=1 verifies only
+	@case "$(SNAPSHOT)" in latest|[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;; \
+	  *) echo "usage: make restore STACK=<stack> SNAPSHOT=<id|latest> [DRY_RUN=1]" >&2; exit 2;; esac
+	@case "$(SNAPSHOT)" in *[!0-9a-z]*) echo "SNAPSHOT must be hex or 'latest'" >&2; exit 2;; esac
+	@cmd=$$($(BACKUP_OUTPUT) restoreCommand) && set -x && $$cmd $(if $(DRY_RUN),--dry-run) $(SNAPSHOT)
+
+backup-status: ## Is STACK's last successful backup recent? (non-zero when stale)
+	@cmd=$$($(BACKUP_OUTPUT) statusCommand) && $$cmd

@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.backup import Backup, backup_args, backup_outputs
 from mailstack.config import StackConfig, load_config
 
 
@@ -24,6 +25,7 @@ pulumi.export("environment", config.stack.environment.value)
 pulumi.export("target", config.stack.target.value)
 pulumi.export("appUrl", f"https://{config.domain.app_host}")
 
+backup = None
 if not config.is_local:
     # Imported here so the local stack never loads pulumi_hcloud.
     from components.server import HardenedServer, server_args
@@ -36,6 +38,9 @@ if not config.is_local:
     pulumi.export("dataDir", server.data_dir)
     if config.uses_dns:
         build_mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+    if config.backup.enabled:
+        backup = Backup("backup", backup_args(config, server.host))
 
+pulumi.export("backup", backup_outputs(config, backup))
 # The URL the throwaway smoke test and monitors probe.
 pulumi.export("healthUrl", f"https://{config.domain.app_host}{config.app.health_path}")

@@ -530,6 +530,18 @@ class BackupSection(Section):
     heartbeat_url: HttpsUrl = key(
         "backupHeartbeatUrl", "", "URL pinged after each successful backup (optional)."
     )
+    check_schedule: Calendar = key(
+        "backupCheckSchedule",
+        "Sun *-*-* 05:30:00",
+        "When `restic check` reads a subset of the repository's data (systemd OnCalendar).",
+    )
+    check_subset: str = key(
+        "backupCheckReadDataSubset",
+        "5%",
+        "Share of the repository's data each check reads: `n%` or `n/t` (restic "
+        "`--read-data-subset`).",
+        pattern=r"^((100|[1-9]?[0-9](\.[0-9]+)?)%|[1-9][0-9]*/[1-9][0-9]*)$",
+    )
 
 
 class SecretKeys(Section):
@@ -903,6 +915,13 @@ def _mail_relay(c: StackConfig) -> list[Problem]:
 
 
 def _backups(c: StackConfig) -> list[Problem]:
+    if c.is_local and c.backup.enabled:
+        return [
+            Problem(
+                "backupEnabled",
+                "backups run on servers; the `local` stack has none: set `backupEnabled: false`",
+            )
+        ]
     if c.is_local or not c.backup.enabled:
         if c.is_prod and not c.backup.enabled:
             return [Problem("backupEnabled", "prod must keep backups on")]

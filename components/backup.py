@@ -1,0 +1,533 @@
+"""Backups that provably restore: restic on the host, run by a systemd timer.
+
+Why a systemd service + timer on the host rather than a scheduled container:
+the job runs outside the containers it dumps and restarts (a restore stops the
+app; a container of the same compose project would be stopping around itself),
+`Persistent=true` catches a run missed while the server was off, journald keeps
+the logs next to everything else, and there is no extra image to keep patched
+(restic and sqlite3 come from the OS archive and unattended upgrades).
+
+The scripts (assets/backup/) are the same on every host; everything that varies
+is in the rendered config file, including how each database is reached: a
+`BackupSource` carries the words that run its client tools (`docker compose -p
+mailstack exec -T postgres` on a server, plain `env PGHOST=...` in the tests).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import pulumi
+import pulumi_command as command
+
+from components.host import Host
+from mailstack import artifacts
+from mailstack.config import AppPreset, StackConfig
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "backup"
+SCRIPTS = (
+    "mailstack-backup",
+    "mailstack-restore",
+    "mailstack-backup-status",
+    "mailstack-backup-lib.sh",
+)
+COMMANDS = ("mailstack-backup", "mailstack-restore", "mailstack-backup-status")
+UNITS = (
+    "mailstack-backup.service",
+    "mailstack-backup.timer",
+    "mailstack-backup-check.service",
+    "mailstack-backup-check.timer",
+)
+TIMERS = ("mailstack-backup.timer", "mailstack-backup-check.timer")
+COMPOSE_PROJECT = "mailstack"
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_DATABASE_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_WORD_RE = re.compile(r"^[^\s'\"\\]+$")
+_PATH_RE = re.compile(r"^/[^\s'\"\\]*$")
+
+
+class SourceKind(enum.StrEnum):
+    POSTGRES = "postgres"
+    """`pg_dump --format=custom` of one database; restored with `pg_restore`."""
+    MARIADB = "mariadb"
+    """`mariadb-dump --single-transaction` of one database (InnoDB tables)."""
+    SQLITE = "sqlite"
+    """`sqlite3 .backup` of a database file on the host."""
+    FILES = "files"
+    """A directory on the host (MinIO data, uploads, proxy certificates), as is."""
+
+
+@dataclass(frozen=True)
+class BackupSource:
+    """One thing the backup job saves, and how it reaches it."""
+
+    kind: SourceKind
+    name: str
+    """Unique label, `[a-z0-9-]+`; names the dump inside the snapshot."""
+    target: str
+    """Database name (postgres, mariadb) or absolute path on the host (sqlite, files)."""
+    client: tuple[str, ...] = ()
+    """Words that run the database's client tools, the tool's name and arguments
+    appended (e.g. `docker compose -p mailstack exec -T postgres`). Empty: the
+    tools on the host's PATH. No quoting: each word is taken literally."""
+
+    def __post_init__(self) -> None:
+        where = f"backup source {self.name!r}"
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"{where}: name must match {_NAME_RE.pattern}")
+        if self.kind in (SourceKind.POSTGRES, SourceKind.MARIADB):
+            if not _DATABASE_RE.match(self.target):
+                raise ValueError(f"{where}: {self.target!r} is not a plain database name")
+        elif not _PATH_RE.match(self.target):
+            raise ValueError(f"{where}: {self.target!r} is not an absolute path without spaces")
+        if self.client and self.kind in (SourceKind.SQLITE, SourceKind.FILES):
+            raise ValueError(f"{where}: {self.kind.value} sources are read on the host directly")
+        bad = [w for w in self.client if not _WORD_RE.match(w)]
+        if bad:
+            raise ValueError(f"{where}: client words cannot hold spaces or quotes: {bad}")
+
+    def line(self) -> str:
+        """The source as the scripts read it: `kind name target [client...]`."""
+        return " ".join((self.kind.value, self.name, self.target, *self.client))
+
+
+@dataclass(frozen=True)
+class AppControl:
+    """How a restore stops, starts and health-checks the app (bash -c strings)."""
+
+    stop: str = ""
+    start: str = ""
+    health: str = ""
+    health_timeout_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """Where things live on the host. Dumps are staged on the data volume."""
+
+    bin_dir: str = "/usr/local/sbin"
+    """Where the commands are linked; the units' ExecStart points here."""
+    lib_dir: str = "/usr/local/lib/mailstack-backup"
+    config_file: str = "/etc/mailstack/backup.conf"
+    secrets_dir: str = "/etc/mailstack/backup"
+    state_dir: str = "/var/lib/mailstack-backup"
+    metrics_dir: str = "/var/lib/mailstack-backup/metrics"
+    """Prometheus textfile-collector directory the monitoring reads."""
+    lock_file: str = "/run/lock/mailstack-backup.lock"
+    staging_dir: str = "/srv/mailstack/backup/staging"
+    restore_dir: str = "/srv/mailstack/backup/restore"
+
+    @property
+    def password_file(self) -> str:
+        return f"{self.secrets_dir}/restic-password"
+
+    @property
+    def credentials_file(self) -> str:
+        return f"{self.secrets_dir}/credentials.env"
+
+    @property
+    def last_success_file(self) -> str:
+        return f"{self.state_dir}/last-success"
+
+    @staticmethod
+    def on(data_dir: str) -> HostPaths:
+        return HostPaths(
+            staging_dir=f"{data_dir}/backup/staging", restore_dir=f"{data_dir}/backup/restore"
+        )
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Everything the rendered config file says (no secrets)."""
+
+    repository: str
+    """restic repository, e.g. `s3:https://fsn1.your-objectstorage.com/bucket/path`."""
+    hostname: str
+    """restic `--host` of this host's snapshots, e.g. `mailstack-prod`."""
+    sources: tuple[BackupSource, ...]
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 12
+    check_subset: str = "5%"
+    max_age_hours: int = 26
+    heartbeat_url: str = ""
+    app: AppControl = field(default_factory=AppControl)
+    paths: HostPaths = field(default_factory=HostPaths)
+    uses_credentials: bool = True
+    """Whether the object store's keys file exists (s3 targets)."""
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"backup sources named more than once: {dupes}")
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """When the timers fire (systemd OnCalendar expressions)."""
+
+    backup: str = "*-*-* 03:15:00"
+    """The backup job."""
+    check: str = "Sun *-*-* 05:30:00"
+    """`restic check --read-data-subset`."""
+
+
+# --- pure renderers ----------------------------------------------------------------
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(  # noqa: S701 (renders shell and unit files, not HTML)
+        loader=jinja2.FileSystemLoader(ASSETS),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["q"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+def render_config(settings: BackupSettings) -> str:
+    """The bash config file all three scripts read."""
+    p = settings.paths
+    return (
+        _env()
+        .get_template("backup.conf.j2")
+        .render(
+            repository=settings.repository,
+            password_file=p.password_file,
+            credentials_file=p.credentials_file if settings.uses_credentials else "",
+            hostname=settings.hostname,
+            keep_daily=settings.keep_daily,
+            keep_weekly=settings.keep_weekly,
+            keep_monthly=settings.keep_monthly,
+            check_subset=settings.check_subset,
+            max_age_hours=settings.max_age_hours,
+            heartbeat_url=settings.heartbeat_url,
+            state_dir=p.state_dir,
+            metrics_dir=p.metrics_dir,
+            staging_dir=p.staging_dir,
+            restore_dir=p.restore_dir,
+            lock_file=p.lock_file,
+            sources=[s.line() for s in settings.sources],
+            app_stop=settings.app.stop,
+            app_start=settings.app.start,
+            app_health=settings.app.health,
+            app_health_timeout=settings.app.health_timeout_seconds,
+        )
+    )
+
+
+def render_credentials(access_key_id: str, secret_access_key: str) -> str:
+    """The object store's keys as environment assignments (root-only file)."""
+    return (
+        f"AWS_ACCESS_KEY_ID={shlex.quote(access_key_id)}\n"
+        f"AWS_SECRET_ACCESS_KEY={shlex.quote(secret_access_key)}\n"
+    )
+
+
+def render_units(
+    schedules: Schedules,
+    bin_dir: str = HostPaths.bin_dir,
+    config_file: str = HostPaths.config_file,
+    timeout: str = "6h",
+) -> dict[str, str]:
+    """The systemd service and timer units, by file name."""
+    env = _env()
+    values = {"bin_dir": bin_dir, "config_file": config_file, "timeout": timeout}
+    return {
+        "mailstack-backup.service": env.get_template("systemd/mailstack-backup.service.j2").render(
+            values
+        ),
+        "mailstack-backup.timer": env.get_template("systemd/mailstack-backup.timer.j2").render(
+            schedule=schedules.backup
+        ),
+        "mailstack-backup-check.service": env.get_template(
+            "systemd/mailstack-backup-check.service.j2"
+        ).render(values),
+        "mailstack-backup-check.timer": env.get_template(
+            "systemd/mailstack-backup-check.timer.j2"
+        ).render(schedule=schedules.check),
+    }
+
+
+def script_text(name: str) -> str:
+    return (ASSETS / name).read_text()
+
+
+def ssh_command(
+    connection: command.remote.ConnectionArgs, remote: str, tty: bool = False
+) -> pulumi.Output[str]:
+    """`ssh [-t] -p PORT user@host REMOTE` for a remote connection."""
+    flags = "-t " if tty else ""
+    return pulumi.Output.all(connection.host, connection.user, connection.port).apply(
+        lambda v: f"ssh {flags}-p {int(v[2] or 22)} {v[1] or 'root'}@{v[0]} {remote}"
+    )
+
+
+# --- config -> args ------------------------------------------------------------------
+
+
+def default_sources(config: StackConfig, data_dir: str) -> tuple[BackupSource, ...]:
+    """What the services keep, until the services component declares it itself.
+
+    Mirrors the services layout: the app's database in its compose service
+    (`postgres` or `mariadb`), named volumes bind-mounted from
+    `<data_dir>/volumes/<volume>`. At merge, replace this with the sources the
+    services component exports.
+    """
+    compose_exec = ("docker", "compose", "-p", COMPOSE_PROJECT, "exec", "-T")
+    if config.app.preset is AppPreset.MAILWIZZ:
+        database = BackupSource(
+            SourceKind.MARIADB, "app-db", "mailwizz", (*compose_exec, "mariadb")
+        )
+    else:
+        db = "listmonk" if config.app.preset is AppPreset.LISTMONK else "app"
+        database = BackupSource(
+            SourceKind.POSTGRES, "app-db", db, (*compose_exec, "-e", f"PGUSER={db}", "postgres")
+        )
+    files = [
+        BackupSource(SourceKind.FILES, "uploads", f"{data_dir}/volumes/app-uploads"),
+        BackupSource(SourceKind.FILES, "proxy-certs", f"{data_dir}/volumes/caddy-data"),
+    ]
+    if config.services.minio:
+        files.append(BackupSource(SourceKind.FILES, "minio", f"{data_dir}/volumes/minio-data"))
+    return (database, *files)
+
+
+def default_app_control() -> AppControl:
+    compose = f"docker compose -p {COMPOSE_PROJECT}"
+    return AppControl(
+        stop=f"{compose} stop app",
+        start=f"{compose} start app",
+        health=(
+            "test \"$(docker inspect -f '{{.State.Health.Status}}' "
+            f'"$({compose} ps -q app)")" = healthy'
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class BackupArgs:
+    """What the Backup component installs on one host."""
+
+    host: Host
+    """Where to install; remote steps wait for `host.ready`."""
+    settings: BackupSettings
+    """The rendered config file's content."""
+    schedules: Schedules
+    """When the backup and the repository check run (systemd OnCalendar)."""
+    password: pulumi.Output[str]
+    """restic repository password (a Pulumi secret)."""
+    s3_access_key_id: str = ""
+    """Object store access key id (s3 targets)."""
+    s3_secret_access_key: pulumi.Output[str] | None = None
+    """Object store secret key (a Pulumi secret; s3 targets)."""
+
+
+def backup_args(config: StackConfig, host: Host) -> BackupArgs:
+    """Map the validated stack config onto the component's Args."""
+    b = config.backup
+    s3 = b.repository.startswith("s3:")
+    settings = BackupSettings(
+        repository=b.repository,
+        hostname=f"mailstack-{config.stack.environment.value}",
+        sources=default_sources(config, host.data_dir),
+        keep_daily=b.keep_daily,
+        keep_weekly=b.keep_weekly,
+        keep_monthly=b.keep_monthly,
+        check_subset=b.check_subset,
+        max_age_hours=b.max_age_hours,
+        heartbeat_url=b.heartbeat_url,
+        app=default_app_control(),
+        paths=HostPaths.on(host.data_dir),
+        uses_credentials=s3,
+    )
+    return BackupArgs(
+        host=host,
+        settings=settings,
+        schedules=Schedules(backup=b.schedule, check=b.check_schedule),
+        password=config.secrets.get("backupPassword"),
+        s3_access_key_id=b.s3_access_key_id if s3 else "",
+        s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
+    )
+
+
+# --- the component -----------------------------------------------------------------------
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _install(path: str, mode: str, dir_mode: str = "0755") -> str:
+    """Shell that writes stdin to `path` as root, never world-readable in between."""
+    parent = path.rsplit("/", 1)[0]
+    return (
+        f"sudo -n sh -c 'umask 077 && install -d -m {dir_mode} {parent} && "
+        f"install -o root -g root -m {mode} /dev/stdin {path}'"
+    )
+
+
+class Backup(pulumi.ComponentResource):
+    """Installs the backup scripts, config, secrets and timers on a host over SSH."""
+
+    status_command: pulumi.Output[str]
+    restore_command: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mailstack:backup:Backup", name, None, opts)
+        connection = args.host.connection
+        if connection is None:
+            raise ValueError(
+                f"Backup {name!r}: host {args.host.name!r} is the local engine; backups "
+                "install on servers only"
+            )
+        settings, paths = args.settings, args.settings.paths
+        ready: list[pulumi.Resource] = list(args.host.ready)
+
+        def step(
+            suffix: str,
+            create: str,
+            after: Sequence[pulumi.Resource] = (),
+            stdin: pulumi.Input[str] | None = None,
+            delete: str | None = None,
+            triggers: Sequence[str] = (),
+            secret: bool = False,
+        ) -> command.remote.Command:
+            return command.remote.Command(
+                f"{name}-{suffix}",
+                command.remote.CommandArgs(
+                    connection=connection,
+                    create=create,
+                    delete=delete,
+                    stdin=stdin,
+                    triggers=list(triggers) or None,
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[*ready, *after],
+                    additional_secret_outputs=["stdin"] if secret else None,
+                ),
+            )
+
+        packages = step(
+            "packages",
+            "sudo -n env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "
+            "install -y --no-install-recommends restic sqlite3 curl",
+        )
+
+        installed: list[pulumi.Resource] = [packages]
+        for script in SCRIPTS:
+            text = script_text(script)
+            mode = "0644" if script.endswith(".sh") else "0755"
+            target = f"{paths.lib_dir}/{script}"
+            link = (
+                f" && sudo -n ln -sfn {target} {paths.bin_dir}/{script}"
+                if script in COMMANDS
+                else ""
+            )
+            installed.append(
+                step(
+                    f"script-{script.removeprefix('mailstack-').removesuffix('.sh')}",
+                    _install(target, mode) + link,
+                    stdin=text,
+                    delete=f"sudo -n rm -f {target}"
+                    + (f" {paths.bin_dir}/{script}" if script in COMMANDS else ""),
+                )
+            )
+            artifacts.publish(f"backup/bin/{script}", text, int(mode, 8))
+
+        config_text = render_config(settings)
+        artifacts.publish("backup/backup.conf", config_text)
+        installed.append(step("config", _install(paths.config_file, "0644"), stdin=config_text))
+
+        installed.append(
+            step(
+                "password",
+                _install(paths.password_file, "0600", dir_mode="0700"),
+                stdin=pulumi.Output.secret(args.password),
+                secret=True,
+            )
+        )
+        if settings.uses_credentials:
+            if args.s3_secret_access_key is None:
+                raise ValueError(f"Backup {name!r}: an s3 repository needs the secret key")
+            key_id = args.s3_access_key_id
+            credentials: pulumi.Output[str] = pulumi.Output.secret(
+                args.s3_secret_access_key.apply(lambda secret: render_credentials(key_id, secret))
+            )
+            installed.append(
+                step(
+                    "credentials",
+                    _install(paths.credentials_file, "0600", dir_mode="0700"),
+                    stdin=credentials,
+                    secret=True,
+                )
+            )
+
+        units = render_units(args.schedules, paths.bin_dir, paths.config_file)
+        unit_steps: list[pulumi.Resource] = []
+        for unit, text in units.items():
+            artifacts.publish(f"backup/systemd/{unit}", text)
+            unit_steps.append(
+                step(
+                    f"unit-{unit.removeprefix('mailstack-').replace('.', '-')}",
+                    _install(f"/etc/systemd/system/{unit}", "0644"),
+                    stdin=text,
+                    delete=f"sudo -n rm -f /etc/systemd/system/{unit}",
+                )
+            )
+
+        # init never overwrites an existing repository (see mailstack-backup).
+        init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
+        timers = " ".join(TIMERS)
+        step(
+            "timers",
+            f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers}",
+            after=[init, *unit_steps],
+            delete=f"sudo -n systemctl disable --now {timers}; sudo -n systemctl daemon-reload",
+            triggers=[_digest(text) for text in units.values()],
+        )
+
+        self.status_command = ssh_command(
+            connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
+        )
+        self.restore_command = ssh_command(
+            connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
+        )
+        self.register_outputs(
+            {"status_command": self.status_command, "restore_command": self.restore_command}
+        )
+
+
+def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, object]:
+    """The `backup` stack output: where to look and how to tell a stale backup."""
+    if backup is None:
+        return {"enabled": False}
+    b = config.backup
+    paths = HostPaths()
+    return {
+        "enabled": True,
+        "repository": b.repository,
+        "schedule": b.schedule,
+        "checkSchedule": b.check_schedule,
+        "retention": {"daily": b.keep_daily, "weekly": b.keep_weekly, "monthly": b.keep_monthly},
+        "maxAgeHours": b.max_age_hours,
+        "lastSuccessFile": paths.last_success_file,
+        "metricsFile": f"{paths.metrics_dir}/mailstack_backup.prom",
+        "statusCommand": backup.status_command,
+        "restoreCommand": backup.restore_command,
+        "stale": f"statusCommand exits 1 and prints 'backup STALE' when the last success "
+        f"is older than {b.max_age_hours}h; Prometheus: time() - "
+        f"mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
+    }

@@ -1,0 +1,212 @@
+"""The scheduled job: retention, no silent failure, the staleness check, the heartbeat."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.backup_support import BackupHost, sources_for, sqlite_create, temp_dir
+
+
+@pytest.fixture
+def host() -> Iterator[BackupHost]:
+    """A host backing up one SQLite database and one file volume, already backed up once."""
+    with temp_dir("job") as root:
+        lite = root / "lite.db"
+        sqlite_create(lite, 50)
+        uploads = root / "uploads"
+        uploads.mkdir()
+        (uploads / "a.txt").write_text("hello")
+        (root / "host").mkdir()
+        h = BackupHost(root / "host", sources_for(sqlite_path=lite, files=uploads))
+        h.ok("mailstack-backup", "init")
+        h.ok("mailstack-backup")
+        yield h
+
+
+# --- retention -------------------------------------------------------------------------
+
+# Newest first. With keep 3 daily / 3 weekly / 3 monthly and the job's own
+# snapshot (now) taking the first slot of each:
+SYNTHETIC = {
+    "2024-03-15 18:00:00": True,  # daily #2, weekly #2 (2024-W11), monthly #2 (2024-03)
+    "2024-03-15 08:00:00": False,  # same day, week and month as the one above
+    "2024-03-13 12:00:00": True,  # daily #3
+    "2024-03-12 12:00:00": False,  # daily full; still 2024-W11 and 2024-03
+    "2024-03-05 12:00:00": True,  # weekly #3 (2024-W10)
+    "2024-02-10 12:00:00": True,  # monthly #3 (2024-02)
+    "2024-01-10 12:00:00": False,  # every bucket full
+}
+
+
+def test_retention_keeps_exactly_the_expected_snapshots() -> None:
+    with temp_dir("retention") as root:
+        data = root / "data"
+        data.mkdir()
+        (data / "f").write_text("x")
+        (root / "host").mkdir()
+        h = BackupHost(root / "host", sources_for(files=data), keep=(3, 3, 3))
+        h.ok("mailstack-backup", "init")
+        for when in SYNTHETIC:
+            h.restic(
+                "backup", "--time", when, "--host", h.hostname, "--tag", "scheduled", str(data)
+            )
+        # A safety snapshot from a restore is never pruned by the schedule's policy.
+        h.restic("backup", "--time", "2023-06-01 00:00:00", "--tag", "pre-restore", str(data))
+
+        h.ok("mailstack-backup")
+
+        snapshots = json.loads(h.restic("snapshots", "--json").stdout)
+        kept = sorted(s["time"][:19].replace("T", " ") for s in snapshots)
+        expected = sorted(
+            [when for when, keep in SYNTHETIC.items() if keep] + ["2023-06-01 00:00:00"]
+        )
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
+        assert [k for k in kept if not k.startswith(today)] == expected
+        assert len([k for k in kept if k.startswith(today)]) == 1
+
+
+# --- failures leave the marker alone ----------------------------------------------------------
+
+
+def _snapshot_files(h: BackupHost) -> list[str]:
+    return sorted(p.name for p in (Path(h.repository) / "snapshots").iterdir())
+
+
+def _assert_failed_untouched(
+    h: BackupHost, before: dict[str, bytes], snaps: list[str], reason: str
+) -> None:
+    result = h.script("mailstack-backup")
+    assert result.returncode != 0
+    assert reason in result.stderr
+    assert "the last-success marker is unchanged" in result.stderr
+    assert h.state() == before
+    assert _snapshot_files(h) == snaps
+    failure = Path(h.paths.state_dir) / "last-failure"
+    assert "action=run" in failure.read_text()
+    metric = Path(h.paths.metrics_dir) / "mailstack_backup_failure.prom"
+    assert 'mailstack_backup_last_failure_timestamp_seconds{action="run"}' in metric.read_text()
+    status = h.script("mailstack-backup-status")
+    assert "last failure" in status.stdout
+
+
+def test_wrong_password_fails_the_job_and_leaves_the_marker(host: BackupHost) -> None:
+    before, snaps = host.state(), _snapshot_files(host)
+    assert "last-success" in before
+    Path(host.paths.password_file).write_text("not the password\n")
+    _assert_failed_untouched(host, before, snaps, "wrong password")
+
+
+def test_failing_dump_fails_the_job_and_leaves_the_marker(host: BackupHost) -> None:
+    before, snaps = host.state(), _snapshot_files(host)
+    (lite,) = (s.target for s in host.sources if s.kind == "sqlite")
+    Path(lite).write_bytes(b"this is not an sqlite database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(lite + suffix).unlink(missing_ok=True)
+    _assert_failed_untouched(host, before, snaps, "file is not a database")
+
+
+@pytest.mark.slow
+def test_failing_upload_fails_the_job_and_leaves_the_marker(host: BackupHost) -> None:
+    """Every pack upload fails (even for root): each data/xx dir is now a file.
+
+    restic retries a failed upload about ten times with backoff (~50 s) first.
+    """
+    before, snaps = host.state(), _snapshot_files(host)
+    (uploads,) = (s.target for s in host.sources if s.kind == "files")
+    (Path(uploads) / "new.bin").write_bytes(bytes(range(256)) * 4096)
+    data = Path(host.repository) / "data"
+    aside = Path(host.repository).parent / "data-aside"
+    data.rename(aside)
+    data.mkdir()
+    for d in aside.iterdir():
+        (data / d.name).touch()
+    _assert_failed_untouched(host, before, snaps, "not a directory")
+
+
+# --- staleness ----------------------------------------------------------------------------------
+
+
+def test_status_is_ok_after_a_success_and_stale_when_old_or_missing(host: BackupHost) -> None:
+    ok = host.script("mailstack-backup-status", "--json")
+    assert ok.returncode == 0
+    report = json.loads(ok.stdout)
+    assert report["status"] == "ok"
+    assert report["maxAgeHours"] == 26
+
+    marker = Path(host.paths.last_success_file)
+    old = int(datetime.now(UTC).timestamp()) - 27 * 3600
+    marker.write_text(f"{old} then snapshot=abc\n")
+    stale = host.script("mailstack-backup-status", "--json")
+    assert stale.returncode == 1
+    assert json.loads(stale.stdout)["status"] == "stale"
+    assert "backup STALE" in host.script("mailstack-backup-status").stdout
+
+    marker.unlink()
+    missing = host.script("mailstack-backup-status")
+    assert missing.returncode == 1
+    assert "no successful backup" in missing.stdout
+
+
+def test_status_fails_distinctly_on_a_broken_config(host: BackupHost) -> None:
+    Path(host.paths.config_file).write_text("RESTIC_REPOSITORY=/x\n")
+    assert host.script("mailstack-backup-status").returncode == 2
+
+
+# --- heartbeat ---------------------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    hits: list[str] = []  # noqa: RUF012 (one test server per test)
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_heartbeat_is_pinged_after_success_only(host: BackupHost) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.hits = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host.heartbeat_url = f"http://127.0.0.1:{server.server_port}/ping/backup-test"
+        host.write_config()
+        host.ok("mailstack-backup")
+        assert _Recorder.hits == ["/ping/backup-test"]
+
+        Path(host.paths.password_file).write_text("wrong\n")
+        assert host.script("mailstack-backup").returncode != 0
+        assert _Recorder.hits == ["/ping/backup-test"]
+    finally:
+        server.shutdown()
+
+
+# --- periodic check ---------------------------------------------------------------------
+
+
+def test_check_reads_data_and_fails_on_a_damaged_pack(host: BackupHost) -> None:
+    host.ok("mailstack-backup", "check")
+    marker = Path(host.paths.state_dir) / "last-check-success"
+    checked = marker.read_text()
+    metric = Path(host.paths.metrics_dir) / "mailstack_backup_check.prom"
+    assert "mailstack_backup_check_last_success_timestamp_seconds " in metric.read_text()
+    assert json.loads(host.ok("mailstack-backup-status", "--json").stdout)["lastCheck"]
+
+    pack = max((Path(host.repository) / "data").glob("*/*"), key=lambda p: p.stat().st_size)
+    pack.chmod(0o600)
+    with pack.open("r+b") as f:
+        f.truncate(pack.stat().st_size - 100)
+    result = host.script("mailstack-backup", "check")
+    assert result.returncode != 0
+    assert marker.read_text() == checked
+    assert "action=check" in (Path(host.paths.state_dir) / "last-failure").read_text()

@@ -1,0 +1,234 @@
+"""The Backup component and its config under mocks: secrets, ordering, outputs, rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pytest
+
+from components.backup import (
+    Backup,
+    BackupArgs,
+    BackupSettings,
+    BackupSource,
+    Schedules,
+    SourceKind,
+)
+from components.host import Host
+from mailstack.config import ConfigError, validate
+from mailstack.harness import SECRET_SIG, Run, mask_secrets
+from tests.conftest import RunStack, stack_config
+
+PASSWORD = "pw-VALUE-4711"
+S3_SECRET = "s3-SECRET-0815"
+SECRETS = {"backupPassword": PASSWORD, "backupS3SecretAccessKey": S3_SECRET}
+COMMAND = "command:remote:Command"
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIG in value
+
+
+@pytest.fixture(scope="module")
+def prod(request: pytest.FixtureRequest) -> Run:
+    from mailstack.harness import run_program
+
+    config, secret_keys = stack_config("prod", secrets=SECRETS)
+    return run_program("prod", config, secret_keys)
+
+
+def test_no_secret_value_appears_outside_a_secret_wrapper(prod: Run) -> None:
+    for reg in prod.registrations:
+        text = json.dumps(mask_secrets(reg.inputs))
+        assert PASSWORD not in text, reg.name
+        assert S3_SECRET not in text, reg.name
+
+
+def test_secrets_reach_root_only_files_through_stdin_never_the_command_line(prod: Run) -> None:
+    for name, path in (
+        ("backup-password", "/etc/mailstack/backup/restic-password"),
+        ("backup-credentials", "/etc/mailstack/backup/credentials.env"),
+    ):
+        reg = prod.named(name)
+        assert _is_secret(reg.inputs["stdin"])
+        assert "stdin" in reg.additional_secret_outputs
+        create = reg.inputs["create"]
+        assert "umask 077" in create
+        assert "install -d -m 0700 /etc/mailstack/backup " in create
+        assert f"-m 0600 /dev/stdin {path}" in create
+    credentials = prod.named("backup-credentials").inputs["stdin"]["value"]
+    assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}" in credentials
+
+
+def test_every_step_is_a_child_of_the_component(prod: Run) -> None:
+    (component,) = prod.of_type("mailstack:backup:Backup")
+    steps = [s for s in prod.of_type(COMMAND) if "mailstack:backup:Backup$" in s.urn]
+    assert len(steps) >= 10
+    assert {s.parent for s in steps} == {component.urn}
+    assert all(s.name.startswith("backup-") for s in steps)
+
+
+def test_timers_are_enabled_only_after_the_repository_is_initialised(prod: Run) -> None:
+    by_urn = prod.by_urn()
+    timers = prod.named("backup-timers")
+    deps = {by_urn[u].name for u in timers.dependencies}
+    assert "backup-init" in deps
+    assert {d for d in deps if d.startswith("backup-unit-")} == {
+        "backup-unit-backup-service",
+        "backup-unit-backup-timer",
+        "backup-unit-backup-check-service",
+        "backup-unit-backup-check-timer",
+    }
+    init_deps = {by_urn[u].name for u in prod.named("backup-init").dependencies}
+    assert {"backup-password", "backup-credentials", "backup-config", "backup-packages"} <= (
+        init_deps
+    )
+
+
+def test_outputs_tell_how_to_read_the_status_and_the_stale_threshold(prod: Run) -> None:
+    out = prod.outputs["backup"]
+    assert out["enabled"] is True
+    assert out["maxAgeHours"] == 26
+    assert out["statusCommand"].endswith("sudo /usr/local/sbin/mailstack-backup-status")
+    assert out["restoreCommand"].startswith("ssh -t ")
+    assert out["retention"] == {"daily": 7, "weekly": 4, "monthly": 12}
+    assert "backup" not in prod.secret_outputs
+
+
+def test_local_stack_exports_backups_off_and_creates_nothing(run_stack: RunStack) -> None:
+    run = run_stack("local")
+    assert run.outputs["backup"] == {"enabled": False}
+    assert run.of_type("mailstack:backup:Backup") == []
+
+
+def test_published_config_lists_sources_and_retention(prod: Run) -> None:
+    conf = prod.artifacts["backup/backup.conf"].text
+    assert "BACKUP_KEEP_DAILY=7" in conf
+    assert "BACKUP_HOSTNAME=mailstack-prod" in conf
+    assert "postgres app-db listmonk docker compose -p mailstack exec -T" in conf
+    assert PASSWORD not in conf
+    assert S3_SECRET not in conf
+    assert prod.artifacts["backup/bin/mailstack-restore"].mode == 0o755
+
+
+def test_every_remote_step_waits_for_the_host(run_component: Any) -> None:
+    def program() -> None:
+        ready = command.local.Command("cloud-init-wait", create="true")
+        host = Host(
+            "server",
+            command.remote.ConnectionArgs(host="192.0.2.1", user="admin"),
+            "/srv/data",
+            (ready,),
+        )
+        Backup(
+            "bk",
+            BackupArgs(
+                host=host,
+                settings=BackupSettings(
+                    repository="/srv/repo",
+                    hostname="h",
+                    sources=(BackupSource(SourceKind.FILES, "f", "/srv/data/f"),),
+                    uses_credentials=False,
+                ),
+                schedules=Schedules(),
+                password=pulumi.Output.secret("pw"),
+            ),
+        )
+
+    run = run_component(program)
+    wait = run.named("cloud-init-wait")
+    steps = run.of_type(COMMAND)
+    assert len(steps) > 5
+    for step in steps:
+        assert wait.urn in step.dependencies, step.name
+    assert "bk-credentials" not in {s.name for s in steps}
+
+
+def test_the_local_engine_is_refused(run_component: Any) -> None:
+    def program() -> None:
+        Backup(
+            "bk",
+            BackupArgs(
+                host=Host("local", None, "/data"),
+                settings=BackupSettings("/r", "h", (), uses_credentials=False),
+                schedules=Schedules(),
+                password=pulumi.Output.secret("pw"),
+            ),
+        )
+
+    with pytest.raises(Exception, match="local engine"):
+        run_component(program)
+
+
+# --- config -> args --------------------------------------------------------------------
+
+
+def _config(stack: str, **values: Any) -> Any:
+    raw, secret_keys = stack_config(stack, set=values)
+    return validate(raw, secret_keys)
+
+
+def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
+    run = run_stack(
+        "dev",
+        set={
+            "backupKeepDaily": 3,
+            "backupCheckReadDataSubset": "2/7",
+            "backupCheckSchedule": "Sat *-*-* 01:00:00",
+            "app": "mailwizz",
+            "minio": True,
+        },
+    )
+    conf = run.artifacts["backup/backup.conf"].text
+    assert "BACKUP_KEEP_DAILY=3\n" in conf
+    assert "BACKUP_CHECK_SUBSET=2/7\n" in conf
+    assert "BACKUP_HOSTNAME=mailstack-dev\n" in conf
+    assert "'mariadb app-db mailwizz docker compose -p mailstack exec -T mariadb'" in conf
+    assert "'files minio /srv/mailstack/volumes/minio-data'" in conf
+    assert "BACKUP_STAGING_DIR=/srv/mailstack/backup/staging" in conf
+    timer = run.artifacts["backup/systemd/mailstack-backup-check.timer"].text
+    assert "OnCalendar=Sat *-*-* 01:00:00" in timer
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"backupCheckReadDataSubset": "150%"}, "backupCheckReadDataSubset"),
+        ({"backupCheckReadDataSubset": "all"}, "backupCheckReadDataSubset"),
+        ({"backupCheckSchedule": "daily; rm -rf /"}, "backupCheckSchedule"),
+    ],
+)
+def test_bad_backup_values_name_their_key(values: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=f"mailstack:{key}"):
+        _config("dev", **values)
+
+
+def test_local_stack_with_backups_on_is_refused() -> None:
+    with pytest.raises(ConfigError, match="mailstack:backupEnabled: backups run on servers"):
+        _config("local", backupEnabled=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "target", "client", "match"),
+    [
+        (SourceKind.POSTGRES, "Bad Name", "app", (), "name must match"),
+        (SourceKind.POSTGRES, "db", "app; drop", (), "plain database name"),
+        (SourceKind.FILES, "f", "relative/path", (), "absolute path"),
+        (SourceKind.SQLITE, "s", "/x.db", ("docker",), "read on the host"),
+        (SourceKind.MARIADB, "m", "app", ("sh", "-c 'x y'"), "spaces or quotes"),
+    ],
+)
+def test_bad_sources_are_refused(
+    kind: SourceKind, name: str, target: str, client: tuple[str, ...], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        BackupSource(kind, name, target, client)
+
+
+def test_duplicate_source_names_are_refused() -> None:
+    same = BackupSource(SourceKind.FILES, "f", "/a")
+    with pytest.raises(ValueError, match="more than once"):
+        BackupSettings("/r", "h", (same, BackupSource(SourceKind.FILES, "f", "/b")))
