@@ -29,7 +29,13 @@ def _server(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"ipv4Address": f"203.0.113.{1 + _n(name, 250)}", "status": "running"}
 
 
+def _random_password(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # A placeholder, not a password: `make local` swaps it for a real local one.
+    return {"result": f"<secret:random:{name}>"}
+
+
 FAKERS: dict[str, Faker] = {
+    "random:index/randomPassword:RandomPassword": _random_password,
     "hcloud:index/primaryIp:PrimaryIp": _primary_ip,
     "hcloud:index/server:Server": _server,
 }
