@@ -3,6 +3,7 @@ STACK ?= local
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 PULUMI ?= pulumi
+LOCAL_COMPOSE := docker compose -p mailstack-local -f build/local/compose/compose.yaml
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint test synth synth-all docs local local-down preview up destroy
@@ -38,6 +39,12 @@ docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
 
 local: STACK = local
 local: synth ## Set up and run the local stack (services on the local Docker engine)
+	$(PY) -m mailstack.local secrets build/local/compose
+	$(LOCAL_COMPOSE) up -d --wait
+	@$(PY) -m mailstack.local urls build/local
+
+local-down: ## Stop the local stack (its volumes, and so its data, stay)
+	docker compose -p mailstack-local down
 
 preview: ## pulumi preview --diff for STACK (needs the Pulumi CLI)
 	$(PULUMI) preview --diff --stack $(STACK)
