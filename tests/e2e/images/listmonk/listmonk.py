@@ -86,7 +86,9 @@ class Server(ThreadingHTTPServer):
 
 
 def serve() -> None:
-    host, _, port = os.environ.get("LISTMONK_app__address", "0.0.0.0:9000").rpartition(":")
+    # listmonk reads its config keys from mixed-case variables.
+    address = os.environ.get("LISTMONK_app__address", "0.0.0.0:9000")  # noqa: SIM112
+    host, _, port = address.rpartition(":")
     server = Server((host, int(port)), Handler)
 
     def stop(*_: object) -> None:
