@@ -222,10 +222,13 @@ class ComposeStack(pulumi.ComponentResource):
 
         for path, text in rendered.files.items():
             publish(f"{ARTIFACT_DIR}/{path}", text)
+        write_files = render_files_step(project, args.project_dir, rendered.files)
+        if args.host.is_local:
+            publish(f"{ARTIFACT_DIR}/deploy/files.sh", write_files, 0o755)
         files = _step(
             f"{name}-files",
             args.host,
-            render_files_step(project, args.project_dir, rendered.files),
+            write_files,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.host.ready)),
         )
 

@@ -68,15 +68,14 @@ def build_stack(p: StackParams) -> Rendered:
     )
     caddyfile = render_caddyfile(site)
     upstreams = {r.upstream for r in app.routes} | ({mail_ui.upstream} if mail_ui else set())
+    # The proxy also waits for one-shot setup jobs: besides ordering, this is
+    # what lets `docker compose up --wait` accept a job that exited with 0.
+    jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
     proxy = kinds.caddy(
         ports,
         hashlib.sha256(caddyfile.encode()).hexdigest(),
-        {name: Condition.HEALTHY for name in sorted(upstreams)},
+        {**{name: Condition.HEALTHY for name in sorted(upstreams)}, **jobs},
     )
     project = Project(p.project, (proxy, *services), volume_root=p.volume_root)
     files = {"compose.yaml": render_compose(project), "Caddyfile": caddyfile, **app.files}
     return Rendered(project, files)
-
-
-def web_services(project: Project) -> tuple[str, ...]:
-    return tuple(s.name for s in project.services if s.role is Role.APP)
