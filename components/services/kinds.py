@@ -100,7 +100,7 @@ def mariadb(name: str, database: str, user: str, password: Secret) -> Service:
         environment={"MARIADB_DATABASE": database, "MARIADB_USER": user},
         secret_env={
             "MARIADB_PASSWORD": password,
-            "MARIADB_ROOT_PASSWORD": random_secret(f"{name}-root-password"),
+            "MARIADB_ROOT_PASSWORD": random_secret(f"{name}-root"),
         },
         mounts=(Mount(f"{name}-data", "/var/lib/mysql"),),
         tmpfs=("/run/mysqld", "/tmp"),
@@ -127,7 +127,7 @@ def redis(maxmemory_mb: int = 128) -> Service:
         limits=Limits(memory_mb=maxmemory_mb + 64, cpus=0.5),
         command=("sh", "-c", start),
         user="redis",
-        secret_env={"REDIS_PASSWORD": random_secret("redis-password")},
+        secret_env={"REDIS_PASSWORD": random_secret("redis")},
         mounts=(Mount("redis-data", "/data"),),
         tmpfs=("/tmp",),
         healthcheck=Healthcheck(
@@ -137,7 +137,7 @@ def redis(maxmemory_mb: int = 128) -> Service:
 
 
 MINIO_USER = "mailstack"
-MINIO_PASSWORD = random_secret("minio-root-password")
+MINIO_PASSWORD = random_secret("minio-root")
 
 
 def minio() -> Service:

@@ -114,7 +114,7 @@ def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str
     names = {s.name for s in extras.services}
     if "redis" in names:
         env["REDIS_URL"] = "redis://redis:6379/0"
-        secrets["REDIS_PASSWORD"] = random_secret("redis-password")
+        secrets["REDIS_PASSWORD"] = random_secret("redis")
         deps["redis"] = Condition.HEALTHY
     if "minio" in names:
         env |= {"S3_ENDPOINT": "http://minio:9000", "S3_ACCESS_KEY_ID": kinds.MINIO_USER}
