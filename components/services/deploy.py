@@ -168,12 +168,14 @@ class ServiceDeployment(pulumi.ComponentResource):
     """One compose service on a host: `mailstack:services:Service`."""
 
     step: pulumi.CustomResource
+    service_name: str
 
     def __init__(
         self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mailstack:services:Service", name, None, opts)
         service, project = args.service, args.project
+        self.service_name = service.name
         definition = service_hash(service, project)
         triggers: list[pulumi.Input[str]] = [definition]
         if args.env_file is not None:
@@ -238,7 +240,14 @@ class ComposeStack(pulumi.ComponentResource):
             if service.secret_env:
                 env_file = _env_file(service, value)
                 publish(f"{ARTIFACT_DIR}/{env_file_path(service)}", env_file, 0o600)
-            after = [files, *(self.services[d].step for d in sorted(service.depends_on))]
+            # Compose dependencies, plus the previous service in that order: a
+            # deploy replaces one service at a time, never several at once.
+            previous = list(self.services.values())[-1:]
+            after = [
+                files,
+                *(self.services[d].step for d in sorted(service.depends_on)),
+                *(s.step for s in previous if s.service_name not in service.depends_on),
+            ]
             self.services[service.name] = ServiceDeployment(
                 f"{name}-{service.name}",
                 ServiceArgs(args.host, service, project, args.project_dir, env_file, after),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -60,3 +61,25 @@ def test_deploy_steps_pass_shellcheck(
                     scripts.append(str(path))
     assert len(scripts) > 4
     check("shellcheck", "--shell=sh", *scripts)
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "services"
+GOLDEN_CASES = [
+    ("local", "compose/compose.yaml"),
+    ("local", "compose/Caddyfile"),
+    ("prod", "compose/compose.yaml"),
+    ("prod", "compose/Caddyfile"),
+]
+
+
+@pytest.mark.parametrize(("stack", "path"), GOLDEN_CASES)
+def test_rendered_files_match_the_reviewed_golden_files(
+    stack_runs: dict[str, Run], stack: str, path: str
+) -> None:
+    """A renderer change shows up as a diff here; `MAILSTACK_UPDATE_GOLDEN=1` rewrites."""
+    golden = GOLDEN / stack / Path(path).name
+    text = stack_runs[stack].artifacts[path].text
+    if os.environ.get("MAILSTACK_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()

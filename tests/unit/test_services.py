@@ -118,6 +118,10 @@ def test_deploy_steps_wait_for_the_host_and_follow_service_dependencies(
             assert step.inputs["connection"], name
     if stack != "local":
         assert run.named("server-ready-placeholder").urn in files.dependencies
+    # One service at a time: every step but the last is a dependency of another.
+    chained = {u for s in steps.values() for u in s.dependencies if u != files.urn}
+    step_urns = {s.urn for s in steps.values()}
+    assert len(step_urns - chained) == 1, "exactly one last step"
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
