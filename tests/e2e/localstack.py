@@ -132,6 +132,8 @@ class LocalStack:
 class LoadResult:
     requests: int = 0
     failures: int = 0
+    slowest: float = 0.0
+    """Longest request, in seconds: how long the proxy held a request during the switch."""
     versions: set[str] = field(default_factory=set)
 
 
@@ -151,6 +153,7 @@ def requests_during(
             if time.monotonic() > deadline:
                 break
             result.requests += 1
+            start = time.monotonic()
             try:
                 status, headers, _ = stack.get("/", timeout=15)
                 result.versions.add(headers.get("X-App-Version", ""))
@@ -158,6 +161,7 @@ def requests_during(
                     result.failures += 1
             except OSError:
                 result.failures += 1
+            result.slowest = max(result.slowest, time.monotonic() - start)
 
     thread = threading.Thread(target=loop)
     thread.start()
