@@ -47,9 +47,7 @@ def http_check(port: int, path: str) -> Healthcheck:
     return Healthcheck(("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"))
 
 
-def caddy(
-    ports: Sequence[Port], caddyfile_sha256: str, depends_on: Mapping[str, Condition]
-) -> Service:
+def caddy(ports: Sequence[Port], depends_on: Mapping[str, Condition]) -> Service:
     """The reverse proxy: the only service that publishes ports."""
     return Service(
         name=PROXY_NAME,
@@ -70,9 +68,6 @@ def caddy(
         # The admin API listens on localhost inside the container only.
         healthcheck=http_check(2019, "/config/"),
         depends_on=depends_on,
-        # A bind-mounted file change is invisible to compose; the label makes
-        # a new Caddyfile recreate the proxy.
-        labels={"org.mailstack.caddyfile-sha256": caddyfile_sha256},
     )
 
 

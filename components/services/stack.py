@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from components.services import kinds
 from components.services.caddyfile import LOCAL_HTTP_PORT, Route, Site, render_caddyfile
 from components.services.compose import render_compose
-from components.services.model import Condition, Port, Project, Role
+from components.services.model import Condition, Port, Project, Role, Service
 from components.services.presets import AppParams, build_app
 
 
@@ -71,11 +71,22 @@ def build_stack(p: StackParams) -> Rendered:
     # The proxy also waits for one-shot setup jobs: besides ordering, this is
     # what lets `docker compose up --wait` accept a job that exited with 0.
     jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
-    proxy = kinds.caddy(
-        ports,
-        hashlib.sha256(caddyfile.encode()).hexdigest(),
-        {**{name: Condition.HEALTHY for name in sorted(upstreams)}, **jobs},
-    )
-    project = Project(p.project, (proxy, *services), volume_root=p.volume_root)
-    files = {"compose.yaml": render_compose(project), "Caddyfile": caddyfile, **app.files}
-    return Rendered(project, files)
+    proxy = kinds.caddy(ports, {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs})
+    mounted = {"Caddyfile": caddyfile, **app.files}
+    services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
+    project = Project(p.project, tuple(services), volume_root=p.volume_root)
+    return Rendered(project, {"compose.yaml": render_compose(project), **mounted})
+
+
+def _with_files_hash(service: Service, files: Mapping[str, str]) -> Service:
+    """Label a service with the hash of the project files it mounts.
+
+    Compose cannot see a bind-mounted file change; the label can, so a new
+    Caddyfile or nginx.conf recreates the service (and changes its deploy trigger).
+    """
+    used = sorted(m.source.removeprefix("./") for m in service.mounts if not m.is_volume)
+    used = [f for f in used if f in files]
+    if not used:
+        return service
+    digest = hashlib.sha256("".join(f"{f}\0{files[f]}\0" for f in used).encode()).hexdigest()
+    return replace(service, labels={**service.labels, "org.mailstack.files-sha256": digest})

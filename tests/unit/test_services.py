@@ -153,6 +153,13 @@ def test_a_changed_app_image_retriggers_only_the_app_step(
     assert changed == {"app"}
 
 
+def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:
+    before = deploy_steps(run_stack("prod"))
+    after = deploy_steps(run_stack("prod", set={"adminCidrs": ["192.0.2.0/24"]}))
+    changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
+    assert changed == {"proxy"}
+
+
 def test_the_local_stack_exports_its_urls(stack_runs: dict[str, Run]) -> None:
     outputs = stack_runs["local"].outputs
     assert outputs["appUrl"] == "http://localhost:8080"
