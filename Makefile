@@ -3,6 +3,7 @@ STACK ?= local
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 PULUMI ?= pulumi
+LOCAL_COMPOSE := docker compose -p mailstack-local -f build/local/compose/compose.yaml
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint test synth synth-all golden docs local local-down preview up \
@@ -36,14 +37,21 @@ synth: setup ## Write build/$(STACK)/ offline (no cloud, no Pulumi CLI)
 synth-all: setup ## Synth every committed stack
 	for s in local dev prod; do $(PY) -m mailstack.synth --stack $$s || exit 1; done
 
-golden: setup ## Rewrite tests/golden/ from a fresh synth of every stack (review the diff)
+golden: setup ## Rewrite tests/golden/ from a fresh synth of every stack and image (review the diff)
 	$(PY) -m tests.artifacts.golden
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/artifacts/test_cloudinit_schema.py
 
 docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
 	$(PY) -m mailstack.docs
 
 local: STACK = local
 local: synth ## Set up and run the local stack (services on the local Docker engine)
+	$(PY) -m mailstack.local secrets build/local/compose
+	$(LOCAL_COMPOSE) up -d --wait
+	@$(PY) -m mailstack.local urls build/local
+
+local-down: ## Stop the local stack (its volumes, and so its data, stay)
+	docker compose -p mailstack-local down
 
 preview: ## pulumi preview --diff for STACK (needs the Pulumi CLI)
 	$(PULUMI) preview --diff --stack $(STACK)

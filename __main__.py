@@ -3,6 +3,8 @@
 import pulumi
 
 from components.backup import Backup, backup_args, backup_outputs
+from components.host import Host
+from components.services.deploy import ComposeStack, services_args
 from mailstack.config import StackConfig, load_config
 
 
@@ -23,14 +25,17 @@ config = load_config()
 
 pulumi.export("environment", config.stack.environment.value)
 pulumi.export("target", config.stack.target.value)
-pulumi.export("appUrl", f"https://{config.domain.app_host}")
 
 backup = None
-if not config.is_local:
+if config.is_local:
+    host = Host("local", connection=None, data_dir="build/local")
+    pulumi.export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")
+else:
     # Imported here so the local stack never loads pulumi_hcloud.
     from components.server import HardenedServer, server_args
 
     server = HardenedServer("server", server_args(config))
+    host = server.host
     pulumi.export("serverIpv4", server.ipv4)
     pulumi.export("serverIpv6", server.ipv6)
     pulumi.export("serverId", server.server_id)
@@ -38,9 +43,11 @@ if not config.is_local:
     pulumi.export("dataDir", server.data_dir)
     if config.uses_dns:
         build_mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
-    if config.backup.enabled:
-        backup = Backup("backup", backup_args(config, server.host))
 
+services = ComposeStack("services", services_args(config, host))
+if config.backup.enabled and not config.is_local:
+    backup = Backup("backup", backup_args(config, host, services.project))
+pulumi.export("appUrl", services.app_url)
 pulumi.export("backup", backup_outputs(config, backup))
 # The URL the throwaway smoke test and monitors probe.
-pulumi.export("healthUrl", f"https://{config.domain.app_host}{config.app.health_path}")
+pulumi.export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))

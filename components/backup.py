@@ -28,8 +28,9 @@ import pulumi
 import pulumi_command as command
 
 from components.host import Host
+from components.services.model import Project, Role
 from mailstack import artifacts
-from mailstack.config import AppPreset, StackConfig
+from mailstack.config import StackConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "backup"
 SCRIPTS = (
@@ -46,7 +47,6 @@ UNITS = (
     "mailstack-backup-check.timer",
 )
 TIMERS = ("mailstack-backup.timer", "mailstack-backup-check.timer")
-COMPOSE_PROJECT = "mailstack"
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATABASE_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -275,35 +275,52 @@ def ssh_command(
 # --- config -> args ------------------------------------------------------------------
 
 
-def default_sources(config: StackConfig, data_dir: str) -> tuple[BackupSource, ...]:
-    """What the services keep, until the services component declares it itself.
+def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
+    """What to save, read off the services actually deployed on the host.
 
-    Mirrors the services layout: the app's database in its compose service
-    (`postgres` or `mariadb`), named volumes bind-mounted from
-    `<data_dir>/volumes/<volume>`. At merge, replace this with the sources the
-    services component exports.
+    Each PostgreSQL/MariaDB service is dumped through `docker compose exec`
+    (a consistent dump, not a copy of live files); every other named volume
+    (uploads, proxy certificates, object storage) is saved as files from
+    `<volume_root>/<volume>`. Database data volumes are left to their dumps.
     """
-    compose_exec = ("docker", "compose", "-p", COMPOSE_PROJECT, "exec", "-T")
-    if config.app.preset is AppPreset.MAILWIZZ:
-        database = BackupSource(
-            SourceKind.MARIADB, "app-db", "mailwizz", (*compose_exec, "mariadb")
+    exec_in = ("docker", "compose", "-p", project.name, "exec", "-T")
+    sources: list[BackupSource] = []
+    dumped_volumes: set[str] = set()
+    for svc in project.services:
+        if svc.role is not Role.DATABASE:
+            continue
+        dumped_volumes.update(svc.volumes)
+        if "POSTGRES_DB" in svc.environment:
+            user = svc.environment["POSTGRES_USER"]
+            sources.append(
+                BackupSource(
+                    SourceKind.POSTGRES,
+                    svc.name,
+                    svc.environment["POSTGRES_DB"],
+                    (*exec_in, "-e", f"PGUSER={user}", svc.name),
+                )
+            )
+        elif "MARIADB_DATABASE" in svc.environment:
+            sources.append(
+                BackupSource(
+                    SourceKind.MARIADB,
+                    svc.name,
+                    svc.environment["MARIADB_DATABASE"],
+                    (*exec_in, svc.name),
+                )
+            )
+    if project.volume_root:
+        sources.extend(
+            BackupSource(SourceKind.FILES, volume, f"{project.volume_root}/{volume}")
+            for volume in project.volumes
+            if volume not in dumped_volumes
         )
-    else:
-        db = "listmonk" if config.app.preset is AppPreset.LISTMONK else "app"
-        database = BackupSource(
-            SourceKind.POSTGRES, "app-db", db, (*compose_exec, "-e", f"PGUSER={db}", "postgres")
-        )
-    files = [
-        BackupSource(SourceKind.FILES, "uploads", f"{data_dir}/volumes/app-uploads"),
-        BackupSource(SourceKind.FILES, "proxy-certs", f"{data_dir}/volumes/caddy-data"),
-    ]
-    if config.services.minio:
-        files.append(BackupSource(SourceKind.FILES, "minio", f"{data_dir}/volumes/minio-data"))
-    return (database, *files)
+    return tuple(sources)
 
 
-def default_app_control() -> AppControl:
-    compose = f"docker compose -p {COMPOSE_PROJECT}"
+def app_control(project_name: str) -> AppControl:
+    """Stop, start and health-check the `app` service of the compose project."""
+    compose = f"docker compose -p {project_name}"
     return AppControl(
         stop=f"{compose} stop app",
         start=f"{compose} start app",
@@ -332,21 +349,21 @@ class BackupArgs:
     """Object store secret key (a Pulumi secret; s3 targets)."""
 
 
-def backup_args(config: StackConfig, host: Host) -> BackupArgs:
-    """Map the validated stack config onto the component's Args."""
+def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
+    """Map the validated stack config and the host's services onto the component's Args."""
     b = config.backup
     s3 = b.repository.startswith("s3:")
     settings = BackupSettings(
         repository=b.repository,
         hostname=f"mailstack-{config.stack.environment.value}",
-        sources=default_sources(config, host.data_dir),
+        sources=sources_from_project(project),
         keep_daily=b.keep_daily,
         keep_weekly=b.keep_weekly,
         keep_monthly=b.keep_monthly,
         check_subset=b.check_subset,
         max_age_hours=b.max_age_hours,
         heartbeat_url=b.heartbeat_url,
-        app=default_app_control(),
+        app=app_control(project.name),
         paths=HostPaths.on(host.data_dir),
         uses_credentials=s3,
     )

@@ -495,8 +495,15 @@ class AppSection(Section):
         "appHealthPath", "/", "HTTP path the proxy and healthcheck probe.", pattern=r"^/\S*$"
     )
     admin_paths: list[str] = key(
-        "appAdminPaths", [], "Extra URL path prefixes reachable only from `adminCidrs`."
+        "appAdminPaths",
+        [],
+        "Extra URL path patterns (Caddy syntax, e.g. `/admin/*`) reachable only from "
+        "`adminCidrs` or the tailnet.",
     )
+    web_image: str = key(
+        "appWebImage", "", "`web-api` only: image of the web front end (the API is `appImage`)."
+    )
+    web_port: Port = key("appWebPort", 3000, "`web-api` only: port the web front end listens on.")
 
 
 class ServicesSection(Section):
@@ -506,6 +513,14 @@ class ServicesSection(Section):
         "minioBuckets", ["uploads"], "Buckets the MinIO setup job creates."
     )
     monitoring: bool = key("monitoring", True, "Run the health monitor and metrics endpoint.")
+    local_http_port: Port = key(
+        "localHttpPort", 8080, "`local` stack: the app is served on http://localhost:<this>."
+    )
+    local_mail_ui_port: Port = key(
+        "localMailUiPort",
+        8025,
+        "`local` stack: the mail sink's web UI is served on http://localhost:<this>.",
+    )
 
 
 class BackupSection(Section):
@@ -974,14 +989,36 @@ def _tailscale(c: StackConfig) -> list[Problem]:
     return []
 
 
-def _app(c: StackConfig) -> list[Problem]:
-    if c.app.preset is AppPreset.CUSTOM and not c.app.image:
-        return [Problem("appImage", "`app: custom` needs an image, e.g. 'ghcr.io/you/app:1.2.3'")]
-    if c.app.image and (
-        ":" not in c.app.image.rsplit("/", 1)[-1] or c.app.image.endswith(":latest")
-    ):
-        return [Problem("appImage", f"{c.app.image!r} must pin a tag (not 'latest') or digest")]
+def _pinned(key: str, image: str) -> list[Problem]:
+    ref = image.split("@", 1)[0]
+    if image and (":" not in ref.rsplit("/", 1)[-1] or ref.endswith(":latest")):
+        return [
+            Problem(
+                key,
+                f"{image!r} must pin a tag (not 'latest'), e.g. 'app:1.2.3' "
+                "or 'app:1.2.3@sha256:...'",
+            )
+        ]
     return []
+
+
+def _app(c: StackConfig) -> list[Problem]:
+    preset = c.app.preset
+    needs_image = (AppPreset.CUSTOM, AppPreset.TRANSACTIONAL_API, AppPreset.WEB_API)
+    problems = _pinned("appImage", c.app.image) + _pinned("appWebImage", c.app.web_image)
+    if preset in needs_image and not c.app.image:
+        problems.append(
+            Problem(
+                "appImage", f"`app: {preset.value}` needs an image, e.g. 'ghcr.io/you/app:1.2.3'"
+            )
+        )
+    if preset is AppPreset.WEB_API and not c.app.web_image:
+        problems.append(Problem("appWebImage", "`app: web-api` needs the web front end's image"))
+    if c.is_local and c.services.local_http_port == c.services.local_mail_ui_port:
+        problems.append(
+            Problem("localMailUiPort", "must differ from `localHttpPort` (both are published)")
+        )
+    return problems
 
 
 def _dns(c: StackConfig) -> list[Problem]:

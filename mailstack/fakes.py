@@ -68,7 +68,13 @@ def _private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _random_password(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # A placeholder, not a password: `make local` swaps it for a real local one.
+    return {"result": f"<secret:random:{name}>"}
+
+
 FAKERS: dict[str, Faker] = {
+    "random:index/randomPassword:RandomPassword": _random_password,
     "hcloud:index/primaryIp:PrimaryIp": _primary_ip,
     "hcloud:index/server:Server": _server,
     "tls:index/privateKey:PrivateKey": _private_key,

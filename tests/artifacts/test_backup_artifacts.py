@@ -17,7 +17,7 @@ from components.backup import (
     HostPaths,
     Schedules,
     SourceKind,
-    default_app_control,
+    app_control,
     render_config,
     render_units,
 )
@@ -44,7 +44,7 @@ def test_rendered_config_is_valid_bash_and_round_trips(tmp_path: Path) -> None:
         ),
         BackupSource(SourceKind.FILES, "up", "/srv/data/up"),
     )
-    app = default_app_control()
+    app = app_control("mailstack-prod")
     settings = BackupSettings(
         repository="s3:https://s3.example.net/bucket/path",
         hostname="mailstack-prod",
@@ -139,6 +139,6 @@ def test_units_run_the_installed_commands_with_the_config() -> None:
 
 
 def test_app_control_defaults_name_the_compose_project() -> None:
-    app = default_app_control()
+    app = app_control("mailstack-prod")
     assert isinstance(app, AppControl)
     assert app.stop == "docker compose -p mailstack stop app"

@@ -1,23 +1,22 @@
-"""The BIND zone fragment: golden for prod, and accepted by named-checkzone.
+"""The BIND zone fragment is accepted by named-checkzone.
 
-`UPDATE_GOLDEN=1 pytest tests/artifacts/test_zone.py` rewrites the golden file
-after an intended change; review its diff like any other.
+The prod fragment's golden copy is part of the synth goldens
+(tests/golden/prod/dns/zone.db, compared by test_golden, rewritten by `make golden`).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from mailstack.harness import ROOT, Run
+from mailstack.harness import ROOT
 from tests.artifacts.zone_resolver import wrap_in_zone
 from tests.conftest import RunStack
 
-GOLDEN = ROOT / "tests" / "golden" / "dns" / "prod.zone"
+GOLDEN = ROOT / "tests" / "golden" / "prod" / "dns" / "zone.db"
 # Every warning is an error, including MX/NS targets and CNAMEs that break the rules.
 STRICT = ["-k", "fail", "-n", "fail", "-m", "fail", "-M", "fail", "-S", "fail", "-i", "full"]
 
@@ -30,14 +29,6 @@ def checkzone(domain: str, fragment: str, tmp_path: Path) -> subprocess.Complete
     return subprocess.run(
         [checker, *STRICT, domain, str(zone)], capture_output=True, text=True, check=False
     )
-
-
-def test_prod_zone_matches_golden(stack_runs: dict[str, Run]) -> None:
-    text = stack_runs["prod"].artifacts["dns/zone.db"].text
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text(), "prod zone changed: review, then UPDATE_GOLDEN=1"
 
 
 def test_golden_prod_zone_passes_named_checkzone(tmp_path: Path) -> None:

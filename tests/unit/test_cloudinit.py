@@ -151,10 +151,13 @@ def _user_data(config: StackConfig) -> str:
 
 
 _APP_AND_SERVICES = st.fixed_dictionaries(
-    {},
+    # Images are always given: some presets need them, and they are app settings too.
+    {
+        "appImage": st.sampled_from(["ghcr.io/acme/app:1.2.3", "listmonk/listmonk:v4.1.0"]),
+        "appWebImage": st.sampled_from(["ghcr.io/acme/web:2.0.1", "nginx:1.27.3"]),
+    },
     optional={
         "app": st.sampled_from(["listmonk", "mailwizz", "transactional-api", "web-api"]),
-        "appImage": st.sampled_from(["ghcr.io/acme/app:1.2.3", "listmonk/listmonk:v4.1.0"]),
         "appPort": st.integers(min_value=1, max_value=65535),
         "appHealthPath": st.sampled_from(["/", "/health", "/api/ping"]),
         "appAdminPaths": st.lists(st.sampled_from(["/admin", "/api/admin"]), unique=True),

@@ -1,0 +1,1 @@
+"""Docker services: typed model, kinds, app presets, renderers and deploy steps."""

@@ -1,0 +1,80 @@
+"""Render the proxy's Caddyfile (pure; checked by `caddy validate`).
+
+Servers get automatic HTTPS for the app host (and a www redirect), HSTS and
+admin paths limited to the admin CIDRs / the Tailscale range. The local stack
+serves plain HTTP on ports published to 127.0.0.1 only, plus the mail sink's UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "assets" / "services"
+TAILSCALE_RANGE = "100.64.0.0/10"
+LOCAL_HTTP_PORT = 80
+"""Where the proxy listens inside its container on the local stack."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Requests under `path` (every other request when empty) go to `upstream:port`."""
+
+    upstream: str
+    port: int
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Site:
+    project: str
+    app_host: str
+    """The app's public host name; empty on the local stack."""
+    routes: tuple[Route, ...]
+    admin_paths: tuple[str, ...] = ()
+    """Path patterns only `admin_cidrs` may reach (e.g. `/admin*`)."""
+    public_paths: tuple[str, ...] = ()
+    """Exceptions inside the admin paths that stay public (e.g. `/api/public/*`)."""
+    admin_cidrs: tuple[str, ...] = ()
+    www_host: str = ""
+    """A host that redirects to the app host (e.g. `www.example.com`); empty for none."""
+    mail_ui: Route | None = None
+    mail_ui_port: int = 8025
+
+    @property
+    def local(self) -> bool:
+        return not self.app_host
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (a Caddyfile, not HTML)
+    )
+
+
+def render_caddyfile(site: Site) -> str:
+    if not site.routes or site.routes[-1].path:
+        raise ValueError("the last route must catch every other request (empty path)")
+    return (
+        _env()
+        .get_template("Caddyfile.j2")
+        .render(
+            project=site.project,
+            local=site.local,
+            hsts=not site.local,
+            site=site.app_host or f":{LOCAL_HTTP_PORT}",
+            app_host=site.app_host,
+            www_host=site.www_host,
+            routes=site.routes,
+            admin_paths=site.admin_paths,
+            public_paths=site.public_paths,
+            admin_cidrs=site.admin_cidrs,
+            mail_ui=site.mail_ui,
+            mail_ui_port=site.mail_ui_port,
+        )
+    )

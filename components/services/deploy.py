@@ -1,0 +1,280 @@
+"""Deploy a host's services with pulumi-command, one component per service.
+
+`ComposeStack` owns the generated passwords and the files step (compose.yaml,
+Caddyfile, preset files); each `Service` owns one deploy step whose trigger is
+the hash of that service's rendered definition (and of its env file), so a
+preview shows exactly which services change, and which follow Pulumi
+dependencies mirroring compose `depends_on`.
+
+Files are carried by the steps themselves rather than `CopyToRemote`: the
+non-secret ones inside the files step's command (a preview shows their diff),
+the secret env files on a service step's stdin (a secret input, so encrypted in
+state and never on the deploying machine's disk). The same mechanism works for
+the `local` and `remote` commands alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_command as command
+import pulumi_random as random
+
+from components.host import Host
+from components.services.compose import env_file_path, render_env_file, service_hash
+from components.services.model import Project, Secret, Service
+from components.services.presets import AppParams, Relay
+from components.services.stack import StackParams, build_stack
+from components.services.steps import (
+    render_deploy_step,
+    render_files_step,
+    render_remove_step,
+)
+from mailstack.artifacts import publish
+from mailstack.config import MailRelay, StackConfig
+
+ARTIFACT_DIR = "compose"
+
+
+@dataclass(frozen=True)
+class ServicesArgs:
+    """What a host runs and how to reach it."""
+
+    host: Host
+    """Where the services run (the local engine or a server over SSH)."""
+    stack: StackParams
+    """The app preset and proxy settings, already mapped from the config."""
+    config_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """Secret config values the services use, by config key (e.g. `smtpPassword`)."""
+
+    @property
+    def project_dir(self) -> str:
+        """Where compose.yaml and its files live on the host (on the data volume)."""
+        return f"{self.host.data_dir}/{ARTIFACT_DIR}"
+
+
+def services_args(config: StackConfig, host: Host) -> ServicesArgs:
+    """Map the stack's config to the services' Args."""
+    local = config.is_local
+    if config.mail.relay is MailRelay.SINK:
+        relay = Relay("mailpit", 1025)
+    else:
+        smtp_host = config.mail.smtp_host or (
+            f"email-smtp.{config.mail.ses_region}.amazonaws.com"
+            if config.mail.relay is MailRelay.SES
+            else ""
+        )
+        relay = Relay(
+            smtp_host,
+            config.mail.smtp_port,
+            config.mail.smtp_username,
+            Secret("config", "smtpPassword"),
+        )
+    app_url = (
+        f"http://localhost:{config.services.local_http_port}"
+        if local
+        else f"https://{config.domain.app_host}"
+    )
+    app = AppParams(
+        preset=config.app.preset,
+        image=config.app.image,
+        port=config.app.port,
+        health_path=config.app.health_path,
+        admin_paths=tuple(config.app.admin_paths),
+        app_url=app_url,
+        from_address=config.from_address,
+        relay=relay,
+        redis=config.services.redis,
+        minio=config.services.minio,
+        buckets=tuple(config.services.minio_buckets),
+        egress=not local,
+        web_image=config.app.web_image,
+        web_port=config.app.web_port,
+    )
+    admin_cidrs = list(config.admin.cidrs)
+    if config.admin.tailscale:
+        admin_cidrs.append("100.64.0.0/10")
+    stack = StackParams(
+        project=f"mailstack-{pulumi.get_stack()}",
+        app=app,
+        app_host="" if local else config.domain.app_host,
+        www_host=f"www.{config.domain.domain}" if config.domain.www_redirect else "",
+        admin_cidrs=tuple(admin_cidrs),
+        local_http_port=config.services.local_http_port,
+        local_mail_ui_port=config.services.local_mail_ui_port,
+        volume_root="" if local else f"{host.data_dir}/volumes",
+    )
+    secrets = {}
+    if relay.password is not None:
+        secrets[relay.password.key] = config.secrets.get(relay.password.key)
+    return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
+
+
+def _step(
+    name: str,
+    host: Host,
+    create: str,
+    *,
+    delete: str | None = None,
+    stdin: pulumi.Input[str] | None = None,
+    triggers: Sequence[pulumi.Input[str]] = (),
+    opts: pulumi.ResourceOptions,
+) -> pulumi.CustomResource:
+    """A shell step on the host: `local` for the local engine, `remote` over SSH."""
+    if host.connection is None:
+        return command.local.Command(
+            name,
+            create=create,
+            delete=delete,
+            stdin=stdin,
+            triggers=list(triggers),
+            interpreter=["/bin/sh", "-c"],
+            # Our scripts never print their stdin; compose reports on stderr.
+            logging=command.local.Logging.STDERR,
+            opts=opts,
+        )
+    return command.remote.Command(
+        name,
+        connection=host.connection,
+        create=create,
+        delete=delete,
+        stdin=stdin,
+        triggers=list(triggers),
+        logging=command.remote.Logging.STDERR,
+        opts=opts,
+    )
+
+
+@dataclass(frozen=True)
+class ServiceArgs:
+    host: Host
+    """Where the service runs."""
+    service: Service
+    """The service's definition."""
+    project: Project
+    """The project it belongs to (name, volume root)."""
+    project_dir: str
+    """Directory of compose.yaml on the host."""
+    env_file: pulumi.Output[str] | None
+    """The service's env file (secret), when it has secret variables."""
+    after: Sequence[pulumi.Resource]
+    """Steps that must finish first: the files step and the services it depends on."""
+
+
+class ServiceDeployment(pulumi.ComponentResource):
+    """One compose service on a host: `mailstack:services:Service`."""
+
+    step: pulumi.CustomResource
+    service_name: str
+
+    def __init__(
+        self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mailstack:services:Service", name, None, opts)
+        service, project = args.service, args.project
+        self.service_name = service.name
+        definition = service_hash(service, project)
+        triggers: list[pulumi.Input[str]] = [definition]
+        if args.env_file is not None:
+            triggers.append(args.env_file.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()))
+        create = render_deploy_step(service, project, args.project_dir, definition)
+        if args.host.is_local:
+            publish(f"{ARTIFACT_DIR}/deploy/{service.name}.sh", create, 0o755)
+        self.step = _step(
+            f"{name}-deploy",
+            args.host,
+            create,
+            delete=render_remove_step(service, project, args.project_dir),
+            stdin=args.env_file,
+            triggers=triggers,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.host.ready, *args.after]),
+        )
+        self.register_outputs({"definitionHash": definition})
+
+
+class ComposeStack(pulumi.ComponentResource):
+    """Every service of one host, deployed in dependency order: `mailstack:services:Stack`."""
+
+    app_url: pulumi.Output[str]
+    services: dict[str, ServiceDeployment]
+    project: Project
+    """The rendered service model (what backups read their sources from)."""
+
+    def __init__(
+        self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mailstack:services:Stack", name, None, opts)
+        rendered = build_stack(args.stack)
+        project = self.project = rendered.project
+        child = pulumi.ResourceOptions(parent=self)
+
+        passwords = {
+            secret.key: random.RandomPassword(
+                f"{name}-{secret.key}-password", length=32, special=False, opts=child
+            )
+            for secret in _secrets(project)
+            if secret.source == "random"
+        }
+
+        def value(secret: Secret) -> pulumi.Output[str]:
+            if secret.source == "random":
+                return pulumi.Output.secret(passwords[secret.key].result)
+            return pulumi.Output.secret(args.config_secrets[secret.key])
+
+        for path, text in rendered.files.items():
+            publish(f"{ARTIFACT_DIR}/{path}", text)
+        write_files = render_files_step(project, args.project_dir, rendered.files)
+        if args.host.is_local:
+            publish(f"{ARTIFACT_DIR}/deploy/files.sh", write_files, 0o755)
+        files = _step(
+            f"{name}-files",
+            args.host,
+            write_files,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.host.ready)),
+        )
+
+        self.services = {}
+        for service in project.in_dependency_order():
+            env_file: pulumi.Output[str] | None = None
+            if service.secret_env:
+                env_file = _env_file(service, value)
+                publish(f"{ARTIFACT_DIR}/{env_file_path(service)}", env_file, 0o600)
+            # Compose dependencies, plus the previous service in that order: a
+            # deploy replaces one service at a time, never several at once.
+            previous = list(self.services.values())[-1:]
+            after = [
+                files,
+                *(self.services[d].step for d in sorted(service.depends_on)),
+                *(s.step for s in previous if s.service_name not in service.depends_on),
+            ]
+            self.services[service.name] = ServiceDeployment(
+                f"{name}-{service.name}",
+                ServiceArgs(args.host, service, project, args.project_dir, env_file, after),
+                opts=child,
+            )
+
+        self.app_url = pulumi.Output.from_input(args.stack.app.app_url)
+        self.register_outputs({"appUrl": self.app_url})
+
+
+def _env_file(
+    service: Service, value: Callable[[Secret], pulumi.Output[str]]
+) -> pulumi.Output[str]:
+    names = sorted(service.secret_env)
+    values = pulumi.Output.all(*(value(service.secret_env[n]) for n in names))
+
+    def render(resolved: list[str]) -> str:
+        return render_env_file(dict(zip(names, resolved, strict=True)))
+
+    return pulumi.Output.secret(values.apply(render))
+
+
+def _secrets(project: Project) -> list[Secret]:
+    seen: dict[tuple[str, str], Secret] = {}
+    for service in project.services:
+        for secret in service.secret_env.values():
+            seen.setdefault((secret.source, secret.key), secret)
+    return [seen[k] for k in sorted(seen)]

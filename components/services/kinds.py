@@ -1,0 +1,222 @@
+"""Built-in service kinds with their secure defaults and real healthchecks.
+
+Images are the official ones, pinned by tag. Each kind drops every capability
+and adds back only what its image's entrypoint needs (the database images
+start as root to own their data directory, then drop to their own user).
+Healthcheck commands use only what the official image ships (`pg_isready`,
+busybox `wget`, `redis-cli`, `mc`, `healthcheck.sh`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from components.services.model import (
+    Condition,
+    Healthcheck,
+    Image,
+    Limits,
+    Mount,
+    Network,
+    Port,
+    Role,
+    Secret,
+    Service,
+    random_secret,
+)
+
+CADDY = Image("caddy", "2.10.0")
+POSTGRES = Image("postgres", "17.5")
+MARIADB = Image("mariadb", "11.4.5")
+REDIS = Image("redis", "7.4.2")
+MINIO = Image("minio/minio", "RELEASE.2025-04-22T22-12-26Z")
+MINIO_CLIENT = Image("minio/mc", "RELEASE.2025-04-16T18-13-26Z")
+MAILPIT = Image("axllent/mailpit", "v1.20.4")
+
+# The database entrypoints chown their data directory and switch user.
+DB_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
+
+PROXY_NAME = "proxy"
+MAIL_SINK_NAME = "mailpit"
+MAIL_SINK_SMTP_PORT = 1025
+MAIL_SINK_UI_PORT = 8025
+
+
+def http_check(port: int, path: str) -> Healthcheck:
+    """An HTTP probe with busybox/GNU `wget` inside the container."""
+    return Healthcheck(("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"))
+
+
+def caddy(ports: Sequence[Port], depends_on: Mapping[str, Condition]) -> Service:
+    """The reverse proxy: the only service that publishes ports."""
+    return Service(
+        name=PROXY_NAME,
+        role=Role.PROXY,
+        image=CADDY,
+        limits=Limits(memory_mb=256),
+        command=("caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"),
+        environment={"XDG_DATA_HOME": "/data", "XDG_CONFIG_HOME": "/config"},
+        mounts=(
+            Mount("caddy-data", "/data"),
+            Mount("caddy-config", "/config"),
+            Mount("./Caddyfile", "/etc/caddy/Caddyfile", read_only=True),
+        ),
+        tmpfs=("/tmp",),
+        networks=(Network.EDGE, Network.INTERNAL),
+        ports=tuple(ports),
+        cap_add=("NET_BIND_SERVICE",),
+        # The admin API listens on localhost inside the container only.
+        healthcheck=http_check(2019, "/config/"),
+        depends_on=depends_on,
+    )
+
+
+def postgres(name: str, database: str, user: str, password: Secret) -> Service:
+    return Service(
+        name=name,
+        role=Role.DATABASE,
+        image=POSTGRES,
+        limits=Limits(memory_mb=512),
+        environment={"POSTGRES_DB": database, "POSTGRES_USER": user},
+        secret_env={"POSTGRES_PASSWORD": password},
+        mounts=(Mount(f"{name}-data", "/var/lib/postgresql/data"),),
+        tmpfs=("/var/run/postgresql", "/tmp"),
+        cap_add=DB_CAPS,
+        healthcheck=Healthcheck(("CMD", "pg_isready", "-U", user, "-d", database)),
+    )
+
+
+def mariadb(name: str, database: str, user: str, password: Secret) -> Service:
+    return Service(
+        name=name,
+        role=Role.DATABASE,
+        image=MARIADB,
+        limits=Limits(memory_mb=512),
+        environment={"MARIADB_DATABASE": database, "MARIADB_USER": user},
+        secret_env={
+            "MARIADB_PASSWORD": password,
+            "MARIADB_ROOT_PASSWORD": random_secret(f"{name}-root"),
+        },
+        mounts=(Mount(f"{name}-data", "/var/lib/mysql"),),
+        tmpfs=("/run/mysqld", "/tmp"),
+        cap_add=DB_CAPS,
+        healthcheck=Healthcheck(("CMD", "healthcheck.sh", "--connect", "--innodb_initialized")),
+    )
+
+
+def redis(maxmemory_mb: int = 128) -> Service:
+    """Append-only, memory-capped, password required.
+
+    The password is written to a config file on tmpfs by the shell builtin
+    `printf`, so it is in neither the compose file nor any process's argv.
+    """
+    start = (
+        "printf 'requirepass %s\\n' \"$$REDIS_PASSWORD\" > /tmp/redis.conf && "
+        "exec redis-server /tmp/redis.conf --dir /data --appendonly yes "
+        f"--maxmemory {maxmemory_mb}mb --maxmemory-policy noeviction"
+    )
+    return Service(
+        name="redis",
+        role=Role.CACHE,
+        image=REDIS,
+        limits=Limits(memory_mb=maxmemory_mb + 64, cpus=0.5),
+        command=("sh", "-c", start),
+        user="redis",
+        secret_env={"REDIS_PASSWORD": random_secret("redis")},
+        mounts=(Mount("redis-data", "/data"),),
+        tmpfs=("/tmp",),
+        healthcheck=Healthcheck(
+            ("CMD-SHELL", 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli ping | grep -q PONG')
+        ),
+    )
+
+
+MINIO_USER = "mailstack"
+MINIO_PASSWORD = random_secret("minio-root")
+
+
+def minio() -> Service:
+    return Service(
+        name="minio",
+        role=Role.STORAGE,
+        image=MINIO,
+        limits=Limits(memory_mb=512),
+        command=("server", "/data", "--console-address", ":9001"),
+        environment={"MINIO_ROOT_USER": MINIO_USER},
+        secret_env={"MINIO_ROOT_PASSWORD": MINIO_PASSWORD},
+        mounts=(Mount("minio-data", "/data"),),
+        # MinIO and its `mc` write their config under $HOME at start.
+        read_only=False,
+        healthcheck=Healthcheck(("CMD", "mc", "ready", "local")),
+    )
+
+
+def minio_buckets(buckets: Sequence[str]) -> Service:
+    """A one-shot job that creates the buckets (idempotent) once MinIO is healthy."""
+    makes = " && ".join(f"mc mb --ignore-existing store/{b}" for b in buckets)
+    script = (
+        'mc alias set store http://minio:9000 "$$MINIO_ROOT_USER" "$$MINIO_ROOT_PASSWORD" '
+        f"&& {makes}"
+    )
+    return Service(
+        name="minio-buckets",
+        role=Role.JOB,
+        image=MINIO_CLIENT,
+        limits=Limits(memory_mb=64, cpus=0.25),
+        entrypoint=("/bin/sh", "-c"),
+        command=(script,),
+        environment={"MINIO_ROOT_USER": MINIO_USER},
+        secret_env={"MINIO_ROOT_PASSWORD": MINIO_PASSWORD},
+        read_only=False,
+        depends_on={"minio": Condition.HEALTHY},
+    )
+
+
+def mail_sink() -> Service:
+    """Mailpit: catches every message the app sends; its web UI sits behind the proxy."""
+    return Service(
+        name=MAIL_SINK_NAME,
+        role=Role.MAIL_SINK,
+        image=MAILPIT,
+        limits=Limits(memory_mb=128, cpus=0.5),
+        user="65534:65534",
+        environment={"MP_MAX_MESSAGES": "5000", "MP_SMTP_AUTH_ACCEPT_ANY": "1"},
+        tmpfs=("/tmp",),
+        healthcheck=http_check(MAIL_SINK_UI_PORT, "/readyz"),
+    )
+
+
+def worker(
+    name: str,
+    image: Image,
+    command: Sequence[str],
+    *,
+    environment: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, Secret] | None = None,
+    mounts: Sequence[Mount] = (),
+    depends_on: Mapping[str, Condition] | None = None,
+    networks: Sequence[Network] = (Network.INTERNAL,),
+    user: str = "",
+    memory_mb: int = 256,
+) -> Service:
+    """A cron-like loop or queue worker. Healthy while its heartbeat file is fresh:
+    the command must `touch /tmp/heartbeat` on every round."""
+    return Service(
+        name=name,
+        role=Role.WORKER,
+        image=image,
+        limits=Limits(memory_mb=memory_mb, cpus=0.5),
+        command=tuple(command),
+        environment=dict(environment or {}),
+        secret_env=dict(secret_env or {}),
+        mounts=tuple(mounts),
+        tmpfs=("/tmp",),
+        networks=tuple(networks),
+        depends_on=dict(depends_on or {}),
+        user=user,
+        healthcheck=Healthcheck(
+            ("CMD-SHELL", 'test -n "$$(find /tmp/heartbeat -mmin -3 2>/dev/null)"'),
+            interval="30s",
+            start_period="120s",
+        ),
+    )

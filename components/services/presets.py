@@ -1,0 +1,335 @@
+"""App presets: each a small, readable definition on top of the kinds.
+
+A preset returns the app's services, the routes the proxy forwards, the paths
+only admins may reach, and any extra files the services mount. The proxy and
+(on the local stack) the mail sink are added by `build_project`, not here.
+
+Generic apps (transactional-api, web-api, custom) receive the mail relay as
+`SMTP_HOST`, `SMTP_PORT`, `SMTP_USERNAME`, `SMTP_PASSWORD` and `MAIL_FROM`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from components.services import kinds
+from components.services.caddyfile import Route
+from components.services.model import (
+    Condition,
+    Healthcheck,
+    Image,
+    Limits,
+    Mount,
+    Network,
+    Role,
+    Secret,
+    Service,
+    Update,
+    random_secret,
+)
+from mailstack.config import AppPreset
+
+LISTMONK = Image("listmonk/listmonk", "v5.0.3")
+NGINX = Image("nginx", "1.27.4")
+PHP_FPM = Image("php", "8.3.20-fpm-bookworm")
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "services"
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Where the app hands over outgoing mail."""
+
+    host: str
+    port: int
+    username: str = ""
+    password: Secret | None = None
+
+
+@dataclass(frozen=True)
+class AppParams:
+    """What the presets need from the stack's config."""
+
+    preset: AppPreset
+    image: str
+    """Overrides the preset's app image; required for the generic presets."""
+    port: int
+    health_path: str
+    admin_paths: tuple[str, ...]
+    app_url: str
+    from_address: str
+    relay: Relay
+    redis: bool
+    minio: bool
+    buckets: tuple[str, ...]
+    egress: bool
+    """The app reaches the internet (its mail relay); off on the local stack."""
+    web_image: str = ""
+    web_port: int = 3000
+
+
+@dataclass(frozen=True)
+class App:
+    services: tuple[Service, ...]
+    routes: tuple[Route, ...]
+    """What the proxy forwards; the last route takes every other request."""
+    admin_paths: tuple[str, ...] = ()
+    public_paths: tuple[str, ...] = ()
+    files: Mapping[str, str] = field(default_factory=dict)
+    """Extra files written next to compose.yaml (path -> text)."""
+
+
+def _app_networks(p: AppParams) -> tuple[Network, ...]:
+    return (Network.INTERNAL, Network.EDGE) if p.egress else (Network.INTERNAL,)
+
+
+def _smtp_env(p: AppParams) -> tuple[dict[str, str], dict[str, Secret]]:
+    env = {
+        "SMTP_HOST": p.relay.host,
+        "SMTP_PORT": str(p.relay.port),
+        "MAIL_FROM": p.from_address,
+        "APP_URL": p.app_url,
+    }
+    if p.relay.username:
+        env["SMTP_USERNAME"] = p.relay.username
+    secrets = {"SMTP_PASSWORD": p.relay.password} if p.relay.password else {}
+    return env, secrets
+
+
+def _extras(p: AppParams, always_redis: bool = False, always_minio: bool = False) -> App:
+    """Redis and MinIO (with its bucket job) when the config or the preset asks."""
+    services: list[Service] = []
+    if p.redis or always_redis:
+        services.append(kinds.redis())
+    if p.minio or always_minio:
+        services += [kinds.minio(), kinds.minio_buckets(p.buckets)]
+    return App(tuple(services), ())
+
+
+def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str, Condition]]:
+    env: dict[str, str] = {}
+    secrets: dict[str, Secret] = {}
+    deps: dict[str, Condition] = {}
+    names = {s.name for s in extras.services}
+    if "redis" in names:
+        env["REDIS_URL"] = "redis://redis:6379/0"
+        secrets["REDIS_PASSWORD"] = random_secret("redis")
+        deps["redis"] = Condition.HEALTHY
+    if "minio" in names:
+        env |= {"S3_ENDPOINT": "http://minio:9000", "S3_ACCESS_KEY_ID": kinds.MINIO_USER}
+        secrets["S3_SECRET_ACCESS_KEY"] = kinds.MINIO_PASSWORD
+        deps["minio-buckets"] = Condition.COMPLETED
+    return env, secrets, deps
+
+
+def listmonk(p: AppParams) -> App:
+    """listmonk + PostgreSQL. SMTP is set in listmonk's settings UI (stored in its DB)."""
+    db = kinds.postgres("db", database="listmonk", user="listmonk", password=random_secret("db"))
+    start = (
+        "./listmonk --install --idempotent --yes --config '' && "
+        "./listmonk --upgrade --yes --config '' && exec ./listmonk --config ''"
+    )
+    extras = _extras(p)
+    app = Service(
+        name="app",
+        role=Role.APP,
+        image=Image.parse(p.image) if p.image else LISTMONK,
+        limits=Limits(memory_mb=512),
+        command=("sh", "-c", start),
+        environment={
+            "LISTMONK_app__address": "0.0.0.0:9000",
+            "LISTMONK_app__root_url": p.app_url,
+            "LISTMONK_db__host": "db",
+            "LISTMONK_db__port": "5432",
+            "LISTMONK_db__user": "listmonk",
+            "LISTMONK_db__database": "listmonk",
+            "LISTMONK_db__ssl_mode": "disable",
+            "LISTMONK_ADMIN_USER": "admin",
+            "TZ": "Etc/UTC",
+        },
+        secret_env={
+            "LISTMONK_db__password": random_secret("db"),
+            "LISTMONK_ADMIN_PASSWORD": random_secret("app-admin"),
+        },
+        # Runs as the image's root user (PUID 0) with every capability dropped:
+        # switching to another user would make its entrypoint edit /etc/passwd.
+        mounts=(Mount("app-uploads", "/listmonk/uploads"),),
+        tmpfs=("/tmp",),
+        networks=_app_networks(p),
+        depends_on={"db": Condition.HEALTHY},
+        update=Update.START_FIRST,
+        healthcheck=kinds.http_check(9000, "/health"),
+    )
+    return App(
+        (db, app, *extras.services),
+        (Route("app", 9000),),
+        admin_paths=("/admin", "/admin/*", "/api/*"),
+        public_paths=("/api/public/*",),
+    )
+
+
+MAILWIZZ_ROOT = "/var/www/html"
+MAILWIZZ_CRON = (
+    "while :; do "
+    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- send-campaigns; "
+    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- send-transactional-emails; "
+    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- queue; "
+    f'[ "$$(date +%M)" = 00 ] && php -f {MAILWIZZ_ROOT}/apps/console/console.php -- hourly; '
+    f'[ "$$(date +%H%M)" = 0000 ] && php -f {MAILWIZZ_ROOT}/apps/console/console.php -- daily; '
+    "touch /tmp/heartbeat; sleep 60; done"
+)
+
+
+def mailwizz(p: AppParams) -> App:
+    """MailWizz: nginx + PHP-FPM + MariaDB + Redis + cron.
+
+    The licensed source is yours: put it in `mailwizz/` next to compose.yaml.
+    The PHP image must carry MailWizz's extensions (pdo_mysql, gd, imap, ...):
+    build one FROM php-fpm and set `appImage`.
+    """
+    php = Image.parse(p.image) if p.image else PHP_FPM
+    db = kinds.mariadb("db", database="mailwizz", user="mailwizz", password=random_secret("db"))
+    extras = _extras(p, always_redis=True)
+    source = Mount("./mailwizz", MAILWIZZ_ROOT)
+    env = {"MAILWIZZ_DB_HOST": "db", "MAILWIZZ_DB_NAME": "mailwizz", "MAILWIZZ_DB_USER": "mailwizz"}
+    secrets = {"MAILWIZZ_DB_PASSWORD": random_secret("db")}
+    deps = {"db": Condition.HEALTHY, "redis": Condition.HEALTHY}
+    app = Service(
+        name="app",
+        role=Role.APP,
+        image=php,
+        limits=Limits(memory_mb=512),
+        environment=env,
+        secret_env=secrets,
+        mounts=(source,),
+        tmpfs=("/tmp",),
+        networks=_app_networks(p),
+        depends_on=deps,
+        user="www-data",
+        update=Update.START_FIRST,
+        healthcheck=Healthcheck(
+            ("CMD", "php", "-r", "exit(@fsockopen('127.0.0.1', 9000) ? 0 : 1);")
+        ),
+    )
+    web = Service(
+        name="web",
+        role=Role.APP,
+        image=NGINX,
+        limits=Limits(memory_mb=128, cpus=0.5),
+        mounts=(
+            Mount("./nginx.conf", "/etc/nginx/conf.d/default.conf", read_only=True),
+            Mount("./mailwizz", MAILWIZZ_ROOT, read_only=True),
+        ),
+        tmpfs=("/var/cache/nginx", "/var/run", "/tmp"),
+        cap_add=("CHOWN", "SETGID", "SETUID"),
+        depends_on={"app": Condition.HEALTHY},
+        update=Update.START_FIRST,
+        healthcheck=Healthcheck(
+            ("CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/nginx-health")
+        ),
+    )
+    cron = kinds.worker(
+        "cron",
+        php,
+        ("sh", "-c", MAILWIZZ_CRON),
+        environment=env,
+        secret_env=secrets,
+        mounts=(source,),
+        depends_on=deps,
+        networks=_app_networks(p),
+        user="www-data",
+    )
+    return App(
+        (db, app, web, cron, *extras.services),
+        (Route("web", 8080),),
+        admin_paths=("/backend", "/backend/*"),
+        files={"nginx.conf": (ASSETS / "mailwizz-nginx.conf").read_text()},
+    )
+
+
+def _generic_app(
+    p: AppParams, name: str, image: str, port: int, health_path: str, extras: App
+) -> Service:
+    env, secrets = _smtp_env(p)
+    extra_env, extra_secrets, deps = _extra_env(extras)
+    return Service(
+        name=name,
+        role=Role.APP,
+        image=Image.parse(image),
+        limits=Limits(memory_mb=512),
+        environment={**env, **extra_env, "PORT": str(port), "DATA_DIR": "/data"},
+        secret_env={**secrets, **extra_secrets},
+        tmpfs=("/tmp",),
+        networks=_app_networks(p),
+        depends_on=deps,
+        update=Update.START_FIRST,
+        healthcheck=kinds.http_check(port, health_path),
+    )
+
+
+def transactional_api(p: AppParams) -> App:
+    """One API container with SQLite under /data (a self-hosted Resend alternative).
+
+    Stateful (one SQLite writer), so it is recreated rather than started first.
+    """
+    extras = _extras(p)
+    api = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
+    api = replace(api, mounts=(Mount("app-data", "/data"),), update=Update.RECREATE)
+    return App((api, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
+
+
+def web_api(p: AppParams) -> App:
+    """A web front end and an API over PostgreSQL, Redis and MinIO; mail through SES."""
+    db = kinds.postgres("db", database="app", user="app", password=random_secret("db"))
+    extras = _extras(p, always_redis=True, always_minio=True)
+    api = _generic_app(p, "api", p.image, p.port, p.health_path, extras)
+    api = replace(
+        api,
+        environment={**api.environment, "DATABASE_HOST": "db", "DATABASE_NAME": "app"},
+        secret_env={**api.secret_env, "DATABASE_PASSWORD": random_secret("db")},
+        depends_on={**api.depends_on, "db": Condition.HEALTHY},
+    )
+    web = Service(
+        name="web",
+        role=Role.APP,
+        image=Image.parse(p.web_image),
+        limits=Limits(memory_mb=256, cpus=0.5),
+        environment={"PORT": str(p.web_port), "API_URL": f"{p.app_url}/api"},
+        tmpfs=("/tmp",),
+        depends_on={"api": Condition.HEALTHY},
+        update=Update.START_FIRST,
+        healthcheck=kinds.http_check(p.web_port, "/"),
+    )
+    return App(
+        (db, api, web, *extras.services),
+        (Route("api", p.port, "/api/*"), Route("web", p.web_port)),
+        admin_paths=p.admin_paths,
+    )
+
+
+def custom(p: AppParams) -> App:
+    """Any stateless image, port and health path from config (plus Redis/MinIO if on)."""
+    extras = _extras(p)
+    app = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
+    return App((app, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
+
+
+PRESETS = {
+    AppPreset.LISTMONK: listmonk,
+    AppPreset.MAILWIZZ: mailwizz,
+    AppPreset.TRANSACTIONAL_API: transactional_api,
+    AppPreset.WEB_API: web_api,
+    AppPreset.CUSTOM: custom,
+}
+
+
+def build_app(p: AppParams) -> App:
+    app = PRESETS[p.preset](p)
+    return App(
+        app.services,
+        app.routes,
+        admin_paths=(*app.admin_paths, *(a for a in p.admin_paths if a not in app.admin_paths)),
+        public_paths=app.public_paths,
+        files=app.files,
+    )

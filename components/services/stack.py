@@ -1,0 +1,92 @@
+"""Assemble one host's services: the app preset, the proxy, the local mail sink.
+
+Pure: from `StackParams` to the `Project` model and the non-secret files
+(compose.yaml, Caddyfile, preset files) that go next to each other on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from components.services import kinds
+from components.services.caddyfile import LOCAL_HTTP_PORT, Route, Site, render_caddyfile
+from components.services.compose import render_compose
+from components.services.model import Condition, Port, Project, Role, Service
+from components.services.presets import AppParams, build_app
+
+
+@dataclass(frozen=True)
+class StackParams:
+    project: str
+    """Compose project name, e.g. `mailstack-prod`."""
+    app: AppParams
+    app_host: str
+    """Public host name of the app; empty on the local stack (served on localhost)."""
+    www_host: str = ""
+    admin_cidrs: tuple[str, ...] = ()
+    local_http_port: int = 8080
+    local_mail_ui_port: int = 8025
+    volume_root: str = ""
+
+    @property
+    def local(self) -> bool:
+        return not self.app_host
+
+
+@dataclass(frozen=True)
+class Rendered:
+    project: Project
+    files: Mapping[str, str]
+    """Non-secret files by path relative to the project directory."""
+
+
+def build_stack(p: StackParams) -> Rendered:
+    app = build_app(p.app)
+    services = list(app.services)
+    mail_ui = None
+    if p.local:
+        services.append(kinds.mail_sink())
+        mail_ui = Route(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_UI_PORT)
+        ports = (
+            Port(p.local_http_port, LOCAL_HTTP_PORT, "127.0.0.1"),
+            Port(p.local_mail_ui_port, kinds.MAIL_SINK_UI_PORT, "127.0.0.1"),
+        )
+    else:
+        ports = (Port(80, 80), Port(443, 443))
+    site = Site(
+        project=p.project,
+        app_host=p.app_host,
+        routes=app.routes,
+        admin_paths=app.admin_paths,
+        public_paths=app.public_paths,
+        admin_cidrs=p.admin_cidrs,
+        www_host=p.www_host,
+        mail_ui=mail_ui,
+        mail_ui_port=kinds.MAIL_SINK_UI_PORT,
+    )
+    caddyfile = render_caddyfile(site)
+    upstreams = {r.upstream for r in app.routes} | ({mail_ui.upstream} if mail_ui else set())
+    # The proxy also waits for one-shot setup jobs: besides ordering, this is
+    # what lets `docker compose up --wait` accept a job that exited with 0.
+    jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
+    proxy = kinds.caddy(ports, {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs})
+    mounted = {"Caddyfile": caddyfile, **app.files}
+    services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
+    project = Project(p.project, tuple(services), volume_root=p.volume_root)
+    return Rendered(project, {"compose.yaml": render_compose(project), **mounted})
+
+
+def _with_files_hash(service: Service, files: Mapping[str, str]) -> Service:
+    """Label a service with the hash of the project files it mounts.
+
+    Compose cannot see a bind-mounted file change; the label can, so a new
+    Caddyfile or nginx.conf recreates the service (and changes its deploy trigger).
+    """
+    used = sorted(m.source.removeprefix("./") for m in service.mounts if not m.is_volume)
+    used = [f for f in used if f in files]
+    if not used:
+        return service
+    digest = hashlib.sha256("".join(f"{f}\0{files[f]}\0" for f in used).encode()).hexdigest()
+    return replace(service, labels={**service.labels, "org.mailstack.files-sha256": digest})

@@ -1,0 +1,82 @@
+"""Render the shell steps that deploy services on a host (pure; checked by shellcheck).
+
+The same text runs as a pulumi-command `local` or `remote` command and, for
+the local stack, is published under `deploy/` so it can be run and tested
+without Pulumi. Files travel inside the files step (non-secret, so previews
+show their diff); secrets travel only on a service step's stdin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jinja2
+
+from components.services.caddyfile import TEMPLATES
+from components.services.compose import env_file_path
+from components.services.model import Project, Role, Service, Update
+
+HEREDOC_END = "MAILSTACK_EOF"
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (shell, not HTML)
+    )
+
+
+def _check_quotable(*values: str) -> None:
+    for value in values:
+        if "'" in value or "\n" in value:
+            raise ValueError(f"{value!r} cannot be single-quoted in a shell step")
+
+
+def render_files_step(project: Project, directory: str, files: Mapping[str, str]) -> str:
+    """Write every non-secret file of the project into `directory`."""
+    _check_quotable(directory, *files)
+    for path, text in files.items():
+        if HEREDOC_END in text.splitlines() or not text.endswith("\n"):
+            raise ValueError(f"{path}: cannot be written by a heredoc step")
+    return (
+        _env()
+        .get_template("files.sh.j2")
+        .render(project=project.name, dir=directory, files=sorted(files.items()))
+    )
+
+
+def render_deploy_step(
+    service: Service, project: Project, directory: str, definition_hash: str
+) -> str:
+    """Bring one service up (or replace it) and wait until it is healthy."""
+    _check_quotable(directory)
+    volume_dirs = (
+        [f"{project.volume_root}/{v}" for v in service.volumes] if project.volume_root else []
+    )
+    _check_quotable(*volume_dirs)
+    return (
+        _env()
+        .get_template("deploy.sh.j2")
+        .render(
+            service=service.name,
+            project=project.name,
+            dir=directory,
+            definition_hash=definition_hash,
+            env_file=env_file_path(service) if service.secret_env else "",
+            volume_dirs=volume_dirs,
+            job=service.role is Role.JOB,
+            start_first=service.update is Update.START_FIRST,
+        )
+    )
+
+
+def render_remove_step(service: Service, project: Project, directory: str) -> str:
+    """Remove a service's containers once it is gone from the compose file."""
+    _check_quotable(directory)
+    return (
+        _env()
+        .get_template("remove.sh.j2")
+        .render(service=service.name, project=project.name, dir=directory)
+    )

@@ -1,0 +1,62 @@
+"""Every rendered compose file, Caddyfile and deploy step, checked by the real tools."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mailstack.harness import Run
+from tests.services_cases import CASE_IDS, CASES, runs
+
+__all__ = ["runs"]  # a shared fixture
+
+
+def write(run: Run, root: Path) -> Path:
+    for rel, artifact in run.artifacts.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(artifact.text)
+    return root / "compose"
+
+
+def check(*argv: str, cwd: Path | None = None) -> None:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, f"{argv[0]}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_compose_file_passes_compose_and_the_compose_spec(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
+) -> None:
+    compose = write(runs[(stack, preset)], tmp_path) / "compose.yaml"
+    check("docker", "compose", "-f", str(compose), "config", "-q")
+    venv_bin = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+    check(
+        str(venv_bin / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(compose)
+    )
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_caddyfile_passes_caddy_validate(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
+) -> None:
+    caddyfile = write(runs[(stack, preset)], tmp_path) / "Caddyfile"
+    check("caddy", "validate", "--config", str(caddyfile), "--adapter", "caddyfile")
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_deploy_steps_pass_shellcheck(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
+) -> None:
+    scripts = []
+    for reg in runs[(stack, preset)].registrations:
+        if reg.type.startswith("command:") and reg.name.startswith("services-"):
+            for phase in ("create", "delete"):
+                if phase in reg.inputs:
+                    path = tmp_path / f"{reg.name}-{phase}.sh"
+                    path.write_text(reg.inputs[phase])
+                    scripts.append(str(path))
+    assert len(scripts) > 4
+    check("shellcheck", "--shell=sh", *scripts)

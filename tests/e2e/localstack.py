@@ -1,0 +1,173 @@
+"""Drive the rendered `local` stack on the real Docker engine (e2e tests and bench).
+
+The stack is synthesised exactly as `make local` does (offline synth, then
+real local passwords in place of the placeholders) into a private directory,
+under its own compose project name and ports, so it never collides with a
+developer's own `make local`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailstack.harness import run_program
+from mailstack.local import fill_secrets
+from mailstack.synth import write_build
+from tests.conftest import stack_config
+
+
+@dataclass
+class LocalStack:
+    root: Path
+    """Working directory: the deploy steps `cd build/local/compose` from here."""
+    project: str = "mailstack-e2e-services"
+    http_port: int = 18480
+    mail_ui_port: int = 18425
+    settings: dict[str, Any] = field(default_factory=lambda: {"redis": True, "minio": True})
+
+    @property
+    def compose_dir(self) -> Path:
+        return self.root / "build" / "local" / "compose"
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "COMPOSE_PROJECT_NAME": self.project}
+
+    def synth(self, **extra: Any) -> None:
+        """Render the local stack (with `extra` config keys) and fill its passwords."""
+        settings = {
+            **self.settings,
+            "localHttpPort": self.http_port,
+            "localMailUiPort": self.mail_ui_port,
+            **extra,
+        }
+        config, secret_keys = stack_config("local", set=settings)
+        write_build(run_program("local", config, secret_keys), self.root / "build" / "local")
+        fill_secrets(self.compose_dir, self.root / "secrets.json")
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["docker", "compose", "-f", str(self.compose_dir / "compose.yaml"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if check and done.returncode:
+            raise RuntimeError(f"docker compose {' '.join(args)}: {done.stderr[-3000:]}")
+        return done
+
+    def up(self) -> float:
+        """`docker compose up -d --wait`; returns seconds until every service is healthy."""
+        start = time.monotonic()
+        self.compose("up", "-d", "--wait")
+        return time.monotonic() - start
+
+    def down(self, volumes: bool = False) -> None:
+        self.compose("down", *(["-v"] if volumes else []), check=False)
+
+    def deploy(self, service: str) -> None:
+        """Run the deploy path: the files step, then the service's step with its env file."""
+        deploy = self.compose_dir / "deploy"
+        subprocess.run(["sh", str(deploy / "files.sh")], cwd=self.root, env=self.env, check=True)
+        env_file = self.compose_dir / "env" / f"{service}.env"
+        stdin = env_file.read_text() if env_file.exists() else ""
+        done = subprocess.run(
+            ["sh", str(deploy / f"{service}.sh")],
+            cwd=self.root,
+            env=self.env,
+            input=stdin,
+            text=True,
+            capture_output=True,
+        )
+        if done.returncode:
+            raise RuntimeError(f"deploy {service}: {done.stderr[-3000:]}")
+
+    def containers(self, service: str) -> list[dict[str, Any]]:
+        ids = self.compose("ps", "-a", "-q", service).stdout.split()
+        if not ids:
+            return []
+        out = subprocess.run(
+            ["docker", "inspect", *ids], capture_output=True, text=True, check=True
+        ).stdout
+        result: list[dict[str, Any]] = json.loads(out)
+        return result
+
+    def services(self) -> list[str]:
+        return self.compose("config", "--services").stdout.split()
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(f"{self.app_url}{path}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def post_json(self, path: str, body: dict[str, Any]) -> int:
+        request = urllib.request.Request(
+            f"{self.app_url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status: int = response.status
+            return status
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    failures: int = 0
+    slowest: float = 0.0
+    """Longest request, in seconds: how long the proxy held a request during the switch."""
+    versions: set[str] = field(default_factory=set)
+
+
+def requests_during(
+    stack: LocalStack, action: Any, max_seconds: float = 180, max_requests: int = 50_000
+) -> LoadResult:
+    """GET the app through the proxy in a loop while `action()` runs; count failures.
+
+    Bounded by `max_requests` and `max_seconds`, on loopback only.
+    """
+    result = LoadResult()
+    done = threading.Event()
+
+    def loop() -> None:
+        deadline = time.monotonic() + max_seconds
+        while not done.is_set() and result.requests < max_requests:
+            if time.monotonic() > deadline:
+                break
+            result.requests += 1
+            start = time.monotonic()
+            try:
+                status, headers, _ = stack.get("/", timeout=15)
+                result.versions.add(headers.get("X-App-Version", ""))
+                if status != 200:
+                    result.failures += 1
+            except OSError:
+                result.failures += 1
+            result.slowest = max(result.slowest, time.monotonic() - start)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        action()
+    finally:
+        done.set()
+        thread.join()
+    return result

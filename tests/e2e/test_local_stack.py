@@ -1,0 +1,164 @@
+"""The rendered `local` stack on a real Docker engine, with stand-in images.
+
+Redis and MinIO are turned on so every kind of data service is checked. The
+tests share one running stack and run in file order: health and exposure
+first, then persistence across `down` + `up`, then an app update.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.services.model import Role
+from tests.e2e.images.build import NEXT_LISTMONK, build_all
+from tests.e2e.localstack import LocalStack, requests_during
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+DATA_SERVICES = ("db", "redis", "minio")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    build_all()
+    stack = LocalStack(tmp_path_factory.mktemp("services-e2e"))
+    stack.down(volumes=True)
+    stack.synth()
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down(volumes=True)
+
+
+def test_every_service_is_healthy_and_the_bucket_job_succeeded(stack: LocalStack) -> None:
+    services = stack.services()
+    assert {"proxy", "app", "db", "redis", "minio", "minio-buckets", "mailpit"} <= set(services)
+    for service in services:
+        (container,) = stack.containers(service)
+        state = container["State"]
+        if container["Config"]["Labels"]["org.mailstack.role"] == Role.JOB.value:
+            assert (state["Status"], state["ExitCode"]) == ("exited", 0), service
+        else:
+            assert state["Health"]["Status"] == "healthy", service
+    buckets = stack.compose("exec", "-T", "minio", "ls", "/data").stdout.split()
+    assert "uploads" in buckets
+
+
+def test_the_proxy_serves_the_app_with_security_headers(stack: LocalStack) -> None:
+    status, headers, body = stack.get("/")
+    assert status == 200
+    assert json.loads(body)["app"] == "listmonk stand-in"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "Server" not in headers
+    status, _, _ = stack.get("/health")
+    assert status == 200
+
+
+def test_the_mail_sink_ui_is_served_through_the_proxy(stack: LocalStack) -> None:
+    import urllib.request
+
+    url = f"http://127.0.0.1:{stack.mail_ui_port}/"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        assert b"Mailpit" in response.read()
+
+
+def _published(container: dict[str, object]) -> list[str]:
+    ports = container["NetworkSettings"]["Ports"] or {}  # type: ignore[index]
+    return [f"{k}->{b['HostIp']}:{b['HostPort']}" for k, v in ports.items() for b in (v or [])]
+
+
+def test_only_the_proxy_is_published_and_only_on_loopback(stack: LocalStack) -> None:
+    for service in stack.services():
+        for container in stack.containers(service):
+            published = _published(container)
+            if service == "proxy":
+                assert published and all("->127.0.0.1:" in p for p in published)
+            else:
+                assert published == [], service
+
+
+def test_data_services_are_unreachable_from_the_host(stack: LocalStack) -> None:
+    """Nothing forwards host traffic to them: no DNAT rule, no docker-proxy, no
+    published port, and their only network is `internal: true`."""
+    nat = subprocess.run(
+        ["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True
+    ).stdout
+    proxies = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    for service in DATA_SERVICES:
+        (container,) = stack.containers(service)
+        networks = container["NetworkSettings"]["Networks"]
+        assert list(networks) == [f"{stack.project}_internal"], service
+        ip = next(iter(networks.values()))["IPAddress"]
+        assert not re.search(rf"\b{re.escape(ip)}\b", nat), f"{service}: DNAT to {ip}"
+        assert f"-container-ip {ip} " not in proxies, f"{service}: docker-proxy to {ip}"
+    internal = subprocess.run(
+        ["docker", "network", "inspect", f"{stack.project}_internal"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(internal)[0]["Internal"] is True
+
+
+def test_docker_applies_the_security_options(stack: LocalStack) -> None:
+    for service in stack.services():
+        (container,) = stack.containers(service)
+        host = container["HostConfig"]
+        assert "no-new-privileges:true" in host["SecurityOpt"], service
+        assert host["CapDrop"] == ["ALL"], service
+        assert host["Memory"] > 0, service
+        assert host["LogConfig"]["Type"] == "json-file", service
+        assert host["LogConfig"]["Config"]["max-size"] == "10m", service
+        assert host["PidsLimit"] > 0, service
+    assert stack.containers("proxy")[0]["HostConfig"]["CapAdd"] == ["NET_BIND_SERVICE"]
+    for service in ("proxy", "app", "db", "redis", "mailpit"):
+        assert stack.containers(service)[0]["HostConfig"]["ReadonlyRootfs"], service
+    assert stack.containers("redis")[0]["Config"]["User"] == "redis"
+
+
+def test_secrets_stay_out_of_the_compose_file_and_env_files_are_private(
+    stack: LocalStack,
+) -> None:
+    compose = (stack.compose_dir / "compose.yaml").read_text()
+    for env_file in (stack.compose_dir / "env").glob("*.env"):
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        for line in env_file.read_text().splitlines():
+            value = line.split("=", 1)[1].strip("'")
+            assert len(value) >= 24 and value not in compose
+    (app,) = stack.containers("app")
+    assert not any("password" in arg.lower() for arg in app["Args"])
+
+
+def test_data_written_through_the_app_survives_down_and_up(stack: LocalStack) -> None:
+    assert stack.post_json("/api/subscribers", {"email": "kept@example.org"}) == 201
+    stack.down()
+    stack.up()
+    status, _, body = stack.get("/api/subscribers")
+    assert status == 200
+    assert "kept@example.org" in json.loads(body)["data"]
+
+
+def test_an_app_update_through_the_deploy_path_fails_no_request(stack: LocalStack) -> None:
+    stack.synth(appImage=NEXT_LISTMONK)
+    load = requests_during(stack, lambda: stack.deploy("app"))
+    assert load.failures == 0, f"{load.failures} of {load.requests} requests failed"
+    assert load.requests >= 20  # the loop really ran through the switch
+    assert {"v5.0.3", "v5.0.4"} <= load.versions
+    (app,) = stack.containers("app")
+    assert app["Config"]["Image"] == NEXT_LISTMONK
+    status, headers, _ = stack.get("/")
+    assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
+
+
+def test_env_files_written_by_the_deploy_step_are_private(stack: LocalStack) -> None:
+    app_env = stack.compose_dir / "env" / "app.env"
+    assert Path(app_env).stat().st_mode & 0o777 == 0o600

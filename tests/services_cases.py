@@ -1,0 +1,50 @@
+"""Every app preset on every committed stack: the cases services tests run over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from mailstack.harness import Run, run_program
+from tests.conftest import STACKS, stack_config
+
+PRESET_SETTINGS: dict[str, dict[str, Any]] = {
+    "listmonk": {},
+    "mailwizz": {},
+    "transactional-api": {
+        "appImage": "ghcr.io/example/mailer:1.4.2",
+        "appPort": 8000,
+        "appHealthPath": "/healthz",
+        "redis": True,
+    },
+    "web-api": {
+        "appImage": "ghcr.io/example/api:2.0.1",
+        "appWebImage": "ghcr.io/example/web:2.0.1",
+        "appPort": 8000,
+    },
+    "custom": {"appImage": "ghcr.io/example/app:0.9.0", "redis": True, "minio": True},
+}
+
+CASES = [(stack, preset) for stack in STACKS for preset in PRESET_SETTINGS]
+CASE_IDS = [f"{stack}-{preset}" for stack, preset in CASES]
+
+
+def settings(preset: str) -> dict[str, Any]:
+    return {"app": preset, **PRESET_SETTINGS[preset]}
+
+
+def compose_of(run: Run) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(run.artifacts["compose/compose.yaml"].text)
+    return doc
+
+
+@pytest.fixture(scope="session")
+def runs() -> dict[tuple[str, str], Run]:
+    """Every case evaluated once per session (read-only for the tests)."""
+    out = {}
+    for stack, preset in CASES:
+        config, secret_keys = stack_config(stack, set=settings(preset))
+        out[(stack, preset)] = run_program(stack, config, secret_keys)
+    return out

@@ -1,0 +1,236 @@
+"""Services under mocks: every preset on every stack keeps the platform's rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.services.model import (
+    Healthcheck,
+    Image,
+    Limits,
+    Network,
+    Port,
+    Project,
+    Role,
+    Service,
+    Update,
+)
+from mailstack.config import ConfigError
+from mailstack.harness import Run, mask_secrets
+from tests.conftest import RunStack
+from tests.services_cases import CASE_IDS, CASES, compose_of, runs
+
+__all__ = ["runs"]  # a shared fixture
+
+SERVICE = "mailstack:services:Service"
+DATA_ROLES = {Role.DATABASE.value, Role.CACHE.value, Role.STORAGE.value}
+
+
+def deploy_steps(run: Run) -> dict[str, Any]:
+    """Deploy command of each service, by service name."""
+    by_urn = run.by_urn()
+    return {
+        by_urn[r.parent].name.removeprefix("services-"): r
+        for r in run.registrations
+        if r.parent in by_urn and by_urn[r.parent].type == SERVICE
+    }
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_only_the_proxy_publishes_ports(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    services = compose_of(runs[(stack, preset)])["services"]
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {"proxy"}
+    ports = services["proxy"]["ports"]
+    if stack == "local":
+        assert all(p.startswith("127.0.0.1:") for p in ports)
+    else:
+        assert sorted(ports) == ["443:443", "80:80"]
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_every_service_is_hardened(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    for name, s in compose_of(runs[(stack, preset)])["services"].items():
+        role = s["labels"]["org.mailstack.role"]
+        if role != Role.JOB.value:
+            assert s["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+            assert s["restart"] == "unless-stopped", name
+        assert s["mem_limit"].endswith("m") and int(s["mem_limit"][:-1]) > 0, name
+        assert s["logging"] == {
+            "driver": "json-file",
+            "options": {"max-size": "10m", "max-file": "3"},
+        }, name
+        assert s["security_opt"] == ["no-new-privileges:true"], name
+        assert s["cap_drop"] == ["ALL"], name
+        assert "SYS_ADMIN" not in s.get("cap_add", []) and "NET_ADMIN" not in s.get("cap_add", [])
+        assert ":" in s["image"] and not s["image"].endswith(":latest"), name
+        assert s["pull_policy"] == "missing", name
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_data_services_are_on_the_internal_network_only(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    compose = compose_of(runs[(stack, preset)])
+    assert compose["networks"]["internal"] == {"internal": True}
+    data = {
+        n: s
+        for n, s in compose["services"].items()
+        if s["labels"]["org.mailstack.role"] in DATA_ROLES
+    }
+    assert data, "every preset here has a database, cache or object store"
+    for name, s in data.items():
+        assert s["networks"] == ["internal"], name
+    if stack == "local":
+        # Locally the app cannot send mail anywhere but the sink: no egress.
+        assert compose["services"]["mailpit"]["networks"] == ["internal"]
+        apps = [
+            s for s in compose["services"].values() if s["labels"]["org.mailstack.role"] == "app"
+        ]
+        assert all(s["networks"] == ["internal"] for s in apps)
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_deploy_steps_wait_for_the_host_and_follow_service_dependencies(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    run = runs[(stack, preset)]
+    compose = compose_of(run)
+    steps = deploy_steps(run)
+    assert set(steps) == set(compose["services"])
+    files = run.named("services-files")
+    expected_type = "command:local:Command" if stack == "local" else "command:remote:Command"
+    for name, step in steps.items():
+        assert step.type == expected_type
+        deps = set(step.dependencies)
+        assert files.urn in deps, name
+        for dep in compose["services"][name].get("depends_on", {}):
+            assert steps[dep].urn in deps, f"{name} must deploy after {dep}"
+        if stack != "local":
+            assert run.named("server-cloud-init").urn in deps, name
+            assert step.inputs["connection"], name
+    if stack != "local":
+        assert run.named("server-cloud-init").urn in files.dependencies
+    # One service at a time: every step but the last is a dependency of another.
+    chained = {u for s in steps.values() for u in s.dependencies if u != files.urn}
+    step_urns = {s.urn for s in steps.values()}
+    assert len(step_urns - chained) == 1, "exactly one last step"
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_secrets_travel_only_on_stdin_and_in_private_env_files(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    run = runs[(stack, preset)]
+    compose_text = run.artifacts["compose/compose.yaml"].text
+    assert "<secret:" not in compose_text
+    env_files = {p: a for p, a in run.artifacts.items() if p.startswith("compose/env/")}
+    assert env_files
+    for path, artifact in env_files.items():
+        assert artifact.mode == 0o600 and artifact.secret, path
+    for name, step in deploy_steps(run).items():
+        # Placeholders stand where secret values go: none may sit in a plain input.
+        assert "<secret:" not in json.dumps(mask_secrets(step.inputs)), name
+        service = compose_of(run)["services"][name]
+        if service.get("env_file"):
+            assert mask_secrets(step.inputs["stdin"]) == "[secret]", name
+        assert step.inputs["logging"] == "stderr"
+
+
+def test_a_changed_app_image_retriggers_only_the_app_step(
+    run_stack: RunStack,
+) -> None:
+    before = deploy_steps(run_stack("prod"))
+    after = deploy_steps(run_stack("prod", set={"appImage": "listmonk/listmonk:v5.0.4"}))
+    changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
+    assert changed == {"app"}
+
+
+def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:
+    before = deploy_steps(run_stack("prod"))
+    after = deploy_steps(run_stack("prod", set={"adminCidrs": ["192.0.2.0/24"]}))
+    changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
+    assert changed == {"proxy"}
+
+
+def test_the_local_stack_exports_its_urls(stack_runs: dict[str, Run]) -> None:
+    outputs = stack_runs["local"].outputs
+    assert outputs["appUrl"] == "http://localhost:8080"
+    assert outputs["mailSinkUrl"] == "http://localhost:8025"
+    assert stack_runs["prod"].outputs["appUrl"] == "https://app.example.com"
+
+
+def test_server_volumes_live_on_the_data_volume(stack_runs: dict[str, Run]) -> None:
+    volumes = compose_of(stack_runs["prod"])["volumes"]
+    for name, volume in volumes.items():
+        assert volume["driver_opts"]["device"] == f"/srv/mailstack/volumes/{name}"
+
+
+def test_admin_paths_are_limited_to_admin_cidrs(run_stack: RunStack) -> None:
+    run = run_stack("prod", set={"tailscale": True}, secrets={"tailscaleAuthKey": "tskey"})
+    caddyfile = run.artifacts["compose/Caddyfile"].text
+    assert "not remote_ip 198.51.100.7/32 100.64.0.0/10" in caddyfile
+    assert "path /admin /admin/* /api/*" in caddyfile
+    assert "Strict-Transport-Security" in caddyfile
+
+
+@pytest.mark.parametrize(
+    ("edits", "key"),
+    [
+        ({"app": "web-api", "appImage": "ghcr.io/x/api:1.0.0"}, "appWebImage"),
+        ({"app": "transactional-api"}, "appImage"),
+        ({"appImage": "listmonk/listmonk:latest"}, "appImage"),
+        ({"localMailUiPort": 8080}, "localMailUiPort"),
+    ],
+)
+def test_bad_service_config_names_the_key(
+    run_stack: RunStack, edits: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"mailstack:{key}:"):
+        run_stack("local", set=edits)
+
+
+def _service(**overrides: Any) -> Service:
+    fields: dict[str, Any] = {
+        "name": "x",
+        "role": Role.APP,
+        "image": Image("example/x", "1.0"),
+        "limits": Limits(memory_mb=64),
+        "healthcheck": Healthcheck(("CMD", "true")),
+    }
+    return Service(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"ports": (Port(5432, 5432),)}, "only the proxy publishes ports"),
+        ({"healthcheck": None}, "needs a healthcheck"),
+        ({"role": Role.DATABASE, "networks": (Network.EDGE,)}, "internal network only"),
+        ({"role": Role.DATABASE, "update": Update.START_FIRST}, "only stateless app"),
+        ({"environment": {"A": "1"}, "secret_env": {"A": None}}, "both plainly and as secrets"),
+    ],
+)
+def test_the_model_refuses_unsafe_services(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _service(**overrides)
+
+
+@pytest.mark.parametrize("ref", ["example/x", "example/x:latest", "localhost:5000/x"])
+def test_images_must_pin_a_tag(ref: str) -> None:
+    with pytest.raises(ValueError, match="must pin a tag"):
+        Image.parse(ref)
+
+
+def test_a_project_needs_one_proxy_and_known_dependencies() -> None:
+    with pytest.raises(ValueError, match="exactly one proxy"):
+        Project("p", (_service(),))
+    with pytest.raises(ValueError, match="unknown 'db'"):
+        Project("p", (_service(depends_on={"db": "service_healthy"}),))
