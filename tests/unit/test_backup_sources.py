@@ -13,8 +13,11 @@ from tests.conftest import RunStack
 PRESETS: dict[str, dict[str, Any]] = {
     "listmonk": {},
     "mailwizz": {},
-    "web-api": {"appImage": "ghcr.io/acme/api:1.0.0", "appWebImage": "ghcr.io/acme/web:1.0.0",
-                "minio": True},
+    "web-api": {
+        "appImage": "ghcr.io/acme/api:1.0.0",
+        "appWebImage": "ghcr.io/acme/web:1.0.0",
+        "minio": True,
+    },
     "custom": {"appImage": "ghcr.io/acme/app:1.0.0"},
 }
 
