@@ -46,6 +46,9 @@ docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
 
 local: STACK = local
 local: synth ## Set up and run the local stack (services on the local Docker engine)
+	@docker compose version >/dev/null 2>&1 || { echo "make local needs Docker with the \
+	Compose v2 plugin; on Debian: sudo bash scripts/install-tools.sh && sudo bash \
+	scripts/start-docker.sh" >&2; exit 1; }
 	$(PY) -m mailstack.local secrets build/local/compose
 	$(LOCAL_COMPOSE) up -d --wait
 	@$(PY) -m mailstack.local urls build/local
