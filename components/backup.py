@@ -60,7 +60,7 @@ class SourceKind(enum.StrEnum):
     MARIADB = "mariadb"
     """`mariadb-dump --single-transaction` of one database (InnoDB tables)."""
     SQLITE = "sqlite"
-    """`sqlite3 .backup` of a database file on the host."""
+    """`sqlite3 VACUUM INTO` copy of a database file on the host."""
     FILES = "files"
     """A directory on the host (MinIO data, uploads, proxy certificates), as is."""
 

@@ -101,8 +101,11 @@ dump_mariadb() {
 dump_sqlite() {
   local path=$1 out=$2
   [[ -f $path ]] || die "sqlite database $path does not exist"
-  # .backup uses SQLite's online backup API: a consistent copy while the app writes.
-  sqlite3 "$path" ".timeout 60000" ".backup \"$out\""
+  # VACUUM INTO copies inside one read transaction: a consistent snapshot while
+  # the app writes. (.backup's online backup API restarts whenever another
+  # process writes, so under a steady writer it never finishes.)
+  rm -f "$out"
+  sqlite3 "$path" ".timeout 60000" "VACUUM INTO '${out//\'/\'\'}'"
   [[ $(sqlite3 "$out" "PRAGMA integrity_check") == ok ]] || die "sqlite copy of $path fails integrity_check"
 }
 
