@@ -141,4 +141,4 @@ def test_units_run_the_installed_commands_with_the_config() -> None:
 def test_app_control_defaults_name_the_compose_project() -> None:
     app = app_control("mailstack-prod")
     assert isinstance(app, AppControl)
-    assert app.stop == "docker compose -p mailstack stop app"
+    assert app.stop == "docker compose -p mailstack-prod stop app"

@@ -108,7 +108,10 @@ def test_published_config_lists_sources_and_retention(prod: Run) -> None:
     conf = prod.artifacts["backup/backup.conf"].text
     assert "BACKUP_KEEP_DAILY=7" in conf
     assert "BACKUP_HOSTNAME=mailstack-prod" in conf
-    assert "postgres app-db listmonk docker compose -p mailstack exec -T" in conf
+    assert (
+        "'postgres db listmonk docker compose -p mailstack-prod exec -T -e PGUSER=listmonk db'"
+        in conf
+    )
     assert PASSWORD not in conf
     assert S3_SECRET not in conf
     assert prod.artifacts["backup/bin/mailstack-restore"].mode == 0o755
@@ -186,8 +189,8 @@ def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
     assert "BACKUP_KEEP_DAILY=3\n" in conf
     assert "BACKUP_CHECK_SUBSET=2/7\n" in conf
     assert "BACKUP_HOSTNAME=mailstack-dev\n" in conf
-    assert "'mariadb app-db mailwizz docker compose -p mailstack exec -T mariadb'" in conf
-    assert "'files minio /srv/mailstack/volumes/minio-data'" in conf
+    assert "'mariadb db mailwizz docker compose -p mailstack-dev exec -T db'" in conf
+    assert "'files minio-data /srv/mailstack/volumes/minio-data'" in conf
     assert "BACKUP_STAGING_DIR=/srv/mailstack/backup/staging" in conf
     timer = run.artifacts["backup/systemd/mailstack-backup-check.timer"].text
     assert "OnCalendar=Sat *-*-* 01:00:00" in timer
