@@ -8,6 +8,7 @@ render to the cloud firewall (`components.server`) and to UFW inside the host
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +16,19 @@ from typing import Literal
 WORLD: tuple[str, ...] = ("0.0.0.0/0", "::/0")
 SSH_PORT = 22
 WEB_PORTS = (80, 443)
+# The broadest block prod lets reach SSH: a site or a provider's allocation,
+# not a slice of the internet. `0.0.0.0/1` + `128.0.0.0/1` is as open as
+# `0.0.0.0/0`, so the check is on breadth, not on the literal world CIDRs.
+MIN_SSH_PREFIX = {4: 16, 6: 32}
+
+
+def too_broad_for_ssh(cidr: str) -> bool:
+    """Whether a CIDR block opens SSH to more than one site or provider."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
+        # `::ffff:0:0/96` is all of IPv4, spelled in IPv6.
+        return net.prefixlen - 96 < MIN_SSH_PREFIX[4]
+    return net.prefixlen < MIN_SSH_PREFIX[net.version]
 
 
 @dataclass(frozen=True)

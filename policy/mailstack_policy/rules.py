@@ -13,7 +13,8 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 
-WORLD = {"0.0.0.0/0", "::/0"}
+from components.firewall import too_broad_for_ssh
+
 FIREWALL = "hcloud:index/firewall:Firewall"
 SERVER = "hcloud:index/server:Server"
 VOLUME = "hcloud:index/volume:Volume"
@@ -64,8 +65,9 @@ def no_world_ssh_in_prod(resources: Sequence[PolicyResource]) -> list[str]:
         for rule in fw.props.get("rules") or []:
             if rule.get("direction") != "in" or rule.get("protocol") != "tcp":
                 continue
-            if _port_covers(rule.get("port"), 22) and WORLD & set(rule.get("sourceIps") or []):
-                out.append(f"{fw.name}: SSH (22) is open to the whole internet in prod")
+            broad = [ip for ip in rule.get("sourceIps") or [] if too_broad_for_ssh(ip)]
+            if _port_covers(rule.get("port"), 22) and broad:
+                out.append(f"{fw.name}: SSH (22) is open to {', '.join(broad)} in prod")
     return out
 
 
@@ -140,7 +142,7 @@ def no_plaintext_private_key(resources: Sequence[PolicyResource]) -> list[str]:
 RULES: tuple[Rule, ...] = (
     Rule(
         "no-world-ssh-in-prod",
-        "SSH is never open to 0.0.0.0/0 or ::/0 in prod.",
+        "SSH is never open to the whole internet, or a large part of it, in prod.",
         no_world_ssh_in_prod,
         (FIREWALL,),
     ),

@@ -47,6 +47,11 @@ CASES = [
     ),
     (
         "no-world-ssh-in-prod",
+        [resource(FIREWALL, "fw", _ssh(["0.0.0.0/1", "128.0.0.0/1"]), stack="prod")],
+        True,
+    ),
+    (
+        "no-world-ssh-in-prod",
         [resource(FIREWALL, "fw", _ssh(["198.51.100.7/32"]), stack="prod")],
         False,
     ),
