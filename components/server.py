@@ -52,6 +52,8 @@ class HardenedServerArgs:
     """OpenSSH public keys of the human admins."""
     admin_cidrs: Sequence[str]
     """Networks allowed to reach SSH (and where `pulumi up` runs)."""
+    register_admin_keys: bool = True
+    """Register the admin keys with Hetzner too (once per project: not beside dev)."""
     protect: bool = False
     """Delete/rebuild protection and Pulumi `protect` (prod)."""
     backups: bool = False
@@ -107,6 +109,7 @@ def server_args(config: StackConfig) -> HardenedServerArgs:
         location=config.server.location,
         admin_user=config.admin.user,
         admin_ssh_keys=tuple(config.admin.ssh_public_keys),
+        register_admin_keys=config.admin.register_ssh_keys,
         admin_cidrs=tuple(config.admin.cidrs),
         protect=config.is_prod,
         backups=config.server.backups,
@@ -165,7 +168,7 @@ class HardenedServer(pulumi.ComponentResource):
                 labels=labels,
                 opts=child,
             )
-            for public_key in args.admin_ssh_keys
+            for public_key in (args.admin_ssh_keys if args.register_admin_keys else ())
         ]
         keys.append(
             hcloud.SshKey(

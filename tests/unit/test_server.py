@@ -37,13 +37,43 @@ def _component(run: Run) -> Registration:
 def test_every_child_has_the_component_as_parent(stack_runs: dict[str, Run], stack: str) -> None:
     run = stack_runs[stack]
     component = _component(run)
-    # Descendants carry the component's type in their URN's type chain.
-    children = [r for r in run.registrations if f"{COMPONENT_TYPE}$" in r.urn]
-    assert len(children) >= 10
+    # Chosen by what they are, not by their URN (which already names the parent
+    # chain): every Hetzner resource, and everything named after the component.
+    children = [
+        r
+        for r in run.registrations
+        if r is not component and (r.type.startswith("hcloud:") or r.name.startswith("server-"))
+    ]
     assert all(r.parent == component.urn for r in children), [
         r.name for r in children if r.parent != component.urn
     ]
-    assert all(r.name.startswith("server-") for r in children)
+    assert sorted(r.name for r in children if not r.name.startswith("server-key-")) == [
+        "server-cloud-init",
+        "server-data",
+        "server-data-attachment",
+        "server-deploy-key",
+        "server-firewall",
+        "server-ipv4",
+        "server-ipv6",
+        "server-rdns-ipv4",
+        "server-rdns-ipv6",
+        "server-server",
+    ]
+    assert "server-key-deploy" in {r.name for r in children}
+
+
+def test_throwaways_beside_dev_register_only_their_own_deploy_key(run_stack: RunStack) -> None:
+    keys = "hcloud:index/sshKey:SshKey"
+    dev = run_stack("dev")
+    assert len(dev.of_type(keys)) == 2  # the admin key and the deploy key
+    beside = run_stack("dev", set={"registerSshKeys": False})
+    (deploy,) = beside.of_type(keys)
+    assert deploy.name == "server-key-deploy"
+    (server,) = beside.of_type(SERVER)
+    # The admin still gets in: the key reaches the admin user through cloud-init.
+    admin_key = stack_config("dev")[0]["mailstack:sshPublicKeys"]
+    assert json.loads(admin_key)[0] in beside.artifacts["cloud-init/user-data.yaml"].text
+    assert len(server.inputs["sshKeys"]) == 1
 
 
 @pytest.mark.parametrize("stack", HETZNER_STACKS)
