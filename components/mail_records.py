@@ -397,10 +397,15 @@ def build_records(params: MailRecordParams, values: RecordValues) -> list[DnsRec
 
     for name in p.null_mx_names:
         # RFC 7505 null MX: "this name accepts no mail"; SPF -all: "sends none".
-        label = name.removesuffix(f".{p.domain}").replace(".", "-")
+        label = null_mx_label(name, p.domain)
         records.append(DnsRecordSpec(f"null-mx-{label}", name, "MX", ".", ttl, priority=0))
         txt(f"null-spf-{label}", name, spf_value([], "-all"))
     return records
+
+
+def null_mx_label(name: str, domain: str) -> str:
+    """The part of a null-MX name's record keys that tells it apart (dots as hyphens)."""
+    return name.removesuffix(f".{domain}").replace(".", "-")
 
 
 def records_by_key(records: Sequence[DnsRecordSpec]) -> dict[str, DnsRecordSpec]:

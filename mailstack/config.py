@@ -30,7 +30,8 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
-from components.mail_records import SPF_MAX_LOOKUPS, spf_lookup_count
+from components.firewall import MIN_SSH_PREFIX, too_broad_for_ssh
+from components.mail_records import SPF_MAX_LOOKUPS, null_mx_label, spf_lookup_count
 from mailstack import throwaway
 
 PROJECT = "mailstack"
@@ -232,12 +233,29 @@ class AppPreset(enum.StrEnum):
 
 
 def key(
-    alias: str, default: Any = ..., description: str = "", secret: bool = False, **constraints: Any
+    alias: str,
+    default: Any = ...,
+    description: str = "",
+    secret: bool = False,
+    example: str = "",
+    **constraints: Any,
 ) -> Any:
-    """A config field: `alias` is the Pulumi key, the description is the docs."""
-    extra: JsonDict | None = {"secret": True} if secret else None
+    """A config field: `alias` is the Pulumi key, the description is the docs.
+
+    `example` is a valid value, shown when a value breaks the field's pattern
+    (a regex alone does not tell a user what to write).
+    """
+    extra: JsonDict = {}
+    if secret:
+        extra["secret"] = True
+    if example:
+        extra["example"] = example
     return Field(
-        default, alias=alias, description=description, json_schema_extra=extra, **constraints
+        default,
+        alias=alias,
+        description=description,
+        json_schema_extra=extra or None,
+        **constraints,
     )
 
 
@@ -265,11 +283,14 @@ class StackSection(Section):
         "Throwaway stacks only: UTC date (YYYY-MM-DD) after which the reaper may delete "
         "the server. Empty for long-lived stacks.",
         pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        example="2026-12-31",
     )
 
 
 class DomainSection(Section):
-    domain: Domain = key("domain", description="Mail domain, e.g. `example.com`. Required.")
+    domain: Domain = key(
+        "domain", description="Mail domain, e.g. `example.com`. Required.", example="example.com"
+    )
     app_subdomain: DnsLabel = key(
         "appSubdomain", "app", "Label of the app's web host: `<appSubdomain>.<domain>`."
     )
@@ -296,6 +317,7 @@ class ServerSection(Section):
         "cx23",
         "Hetzner server type (Hetzner retires types: check `hcloud server-type list`).",
         pattern=r"^[a-z]{2,4}\d{1,3}$",
+        example="cx23",
     )
     image: ServerImage = key(
         "serverImage",
@@ -308,6 +330,7 @@ class ServerSection(Section):
         "nbg1",
         "Hetzner location, e.g. nbg1, fsn1, hel1, ash, hil, sin.",
         pattern=r"^[a-z]{3}\d?$",
+        example="nbg1",
     )
     backups: bool = key("serverBackups", False, "Turn on Hetzner's own daily server backups.")
     swap_mib: int = key(
@@ -324,6 +347,7 @@ class ServerSection(Section):
         "04:00",
         "Local time (HH:MM, UTC) at which unattended security upgrades may reboot the server.",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        example="04:00",
     )
 
 
@@ -333,9 +357,18 @@ class AdminSection(Section):
         "mailadmin",
         "Name of the non-root sudo user that SSH allows.",
         pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        example="mailadmin",
     )
     ssh_public_keys: list[SshPublicKey] = key(
         "sshPublicKeys", [], "OpenSSH public keys allowed to log in as the admin user."
+    )
+    register_ssh_keys: bool = key(
+        "registerSshKeys",
+        True,
+        "Also register `sshPublicKeys` as Hetzner SSH keys. Hetzner takes a key once per "
+        "project, so throwaway stacks beside dev set false. The admin keys reach the admin "
+        "user through cloud-init either way, and the stack's own deploy key is always "
+        "registered, so Hetzner never mails out a root password.",
     )
     cidrs: list[Cidr] = key(
         "adminCidrs",
@@ -365,6 +398,7 @@ class DnsSection(Section):
         "",
         "Cloudflare zone id of `domain` (32 hex characters).",
         pattern=r"^([0-9a-f]{32})?$",
+        example="0123456789abcdef0123456789abcdef",
     )
     proxy_web: bool = key(
         "proxyWeb", False, "Proxy the app host through Cloudflare. Mail names are never proxied."
@@ -401,6 +435,7 @@ class DnsSection(Section):
         [],
         "The three SES Easy DKIM tokens of the domain identity (SES console or "
         "`aws sesv2 get-email-identity`); published as `<token>._domainkey` CNAMEs.",
+        example="abcdefghijklmnopqrstuvwxyz012345",
     )
     dmarc_policy: DmarcPolicy = key(
         "dmarcPolicy",
@@ -413,6 +448,7 @@ class DnsSection(Section):
         "",
         "DMARC `sp=` (none, quarantine or reject); empty means the main policy.",
         pattern=r"^(none|quarantine|reject)?$",
+        example="reject",
     )
     dmarc_pct: int = key(
         "dmarcPct",
@@ -471,7 +507,11 @@ class MailSection(Section):
     smtp_port: Port = key("smtpPort", 587, "SMTP relay port (587 with STARTTLS).")
     smtp_username: str = key("smtpUsername", "", "SMTP relay user name.")
     ses_region: str = key(
-        "sesRegion", "eu-central-1", "AWS region of SES.", pattern=r"^[a-z]{2}-[a-z]+-\d$"
+        "sesRegion",
+        "eu-central-1",
+        "AWS region of SES.",
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        example="eu-central-1",
     )
     ses_mail_from_subdomain: DnsLabel = key(
         "sesMailFromSubdomain",
@@ -492,7 +532,11 @@ class AppSection(Section):
     )
     port: Port = key("appPort", 9000, "Port the app listens on inside its container.")
     health_path: str = key(
-        "appHealthPath", "/", "HTTP path the proxy and healthcheck probe.", pattern=r"^/\S*$"
+        "appHealthPath",
+        "/",
+        "HTTP path the proxy and healthcheck probe.",
+        pattern=r"^/\S*$",
+        example="/health",
     )
     admin_paths: list[str] = key(
         "appAdminPaths",
@@ -556,6 +600,7 @@ class BackupSection(Section):
         "Share of the repository's data each check reads: `n%` or `n/t` (restic "
         "`--read-data-subset`).",
         pattern=r"^((100|[1-9]?[0-9](\.[0-9]+)?)%|[1-9][0-9]*/[1-9][0-9]*)$",
+        example="5%",
     )
 
 
@@ -603,8 +648,16 @@ class KeySpec:
 
     @property
     def secret(self) -> bool:
+        return bool(self._extra.get("secret"))
+
+    @property
+    def example(self) -> str:
+        return str(self._extra.get("example", ""))
+
+    @property
+    def _extra(self) -> JsonDict:
         extra = self.info.json_schema_extra
-        return isinstance(extra, dict) and bool(extra.get("secret"))
+        return extra if isinstance(extra, dict) else {}
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -698,9 +751,10 @@ class StackConfig(BaseModel):
 class Problem:
     key: str
     message: str
+    namespace: str = PROJECT
 
     def __str__(self) -> str:
-        return f"{PROJECT}:{self.key}: {self.message}"
+        return f"{self.namespace}:{self.key}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -723,16 +777,18 @@ def _pulumi_path(spec: KeySpec, loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _message(err: Mapping[str, Any]) -> str:
+def _message(err: Mapping[str, Any], spec: KeySpec) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     kind = err["type"]
     if kind == "enum":
         expected = err.get("ctx", {}).get("expected", "")
         return f"got {err['input']!r}; expected one of {expected}"
     if kind == "string_pattern_mismatch":
-        return f"got {err['input']!r}; must match {err['ctx']['pattern']}"
+        example = f"expected e.g. {spec.example!r}, " if spec.example else ""
+        return f"got {err['input']!r}; {example}matching {err['ctx']['pattern']}"
     if kind == "missing":
-        return "is required but not set"
+        example = f", e.g. `pulumi config set {spec.alias} {spec.example}`" if spec.example else ""
+        return f"is required but not set{example}"
     return msg
 
 
@@ -747,9 +803,14 @@ def _parse_raw(spec: KeySpec, raw: Any) -> tuple[Any, Problem | None]:
 
 
 def validate(
-    raw_config: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()
+    raw_config: Mapping[str, Any],
+    secret_keys: set[str] | frozenset[str] = frozenset(),
+    stack: str | None = None,
 ) -> StackConfig:
-    """Validate raw `mailstack:*` config values; raise ConfigError with every problem."""
+    """Validate raw `mailstack:*` config values; raise ConfigError with every problem.
+
+    `stack` is the Pulumi stack's name, checked against `environment`.
+    """
     specs = {spec.alias: spec for spec in key_specs()}
     problems: list[Problem] = []
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -758,6 +819,12 @@ def validate(
     for full_key, raw in sorted(raw_config.items()):
         namespace, _, name = full_key.partition(":")
         if namespace != PROJECT:
+            # Other namespaces belong to providers (`hcloud:token`); one that is
+            # a near-miss of ours is a typo whose value would be silently ignored.
+            if difflib.get_close_matches(namespace, [PROJECT], n=1, cutoff=0.75):
+                problems.append(
+                    Problem(name, f"unknown namespace; did you mean '{PROJECT}:{name}'?", namespace)
+                )
             continue
         spec = specs.get(name)
         if spec is None:
@@ -792,13 +859,15 @@ def validate(
             for e in err.errors():
                 alias = str(e["loc"][0])
                 spec = specs[alias]
-                problems.append(Problem(_pulumi_path(spec, tuple(e["loc"][1:])), _message(e)))
+                problems.append(Problem(_pulumi_path(spec, tuple(e["loc"][1:])), _message(e, spec)))
 
     if problems:
         raise ConfigError(problems)
 
     config = StackConfig(secrets=Secrets(present), **parsed)
     problems = [p for rule in RULES for p in rule(config)]
+    if stack is not None:
+        problems += _stack_name_matches_environment(stack, config)
     if problems:
         raise ConfigError(problems)
     return config
@@ -812,13 +881,31 @@ def load_config() -> StackConfig:
     secret = set(runtime_config.get_config_secret_keys_env()) | set(
         runtime_config._SECRET_KEYS.get()
     )
-    return validate(raw, secret)
+    return validate(raw, secret, stack=pulumi.get_stack())
 
 
 # --- cross-field rules ------------------------------------------------------------
 
 Rule = Callable[[StackConfig], list[Problem]]
-WORLD = {"0.0.0.0/0", "::/0"}
+
+
+def _stack_name_matches_environment(stack: str, c: StackConfig) -> list[Problem]:
+    """The stack named `prod` is the prod environment, and no other stack is.
+
+    Protection, the SSH rule and required backups follow `environment`; the
+    policy pack and the throwaway reaper recognise prod by the stack's name. A
+    `prod` stack with `environment: dev` would silently drop the first, and an
+    `environment: prod` stack under another name would escape the second.
+    """
+    if (stack == "prod") == c.is_prod:
+        return []
+    return [
+        Problem(
+            "environment",
+            f"stack {stack!r} has environment {c.stack.environment.value!r}: the stack "
+            "named 'prod' must have `environment: prod`, and only it may",
+        )
+    ]
 
 
 def _target_matches_environment(c: StackConfig) -> list[Problem]:
@@ -835,15 +922,18 @@ def _target_matches_environment(c: StackConfig) -> list[Problem]:
 
 
 def _no_world_ssh_in_prod(c: StackConfig) -> list[Problem]:
-    if c.is_prod and WORLD.intersection(c.admin.cidrs):
-        return [
-            Problem(
-                "adminCidrs",
-                "prod must not allow SSH from the whole internet; use "
-                "your office/VPN CIDRs (e.g. '198.51.100.7/32') or `tailscale: true`",
-            )
-        ]
-    return []
+    if not c.is_prod:
+        return []
+    return [
+        Problem(
+            f"adminCidrs[{i}]",
+            f"{cidr!r} opens SSH to a large part of the internet, and prod must not; use "
+            f"your office/VPN blocks, at most /{MIN_SSH_PREFIX[4]} for IPv4 and "
+            f"/{MIN_SSH_PREFIX[6]} for IPv6 (e.g. '198.51.100.7/32')",
+        )
+        for i, cidr in enumerate(c.admin.cidrs)
+        if too_broad_for_ssh(cidr)
+    ]
 
 
 def _server_reachable(c: StackConfig) -> list[Problem]:
@@ -1080,38 +1170,73 @@ def _dkim(c: StackConfig) -> list[Problem]:
     return problems
 
 
+def _host_labels(c: StackConfig) -> list[tuple[str, str]]:
+    """(key, label) of every host mailstack names under the domain.
+
+    The app and mail hosts come first, so a clash is reported on the feature
+    that adds the second name.
+    """
+    d = c.domain
+    labels = [("appSubdomain", d.app_subdomain), ("mailSubdomain", d.mail_subdomain)]
+    if d.www_redirect:
+        labels.append(("wwwRedirect", "www"))
+    if c.dns.receives_mail and c.dns.mta_sts:
+        labels.append(("mtaSts", "mta-sts"))
+    if c.mail.relay is MailRelay.SES:
+        labels.append(("sesMailFromSubdomain", c.mail.ses_mail_from_subdomain))
+    return labels
+
+
 def _dns_names(c: StackConfig) -> list[Problem]:
-    """Names that would collide: two records sets (or a CNAME and others) on one name."""
+    """Names that would collide: two roles on one name, or a CNAME beside other records.
+
+    Cloudflare refuses a CNAME next to any other record, and the app (maybe
+    proxied) must not share the mail host's name (never proxied).
+    """
     d = c.domain
     problems = []
-    if d.app_subdomain == d.mail_subdomain:
-        problems.append(
-            Problem(
-                "mailSubdomain",
-                "must differ from `appSubdomain`: the app may be proxied, the mail host never",
+    owner: dict[str, str] = {}
+    for key_name, label in _host_labels(c):
+        if label in owner:
+            problems.append(
+                Problem(
+                    key_name,
+                    f"`{label}.{d.domain}` is already used by `{owner[label]}`; "
+                    "each host needs its own name",
+                )
             )
-        )
-    if d.www_redirect and "www" in (d.app_subdomain, d.mail_subdomain):
-        problems.append(Problem("wwwRedirect", "`www` is already the app or mail host"))
-    ses_label = c.mail.ses_mail_from_subdomain
-    if c.mail.relay is MailRelay.SES and ses_label in (d.app_subdomain, d.mail_subdomain):
-        problems.append(
-            Problem("sesMailFromSubdomain", "must differ from `appSubdomain` and `mailSubdomain`")
-        )
+        else:
+            owner[label] = key_name
     reserved = {d.domain, d.mail_host, f"mta-sts.{d.domain}"}
+    if d.www_redirect:
+        reserved.add(f"www.{d.domain}")  # a CNAME: no MX or TXT may sit beside it
     if c.mail.relay is MailRelay.SES:
         reserved.add(c.ses_mail_from)
     if dup := _duplicates(c.dns.null_mx_names):
         problems.append(Problem("nullMxNames", f"listed twice: {', '.join(dup)}"))
+    seen_keys: dict[str, str] = {}
     for i, name in enumerate(c.dns.null_mx_names):
+        record_key = null_mx_label(name, d.domain)
         if not name.endswith(f".{d.domain}"):
             problems.append(
                 Problem(f"nullMxNames[{i}]", f"{name!r} is not a subdomain of {d.domain!r}")
             )
         elif name in reserved:
             problems.append(
-                Problem(f"nullMxNames[{i}]", f"{name!r} sends or receives mail, or serves MTA-STS")
+                Problem(
+                    f"nullMxNames[{i}]",
+                    f"{name!r} sends or receives mail, serves MTA-STS or is the www alias",
+                )
             )
+        elif record_key in seen_keys and seen_keys[record_key] != name:
+            problems.append(
+                Problem(
+                    f"nullMxNames[{i}]",
+                    f"{name!r} and {seen_keys[record_key]!r} would get the same record name "
+                    f"(null-mx-{record_key}); keep one of them",
+                )
+            )
+        seen_keys.setdefault(record_key, name)
     return problems
 
 

@@ -26,8 +26,23 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
     ("bad CIDR", "dev", {"set": {"adminCidrs": ["10.0.0.300/32"]}}, "adminCidrs[0]"),
     ("CIDR host bits", "dev", {"set": {"adminCidrs": ["198.51.100.7/24"]}}, "adminCidrs[0]"),
     ("array not JSON", "dev", {"set": {"adminCidrs": "198.51.100.7/32"}}, "adminCidrs"),
-    ("world SSH in prod v4", "prod", {"set": {"adminCidrs": ["0.0.0.0/0"]}}, "adminCidrs"),
-    ("world SSH in prod v6", "prod", {"set": {"adminCidrs": ["::/0"]}}, "adminCidrs"),
+    ("world SSH in prod v4", "prod", {"set": {"adminCidrs": ["0.0.0.0/0"]}}, "adminCidrs[0]"),
+    ("world SSH in prod v6", "prod", {"set": {"adminCidrs": ["::/0"]}}, "adminCidrs[0]"),
+    (
+        "world SSH in prod as two halves",
+        "prod",
+        {"set": {"adminCidrs": ["198.51.100.7/32", "0.0.0.0/1", "128.0.0.0/1"]}},
+        "adminCidrs[2]",
+    ),
+    ("huge IPv6 SSH block in prod", "prod", {"set": {"adminCidrs": ["8000::/1"]}}, "adminCidrs[0]"),
+    (
+        "all of IPv4 spelled in IPv6",
+        "prod",
+        {"set": {"adminCidrs": ["::ffff:0.0.0.0/96"]}},
+        "adminCidrs[0]",
+    ),
+    ("prod stack as dev", "prod", {"set": {"environment": "dev"}}, "environment"),
+    ("dev stack as prod", "dev", {"set": {"environment": "prod"}}, "environment"),
     ("no SSH keys", "dev", {"set": {"sshPublicKeys": []}}, "sshPublicKeys"),
     ("bad SSH key", "dev", {"set": {"sshPublicKeys": ["hello"]}}, "sshPublicKeys[0]"),
     ("no admin access", "dev", {"set": {"adminCidrs": []}}, "adminCidrs"),
@@ -114,13 +129,46 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "did you mean 'mailstack:serverType'?" in text
 
 
+def test_a_typo_in_the_namespace_is_an_error_not_silence() -> None:
+    config, secrets = stack_config("dev")
+    config["mailstak:serverType"] = "cx33"
+    config["hcloud:token"] = "not ours to check"
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    assert [str(p) for p in caught.value.problems] == [
+        "mailstak:serverType: unknown namespace; did you mean 'mailstack:serverType'?"
+    ]
+
+
+def test_the_stack_name_is_checked_only_against_prod() -> None:
+    config, secrets = stack_config("dev")
+    assert validate(config, secrets, stack="pr-17").stack.environment is Environment.DEV
+    with pytest.raises(ConfigError, match="mailstack:environment: stack 'prod'"):
+        validate(config, secrets, stack="prod")
+
+
+def test_prod_accepts_site_sized_ssh_blocks() -> None:
+    config, secrets = stack_config(
+        "prod", set={"adminCidrs": ["203.0.113.0/24", "10.8.0.0/16", "2001:db8::/48"]}
+    )
+    assert validate(config, secrets, stack="prod").admin.cidrs == [
+        "203.0.113.0/24",
+        "10.8.0.0/16",
+        "2001:db8::/48",
+    ]
+
+
 def test_cross_field_problems_are_all_reported_together() -> None:
     config, secrets = stack_config(
         "prod", set={"adminCidrs": ["0.0.0.0/0"], "mailRelay": "smtp"}, unset=["backupPassword"]
     )
     with pytest.raises(ConfigError) as caught:
         validate(config, secrets)
-    assert {p.key for p in caught.value.problems} == {"adminCidrs", "smtpHost", "backupPassword"}
+    assert {p.key for p in caught.value.problems} == {
+        "adminCidrs[0]",
+        "smtpHost",
+        "backupPassword",
+    }
 
 
 def test_errors_say_what_a_valid_value_looks_like() -> None:
@@ -130,6 +178,24 @@ def test_errors_say_what_a_valid_value_looks_like() -> None:
     text = str(caught.value)
     assert "expected e.g. '198.51.100.7/32'" in text
     assert "'ubuntu-24.04'" in text and "'debian-12'" in text
+
+
+def test_pattern_errors_show_an_example_not_only_the_regex() -> None:
+    config, secrets = stack_config("dev", set={"serverType": "big server", "sesRegion": "mars"})
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    found = {p.key: p.message for p in caught.value.problems}
+    assert found["serverType"].startswith("got 'big server'; expected e.g. 'cx23'")
+    assert found["sesRegion"].startswith("got 'mars'; expected e.g. 'eu-central-1'")
+
+
+def test_a_missing_required_key_says_how_to_set_it() -> None:
+    config, secrets = stack_config("dev", unset=["domain"])
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    assert [p.message for p in caught.value.problems] == [
+        "is required but not set, e.g. `pulumi config set domain example.com`"
+    ]
 
 
 def test_valid_config_is_typed_and_frozen() -> None:

@@ -105,6 +105,26 @@ def test_colliding_names_are_refused() -> None:
     assert "mailSubdomain" in problems(set={"mailSubdomain": "app"})
     assert "sesMailFromSubdomain" in problems(set={"sesMailFromSubdomain": "mail"})
     assert "wwwRedirect" in problems(set={"wwwRedirect": True, "appSubdomain": "www"})
+    assert "sesMailFromSubdomain" in problems(
+        set={"wwwRedirect": True, "sesMailFromSubdomain": "www"}
+    )
+    mta_sts = {"receivesMail": True, "mtaSts": True}
+    assert "mtaSts" in problems(set={**mta_sts, "appSubdomain": "mta-sts"})
+    assert "sesMailFromSubdomain" in problems(set={**mta_sts, "sesMailFromSubdomain": "mta-sts"})
+    # Without MTA-STS the label is free.
+    assert load(set={"appSubdomain": "mta-sts"}).domain.app_host == "mta-sts.dev.example.com"
+
+
+def test_a_null_mx_name_must_not_sit_beside_a_cname() -> None:
+    found = problems(set={"wwwRedirect": True, "nullMxNames": ["www.dev.example.com"]})
+    assert set(found) == {"nullMxNames[0]"}
+    assert "www alias" in found["nullMxNames[0]"]
+
+
+def test_null_mx_names_that_would_share_a_record_name_are_refused() -> None:
+    found = problems(set={"nullMxNames": ["a.b.dev.example.com", "a-b.dev.example.com"]})
+    assert set(found) == {"nullMxNames[1]"}
+    assert "null-mx-a-b" in found["nullMxNames[1]"]
 
 
 def test_null_mx_names_must_be_silent_subdomains() -> None:
