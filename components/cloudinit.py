@@ -25,7 +25,9 @@ from mailstack.config import ServerImage
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cloud-init"
 STEPS_DIR = "/usr/local/lib/mailstack/firstboot"
 STEPS = ("ssh", "journald", "time", "ufw", "fail2ban", "docker", "volume")
-"""First-boot steps in the order `runcmd` runs them (one script each)."""
+"""First-boot steps in the order `firstboot.sh` runs them (one script each)."""
+FIRSTBOOT_MARKER = "/var/lib/mailstack/firstboot.done"
+"""Written by `firstboot.sh` once every step succeeded; the wait step requires it."""
 BASE_PACKAGES = (
     "ufw",
     "fail2ban",
@@ -127,6 +129,7 @@ def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[di
         ("/etc/systemd/timesyncd.conf.d/50-mailstack.conf", "files/timesyncd.conf", "0644"),
     ]
     files += [(f"{STEPS_DIR}/{step}.sh", f"steps/{step}.sh", "0755") for step in STEPS]
+    files.append((f"{STEPS_DIR}/firstboot.sh", "steps/firstboot.sh", "0755"))
     return [
         {"path": path, "owner": "root:root", "permissions": mode, "content": _asset(name, context)}
         for path, name, mode in files
@@ -142,6 +145,7 @@ def render_user_data(params: CloudInitParams) -> str:
         "rules": list(params.rules.values()),
         "reboot_time": params.reboot_time,
         "tailscale": params.tailscale,
+        "docker_repo": bool(image["docker_apt_source"]),
         "data_dir": params.data_dir,
         "volume_device": params.volume_device,
         "volume_label": params.volume_label,
@@ -186,7 +190,8 @@ def render_user_data(params: CloudInitParams) -> str:
                 "2",
             ]
         ],
-        "runcmd": [[f"{STEPS_DIR}/{step}.sh"] for step in STEPS],
+        # One command: runcmd's exit status is only that of its last command.
+        "runcmd": [[f"{STEPS_DIR}/firstboot.sh", *STEPS]],
     }
     if not document["apt"]["sources"]:
         del document["apt"]["sources"]
@@ -200,6 +205,6 @@ def render_user_data(params: CloudInitParams) -> str:
     return f"#cloud-config\n{body}"
 
 
-def render_wait_script(data_dir: str) -> str:
+def render_wait_script(data_dir: str, marker: str = FIRSTBOOT_MARKER) -> str:
     """The script that waits over SSH for the first boot (and the data volume)."""
-    return _asset("wait.sh", {"data_dir": data_dir})
+    return _asset("wait.sh", {"data_dir": data_dir, "marker": marker})

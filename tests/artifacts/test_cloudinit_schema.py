@@ -79,9 +79,23 @@ def test_first_boot_scripts_pass_shellcheck(variant: str, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout
 
 
-def test_apt_reads_the_unattended_upgrade_settings(tmp_path: Path) -> None:
+def _apt_config(variant: str, tmp_path: Path) -> str:
     path = tmp_path / "52mailstack-unattended-upgrades"
-    path.write_text(_files("prod-debian-12")["/etc/apt/apt.conf.d/52mailstack-unattended-upgrades"])
+    path.write_text(_files(variant)["/etc/apt/apt.conf.d/52mailstack-unattended-upgrades"])
     result = subprocess.run(["apt-config", "-c", str(path), "dump"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert 'Unattended-Upgrade::Automatic-Reboot-Time "04:00";' in result.stdout
+    return result.stdout
+
+
+def test_apt_reads_the_unattended_upgrade_settings(tmp_path: Path) -> None:
+    dump = _apt_config("prod-debian-12", tmp_path)
+    assert 'Unattended-Upgrade::Automatic-Reboot-Time "04:00";' in dump
+    # Docker's own repository (Debian 12) is followed too, not only security.
+    patterns = [line for line in dump.splitlines() if "Origins-Pattern:: " in line]
+    assert patterns == ['Unattended-Upgrade::Origins-Pattern:: "site=download.docker.com";']
+
+
+def test_upgrades_follow_tailscale_only_where_it_is_installed(tmp_path: Path) -> None:
+    with_tailnet = _apt_config("dev-ubuntu-24.04-tailscale", tmp_path)
+    assert 'Origins-Pattern:: "site=pkgs.tailscale.com";' in with_tailnet
+    assert "Origins-Pattern" not in _apt_config("dev-ubuntu-24.04", tmp_path)

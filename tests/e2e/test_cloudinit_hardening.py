@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cloudinit import STEPS_DIR
+from components.cloudinit import FIRSTBOOT_MARKER, STEPS_DIR
 from components.server import DATA_DIR, USER_DATA_ARTIFACT, VOLUME_LABEL
 from mailstack.harness import run_program
 from tests.conftest import stack_config
@@ -59,9 +59,10 @@ def _seed(user_data: str) -> str:
     doc["packages"] = [p for p in doc["packages"] if p not in DOCKER_PACKAGES]
     assert "docker.list" in doc["apt"].pop("sources")
     assert doc.pop("swap")["filename"] == "/swapfile"
-    skipped = [[f"{STEPS_DIR}/docker.sh"], [f"{STEPS_DIR}/volume.sh"]]
-    assert all(step in doc["runcmd"] for step in skipped)
-    doc["runcmd"] = [step for step in doc["runcmd"] if step not in skipped]
+    ((runner, *steps),) = doc["runcmd"]
+    assert runner == f"{STEPS_DIR}/firstboot.sh"
+    assert {"docker", "volume"} <= set(steps)
+    doc["runcmd"] = [[runner, *(step for step in steps if step not in ("docker", "volume"))]]
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -172,6 +173,10 @@ def test_cloud_init_finished_every_step_without_error(host: BootedHost) -> None:
     assert "status: done" in status.stdout
     ran = host.exec("ls", STEPS_DIR).stdout.split()
     assert {"ssh.sh", "ufw.sh", "fail2ban.sh", "journald.sh", "time.sh"} <= set(ran)
+    # Every step that ran passed: the marker the deploy's wait step requires.
+    assert host.exec("test", "-f", FIRSTBOOT_MARKER, check=False).returncode == 0
+    log = host.exec("cat", "/var/log/cloud-init-output.log").stdout
+    assert "failed" not in " ".join(line for line in log.splitlines() if "first boot" in line)
 
 
 def test_admin_key_logs_in_and_has_sudo(host: BootedHost) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.cloudinit import STEPS, STEPS_DIR, CloudInitParams, render_user_data
+from components.cloudinit import (
+    STEPS,
+    STEPS_DIR,
+    CloudInitParams,
+    render_user_data,
+    render_wait_script,
+)
 from components.firewall import inbound_rules
 from components.server import server_args
 from mailstack.config import ServerImage, StackConfig, validate
@@ -120,10 +130,91 @@ def test_third_party_repositories_are_pinned_by_full_fingerprint() -> None:
 
 def test_every_step_runs_in_order_from_a_root_only_script() -> None:
     doc = _doc(_params())
-    assert doc["runcmd"] == [[f"{STEPS_DIR}/{step}.sh"] for step in STEPS]
+    assert doc["runcmd"] == [[f"{STEPS_DIR}/firstboot.sh", *STEPS]]
     scripts = [f for f in doc["write_files"] if f["path"].startswith(STEPS_DIR)]
-    assert len(scripts) == len(STEPS)
+    assert sorted(f["path"].rsplit("/", 1)[1] for f in scripts) == sorted(
+        [*(f"{step}.sh" for step in STEPS), "firstboot.sh"]
+    )
     assert all(f["permissions"] == "0755" and f["owner"] == "root:root" for f in scripts)
+
+
+def _steps_dir(tmp_path: Path, steps: dict[str, int]) -> Path:
+    """The real firstboot.sh beside stand-in steps that log their name and exit."""
+    steps_dir = tmp_path / "steps"
+    steps_dir.mkdir()
+    runner = steps_dir / "firstboot.sh"
+    runner.write_text(_file(_doc(_params()), f"{STEPS_DIR}/firstboot.sh"))
+    runner.chmod(0o755)
+    for step, code in steps.items():
+        script = steps_dir / f"{step}.sh"
+        script.write_text(f"#!/bin/sh\necho {step} >> {tmp_path}/ran\nexit {code}\n")
+        script.chmod(0o755)
+    return steps_dir
+
+
+def test_a_failed_step_fails_the_boot_after_the_others_ran(tmp_path: Path) -> None:
+    steps = {"ssh": 0, "ufw": 3, "fail2ban": 0}
+    result = subprocess.run(
+        [_steps_dir(tmp_path, steps) / "firstboot.sh", *steps],
+        env={**os.environ, "MAILSTACK_STATE_DIR": str(tmp_path / "state")},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "failed steps: ufw" in result.stderr
+    assert (tmp_path / "ran").read_text().split() == ["ssh", "ufw", "fail2ban"]
+    assert not (tmp_path / "state" / "firstboot.done").exists()
+
+
+def test_a_clean_boot_leaves_the_marker_the_wait_step_requires(tmp_path: Path) -> None:
+    steps = {"ssh": 0, "ufw": 0}
+    result = subprocess.run(
+        [_steps_dir(tmp_path, steps) / "firstboot.sh", *steps],
+        env={**os.environ, "MAILSTACK_STATE_DIR": str(tmp_path / "state")},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "state" / "firstboot.done").is_file()
+
+
+@pytest.mark.parametrize(
+    ("cloud_init_status", "marker", "expected"),
+    [(0, True, 0), (2, True, 0), (0, False, 1), (1, True, 1)],
+    ids=["done", "recoverable", "a step failed", "cloud-init failed"],
+)
+def test_the_wait_step_needs_cloud_init_and_every_mailstack_step(
+    tmp_path: Path, cloud_init_status: int, marker: bool, expected: int
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fakes = {
+        "cloud-init": f"exit {cloud_init_status}",
+        "sudo": "exit 0",
+        "mountpoint": "exit 0",
+    }
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    marker_file = tmp_path / "firstboot.done"
+    if marker:
+        marker_file.write_text("2026-12-02T00:00:00Z\n")
+    script = tmp_path / "wait.sh"
+    script.write_text(render_wait_script("/srv/mailstack", str(marker_file)))
+    result = subprocess.run(
+        ["bash", str(script)],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == expected, result.stderr
+
+
+def test_docker_waits_for_the_data_volume_after_a_reboot() -> None:
+    volume = _file(_doc(_params()), f"{STEPS_DIR}/volume.sh")
+    assert "RequiresMountsFor=$mountpoint" in volume
+    # Written after the mount succeeded, never before it.
+    assert volume.index('mount "$mountpoint"') < volume.index("RequiresMountsFor")
 
 
 def test_volume_is_mounted_by_label_and_never_blocks_boot() -> None:
