@@ -7,7 +7,7 @@ LOCAL_COMPOSE := docker compose -p mailstack-local -f build/local/compose/compos
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint test synth synth-all golden docs local local-down preview up \
-	throwaway destroy reap restore backup-status
+	throwaway destroy reap restore backup-status ses-dkim
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -84,3 +84,6 @@ restore: ## Verify, then restore SNAPSHOT (id or latest) on STACK's server; DRY_
 
 backup-status: ## Is STACK's last successful backup recent? (non-zero when stale)
 	@cmd=$$($(BACKUP_OUTPUT) statusCommand) && $$cmd
+
+ses-dkim: setup ## Hand STACK's DKIM key to SES (BYODKIM); needs the Pulumi and AWS CLIs
+	$(PY) -m mailstack.ses_dkim --stack $(STACK) --pulumi $(PULUMI)

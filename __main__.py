@@ -19,6 +19,9 @@ def build_mail_dns(
     mail_domain = MailDomain("mail-domain", mail_domain_args(config, server_ipv4, server_ipv6))
     pulumi.export("dnsRecords", mail_domain.records)
     pulumi.export("manualSteps", mail_domain.manual_steps)
+    if mail_domain.dkim_signing is not None:
+        # Secret: `make ses-dkim` reads it to hand the key to SES (BYODKIM).
+        pulumi.export("dkimSigning", mail_domain.dkim_signing)
 
 
 config = load_config()

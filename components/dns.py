@@ -121,8 +121,9 @@ class MailDomain(pulumi.ComponentResource):
     """The mail host's A/AAAA records: the names and addresses rDNS must match."""
     dkim_selector: str | None
     """The selector mail is signed with; None when SES signs."""
-    dkim_private_key: pulumi.Output[str] | None
-    """PEM private key of `dkim_selector` (secret), for the signer; None when SES signs."""
+    dkim_signing: pulumi.Output[dict[str, str]] | None
+    """What the signer needs (secret): domain, selector, PEM private key and, with SES,
+    its region (`make ses-dkim` hands it to SES). None when SES Easy DKIM signs."""
     mta_sts_policy: str | None
     """The MTA-STS policy file the proxy must serve; None when MTA-STS is off."""
 
@@ -168,11 +169,18 @@ class MailDomain(pulumi.ComponentResource):
         self.records = live.apply(lambda m: [spec.as_dict() for spec in m.values()])
         self.manual_steps = manual_steps(params, args.smtp_host)
         self.dkim_selector = params.dkim_selectors[-1] if params.dkim_selectors else None
-        self.dkim_private_key = (
-            pulumi.Output.secret(keys[self.dkim_selector].private_key_pem)
-            if self.dkim_selector
-            else None
-        )
+        self.dkim_signing = None
+        if self.dkim_selector:
+            signer = {
+                "domain": params.domain,
+                "selector": self.dkim_selector,
+                "sesRegion": params.ses.region if params.ses else "",
+            }
+            self.dkim_signing = pulumi.Output.secret(
+                keys[self.dkim_selector].private_key_pem.apply(
+                    lambda pem: {**signer, "privateKeyPem": pem}
+                )
+            )
         self.mta_sts_policy = (
             params.mta_sts_policy() if params.receives_mail and params.mta_sts_mode else None
         )

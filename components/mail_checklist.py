@@ -35,10 +35,12 @@ def manual_steps(params: MailRecordParams, smtp_host: str = "") -> list[str]:
         else:
             selector = p.dkim_selectors[-1]
             verify = (
-                f"SES does not sign for {p.domain}: `sesDkimTokens` is empty, so mail is signed "
-                f"with mailstack's own DKIM key (selector {selector}) before it reaches SES. "
-                f"Verify the domain identity {p.domain} in SES ({region}) with Easy DKIM and "
-                "copy its three tokens into `sesDkimTokens`, or use BYODKIM with that selector."
+                f"Hand SES the DKIM key mailstack publishes (selector {selector}): run "
+                "`make ses-dkim STACK=<stack>` with AWS credentials (BYODKIM; it creates the "
+                f"SES identity {p.domain} in {region} if needed, which also verifies it). "
+                "Until then SES signs only as amazonses.com, which does not align for DMARC. "
+                "Run it again after every DKIM selector rotation. (Or use SES Easy DKIM: "
+                "copy its three tokens into `sesDkimTokens`.)"
             )
         steps += [
             verify,
@@ -47,7 +49,14 @@ def manual_steps(params: MailRecordParams, smtp_host: str = "") -> list[str]:
             f"Request SES production access in {region} (new accounts are in the sandbox and "
             "can send only to verified addresses).",
         ]
-    elif not p.spf_includes and not p.spf_server_ips:
+    elif p.dkim_selectors:
+        steps.append(
+            f"DKIM passes only if the relay {smtp_host or '(smtpHost)'} signs with the key "
+            f"mailstack publishes (selector {p.dkim_selectors[-1]}): upload it to the relay "
+            "from `pulumi stack output --show-secrets dkimSigning`, where the relay supports "
+            "custom DKIM keys; otherwise use the relay's own DKIM setup for the domain."
+        )
+    if p.ses is None and not p.spf_includes and not p.spf_server_ips:
         steps.append(
             f"The SMTP relay {smtp_host or '(smtpHost)'} is not in SPF: add its SPF domain to "
             "`spfIncludes`, or configure it to use its own return-path domain (then DMARC "

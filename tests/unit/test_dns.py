@@ -259,6 +259,22 @@ def test_ses_signing_publishes_easy_dkim_cnames_and_makes_no_keys(ses_signs: Run
     }
     steps = "\n".join(ses_signs.outputs["manualSteps"])
     assert "Easy DKIM" in steps and "sesDkimTokens" in steps
+    # No key of mailstack's signs, so none is handed out.
+    assert "dkimSigning" not in ses_signs.outputs
+    assert "ses-dkim" not in steps
+
+
+def test_the_signing_key_is_exported_only_as_a_secret(stack_runs: dict[str, Run]) -> None:
+    prod = stack_runs["prod"]
+    assert "dkimSigning" in prod.secret_outputs
+    assert prod.outputs["dkimSigning"]["selector"] == "ms202611"
+
+
+def test_another_relay_is_told_to_sign_with_the_published_key(run_stack: RunStack) -> None:
+    run = run_stack("dev", set={"mailRelay": "smtp", "smtpHost": "smtp.relay.example"})
+    steps = "\n".join(run.outputs["manualSteps"])
+    assert "DKIM passes only if the relay smtp.relay.example signs" in steps
+    assert run.outputs["dkimSigning"]["sesRegion"] == ""
 
 
 def test_records_output_lists_what_was_made(stack_runs: dict[str, Run]) -> None:
@@ -278,7 +294,7 @@ def test_manual_steps_name_what_remains(stack_runs: dict[str, Run]) -> None:
         "MAIL FROM domain to bounce.example.com",
         "postmaster@example.com",
         "abuse@example.com",
-        "sesDkimTokens` is empty",
+        "make ses-dkim STACK=<stack>",
         "dmarcPolicy: reject",
     ):
         assert needle in steps, needle
@@ -294,13 +310,19 @@ def test_dkim_private_key_reaches_the_signer_only_as_a_secret(
     def program() -> None:
         domain = MailDomain("md", mail_domain_args(config, "203.0.113.9", None))
         assert domain.dkim_selector == "ms202611"
-        assert domain.dkim_private_key is not None
-        pulumi.export("signingKey", domain.dkim_private_key)
+        assert domain.dkim_signing is not None
+        pulumi.export("signing", domain.dkim_signing)
         pulumi.export("records", domain.records)
 
     run = run_component(program, "prod")
-    assert run.secret_outputs == {"signingKey"}
-    assert "fake key of md-dkim-ms202611" in run.outputs["signingKey"]
+    assert run.secret_outputs == {"signing"}
+    signing = run.outputs["signing"]
+    assert "fake key of md-dkim-ms202611" in signing["privateKeyPem"]
+    assert {k: v for k, v in signing.items() if k != "privateKeyPem"} == {
+        "domain": "example.com",
+        "selector": "ms202611",
+        "sesRegion": "eu-central-1",
+    }
     for reg in run.of_type(DNS_RECORD):
         assert "PRIVATE KEY" not in str(reg.inputs)
     # Without IPv6 there is no AAAA anywhere.
