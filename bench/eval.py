@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,18 +36,18 @@ if {report_modules}:
 
 def measure(code: str) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in MiB, stdout of one fresh interpreter running `code`."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    out = proc.stdout.read() if proc.stdout else ""
-    err = proc.stderr.read() if proc.stderr else ""
+    # Output goes to files, not pipes: wait4 (for the child's own peak RSS)
+    # must not wait on a child blocked writing into a full pipe.
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, stdout=stdout, stderr=stderr
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark child failed:\n{err}")
     return elapsed, usage.ru_maxrss // 1024, out.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,24 @@ def test_synth_prod_twice_is_byte_identical(tmp_path: Path) -> None:
     first, second = _tree(tmp_path / "one" / "prod"), _tree(tmp_path / "two" / "prod")
     assert first == second
     assert {"resources.json", "outputs.json", "graph.mmd"} <= set(first)
+
+
+def test_synth_prod_in_two_processes_is_byte_identical(tmp_path: Path) -> None:
+    # Separate interpreters with different hash seeds: nothing may depend on
+    # set or dict order that varies between runs of `make synth`.
+    trees = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run(
+            [sys.executable, "-m", "mailstack.synth", "--stack", "prod", "--out", str(out)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+            capture_output=True,
+        )
+        trees.append(_tree(out / "prod"))
+    assert trees[0] == trees[1]
+    assert "cloud-init/user-data.yaml" in trees[0]
 
 
 @pytest.mark.parametrize("stack", ["local", "dev", "prod"])
