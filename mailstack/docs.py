@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def render_reference() -> str:
         if kind == "array":
             kind = f"array of {_pulumi_type(spec)['items']['type']}"
         default = _default(spec)
-        shown = "required" if default is None else f"`{yaml.safe_dump(default).strip()}`"
+        shown = "required" if default is None else f"`{json.dumps(default)}`"
         if spec.secret:
             shown = "—"
         desc = str(spec.info.description).replace("|", "\\|")
