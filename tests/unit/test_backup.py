@@ -209,6 +209,14 @@ def test_bad_backup_values_name_their_key(values: dict[str, Any], key: str) -> N
         _config("dev", **values)
 
 
+def test_b2_repositories_are_refused_with_the_s3_compatible_endpoint_suggested() -> None:
+    # The job writes only S3 credentials: a b2: repository would fail on the host.
+    with pytest.raises(ConfigError, match=r"mailstack:backupRepository: b2: .*S3-compatible"):
+        _config("dev", backupRepository="b2:mailstack-backups:prod")
+    endpoint = "s3:https://s3.us-west-004.backblazeb2.com/mailstack-backups/prod"
+    assert _config("dev", backupRepository=endpoint).backup.repository == endpoint
+
+
 def test_local_stack_with_backups_on_is_refused() -> None:
     with pytest.raises(ConfigError, match="mailstack:backupEnabled: backups run on servers"):
         _config("local", backupEnabled=True)
