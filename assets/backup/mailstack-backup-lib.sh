@@ -163,13 +163,17 @@ restic_backup() {
 }
 
 # write_atomic FILE: stdin into FILE through a temporary file and a rename,
-# so readers (the status check, node_exporter) never see half a file.
+# so readers (the status check, node_exporter) never see half a file. FILE is
+# 0644 in a 0755 directory, set explicitly: the units' UMask=0077 would make
+# both root-only, and a metrics collector is not root.
 write_atomic() {
-  local file=$1
-  mkdir -p "$(dirname "$file")"
-  cat >"$file.tmp"
-  chmod 0644 "$file.tmp"
-  mv -f "$file.tmp" "$file"
+  local file=$1 tmp
+  install -d -m 0755 "$(dirname "$file")"
+  tmp=$(mktemp "$file.XXXXXX")
+  if ! { cat >"$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$file"; }; then
+    rm -f "$tmp"
+    return 1
+  fi
 }
 
 # take_lock: one backup, check or restore at a time on this host.

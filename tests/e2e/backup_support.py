@@ -293,7 +293,8 @@ class BackupHost:
         }
 
     def script(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run one of the scripts from assets/ (not raising on failure)."""
+        """Run one of the scripts from assets/ (not raising on failure), with the
+        units' `UMask=0077`."""
         env = {
             **os.environ,
             "RESTIC_CACHE_DIR": str(self.root / "cache"),
@@ -306,6 +307,7 @@ class BackupHost:
             text=True,
             env=env,
             check=False,
+            umask=0o077,
         )
 
     def ok(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -128,6 +131,26 @@ def test_failing_upload_fails_the_job_and_leaves_the_marker(host: BackupHost) ->
     for d in aside.iterdir():
         (data / d.name).touch()
     _assert_failed_untouched(host, before, snaps, "not a directory")
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+def test_metrics_are_readable_by_a_collector_that_is_not_root(host: BackupHost) -> None:
+    host.ok("mailstack-backup", "check")
+    metrics = Path(host.paths.metrics_dir)
+    assert stat.S_IMODE(metrics.stat().st_mode) == 0o755
+    files = sorted(metrics.iterdir())
+    assert [f.name for f in files] == ["mailstack_backup.prom", "mailstack_backup_check.prom"]
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
+    # As the collector would read it (node_exporter runs as an unprivileged user).
+    reader = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    read = subprocess.run(
+        [*reader, "cat", str(files[0])], capture_output=True, text=True, check=False
+    )
+    assert read.returncode == 0, read.stderr
+    assert "mailstack_backup_last_success_timestamp_seconds " in read.stdout
 
 
 # --- staleness ----------------------------------------------------------------------------------
