@@ -466,7 +466,9 @@ class Backup(pulumi.ComponentResource):
 
         config_text = render_config(settings)
         artifacts.publish("backup/backup.conf", config_text)
-        installed.append(step("config", _install(paths.config_file, "0644"), stdin=config_text))
+        # Root-only: it holds the heartbeat URL (whoever has it can fake a ping),
+        # and only root reads it (the units, `sudo mailstack-backup-status`).
+        installed.append(step("config", _install(paths.config_file, "0600"), stdin=config_text))
 
         installed.append(
             step(

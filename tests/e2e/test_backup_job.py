@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import threading
@@ -187,10 +188,11 @@ def test_status_fails_distinctly_on_a_broken_config(host: BackupHost) -> None:
 
 class _Recorder(BaseHTTPRequestHandler):
     hits: list[str] = []  # noqa: RUF012 (one test server per test)
+    status = 200
 
     def do_GET(self) -> None:
         self.hits.append(self.path)
-        self.send_response(200)
+        self.send_response(self.status)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -212,6 +214,34 @@ def test_heartbeat_is_pinged_after_success_only(host: BackupHost) -> None:
         assert _Recorder.hits == ["/ping/backup-test"]
     finally:
         server.shutdown()
+
+
+def test_a_failed_ping_is_a_warning_that_never_shows_the_url(host: BackupHost) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.hits, _Recorder.status = [], 500
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A curl first on PATH that records its argv, then runs the real one.
+    shim = host.root / "shim"
+    shim.mkdir()
+    argv_log = host.root / "curl-argv"
+    real_curl = shutil.which("curl")
+    (shim / "curl").write_text(f'#!/bin/sh\necho "$@" >> {argv_log}\nexec {real_curl} "$@"\n')
+    (shim / "curl").chmod(0o755)
+    host.env["PATH"] = f"{shim}:{os.environ['PATH']}"
+    token = "0f4c1e2a-secret-check-uuid"
+    try:
+        host.heartbeat_url = f"http://127.0.0.1:{server.server_port}/ping/{token}"
+        host.write_config()
+        result = host.ok("mailstack-backup")
+    finally:
+        server.shutdown()
+        _Recorder.status = 200
+    assert _Recorder.hits == [f"/ping/{token}"] * 4  # the first try and --retry 3
+    assert "warning: heartbeat ping failed (curl exit 22)" in result.stderr
+    assert token not in result.stderr
+    assert token not in result.stdout
+    assert argv_log.read_text().strip()
+    assert token not in argv_log.read_text()
 
 
 # --- periodic check ---------------------------------------------------------------------

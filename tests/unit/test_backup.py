@@ -63,6 +63,18 @@ def test_secrets_reach_root_only_files_through_stdin_never_the_command_line(prod
     assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}" in credentials
 
 
+def test_config_file_is_root_only_because_it_holds_the_heartbeat_url(run_stack: RunStack) -> None:
+    url = "https://hc-ping.com/0f4c1e2a-check-uuid"
+    run = run_stack("prod", set={"backupHeartbeatUrl": url})
+    assert f"BACKUP_HEARTBEAT_URL={url}" in run.artifacts["backup/backup.conf"].text
+    create = run.named("backup-config").inputs["create"]
+    assert "umask 077" in create
+    assert create.endswith("-m 0600 /dev/stdin /etc/mailstack/backup.conf'")
+    # Nowhere else: not in any other step, unit or script.
+    others = [r for r in run.of_type(COMMAND) if r.name != "backup-config"]
+    assert all(url not in json.dumps(r.inputs) for r in others)
+
+
 def test_every_step_is_a_child_of_the_component(prod: Run) -> None:
     (component,) = prod.of_type("mailstack:backup:Backup")
     steps = [s for s in prod.of_type(COMMAND) if "mailstack:backup:Backup$" in s.urn]
