@@ -233,6 +233,8 @@ class BackupHost:
     heartbeat_url: str = ""
     max_age_hours: int = 26
     env: dict[str, str] = field(default_factory=dict)
+    wrap: tuple[str, ...] = ()
+    """Words the scripts run under (e.g. `read_only_wrapper`)."""
 
     def __post_init__(self) -> None:
         self.repository = self.repository or str(self.root / "repo")
@@ -302,7 +304,7 @@ class BackupHost:
             **self.env,
         }
         return subprocess.run(
-            [str(ASSETS / name), "--config", self.paths.config_file, *args],
+            [*self.wrap, str(ASSETS / name), "--config", self.paths.config_file, *args],
             capture_output=True,
             text=True,
             env=env,
@@ -344,6 +346,22 @@ class BackupHost:
             f"BACKUP_HOSTNAME={self.hostname}\n"
         )
         return path
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[tuple[str, ...]]:
+    """Make `path` read-only (`chmod -R a-w`); yield the words to run a command under.
+
+    Root ignores mode bits, so as root the words also run the command in its own
+    mount namespace with `path` bind-mounted read-only (`unshare -m`, needs
+    CAP_SYS_ADMIN): a write fails there as it would with a read-only S3 key.
+    """
+    run(["chmod", "-R", "a-w", str(path)])
+    remount = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
+    try:
+        yield ("unshare", "-m", "sh", "-c", remount, "-", str(path)) if os.geteuid() == 0 else ()
+    finally:
+        run(["chmod", "-R", "u+w", str(path)])
 
 
 # --- writers: insert while the backup runs, remember what was acknowledged -------------

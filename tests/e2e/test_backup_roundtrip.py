@@ -8,6 +8,7 @@ servers, and every table is compared with the source up to the backup point.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests.e2e.backup_support import (
     mariadb_writer,
     pg_writer,
     postgres_server,
+    read_only,
     sources_for,
     sqlite_create,
     sqlite_writer,
@@ -143,3 +145,34 @@ def test_backup_under_writes_restores_every_acknowledged_row_on_fresh_servers() 
         # The safety snapshot of the (empty) dev data went to dev's own repository.
         assert len(dev.snapshot_ids("--tag", "pre-restore")) == 1
         assert prod.snapshot_ids("--tag", "pre-restore") == []
+
+
+def test_drill_restores_from_a_read_only_repository() -> None:
+    """The drill's key for prod's bucket may be read-only: no lock may be needed."""
+    with temp_dir("drill-ro") as root:
+        lite = root / "lite.db"
+        sqlite_create(lite, 100)
+        uploads = root / "uploads"
+        uploads.mkdir()
+        (uploads / "a.txt").write_text("from prod")
+        (root / "prod").mkdir()
+        prod = BackupHost(root / "prod", sources_for(sqlite_path=lite, files=uploads))
+        prod.ok("mailstack-backup", "init")
+        prod.ok("mailstack-backup")
+
+        (root / "dev").mkdir()
+        lite2, uploads2 = root / "fresh/lite.db", root / "fresh/uploads"
+        dev = BackupHost(root / "dev", sources_for(sqlite_path=lite2, files=uploads2))
+        dev.ok("mailstack-backup", "init")
+        with read_only(Path(prod.repository)) as wrap:
+            dev.wrap = wrap
+            # The repository really is read-only for the restore: under the
+            # same words, a lock file cannot be written.
+            lock = Path(prod.repository) / "locks" / "probe"
+            probe = subprocess.run([*wrap, "touch", str(lock)], capture_output=True, check=False)
+            assert probe.returncode != 0
+            assert not lock.exists()
+            dev.ok("mailstack-restore", "--from", str(prod.from_file()), "latest")
+
+        assert orders_sqlite(lite2) == orders_sqlite(lite)
+        assert (uploads2 / "a.txt").read_text() == "from prod"
