@@ -52,6 +52,10 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATABASE_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _WORD_RE = re.compile(r"^[^\s'\"\\]+$")
 _PATH_RE = re.compile(r"^/[^\s'\"\\]*$")
+# Excluded paths become restic patterns: no glob characters.
+_EXCLUDE_RE = re.compile(r"^/[\w./-]+$", re.ASCII)
+SQLITE_SIDECARS = ("", "-wal", "-shm", "-journal")
+"""A SQLite database file and the files SQLite keeps next to it."""
 
 
 class SourceKind(enum.StrEnum):
@@ -78,6 +82,9 @@ class BackupSource:
     """Words that run the database's client tools, the tool's name and arguments
     appended (e.g. `docker compose -p mailstack exec -T postgres`). Empty: the
     tools on the host's PATH. No quoting: each word is taken literally."""
+    exclude: tuple[str, ...] = ()
+    """Files sources: paths under `target` left out of the copy (and kept in
+    place by a restore), e.g. a SQLite database saved by its own source."""
 
     def __post_init__(self) -> None:
         where = f"backup source {self.name!r}"
@@ -93,10 +100,19 @@ class BackupSource:
         bad = [w for w in self.client if not _WORD_RE.match(w)]
         if bad:
             raise ValueError(f"{where}: client words cannot hold spaces or quotes: {bad}")
+        if self.exclude and self.kind is not SourceKind.FILES:
+            raise ValueError(f"{where}: only files sources exclude paths")
+        outside = [
+            p
+            for p in self.exclude
+            if not _EXCLUDE_RE.match(p) or not p.startswith(f"{self.target}/") or "/../" in p
+        ]
+        if outside:
+            raise ValueError(f"{where}: excluded paths must be plain paths under it: {outside}")
 
     def line(self) -> str:
-        """The source as the scripts read it: `kind name target [client...]`."""
-        return " ".join((self.kind.value, self.name, self.target, *self.client))
+        """The source as the scripts read it: `kind name target [client or excluded...]`."""
+        return " ".join((self.kind.value, self.name, self.target, *self.client, *self.exclude))
 
 
 @dataclass(frozen=True)

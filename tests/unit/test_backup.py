@@ -251,6 +251,21 @@ def test_bad_sources_are_refused(
         BackupSource(kind, name, target, client)
 
 
+@pytest.mark.parametrize(
+    ("kind", "exclude", "match"),
+    [
+        (SourceKind.SQLITE, ("/v/app.db",), "only files sources"),
+        (SourceKind.FILES, ("/other/app.db",), "plain paths under it"),
+        (SourceKind.FILES, ("/v",), "plain paths under it"),
+        (SourceKind.FILES, ("/v/../etc/passwd",), "plain paths under it"),
+        (SourceKind.FILES, ("/v/*.db",), "plain paths under it"),
+    ],
+)
+def test_bad_exclusions_are_refused(kind: SourceKind, exclude: tuple[str, ...], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BackupSource(kind, "v", "/v", exclude=exclude)
+
+
 def test_duplicate_source_names_are_refused() -> None:
     same = BackupSource(SourceKind.FILES, "f", "/a")
     with pytest.raises(ValueError, match="more than once"):
