@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import posixpath
 import re
 import shlex
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ import pulumi
 import pulumi_command as command
 
 from components.host import Host
+from components.services.deploy import ARTIFACT_DIR as COMPOSE_ARTIFACT_DIR
 from components.services.model import Project, Role
 from mailstack import artifacts
 from mailstack.config import StackConfig
@@ -291,16 +293,23 @@ def ssh_command(
 # --- config -> args ------------------------------------------------------------------
 
 
-def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSource, ...]:
     """What to save, read off the services actually deployed on the host.
 
     Each PostgreSQL/MariaDB service is dumped through `docker compose exec`
-    (a consistent dump, not a copy of live files); every other named volume
-    (uploads, proxy certificates, object storage) is saved as files from
-    `<volume_root>/<volume>`. Database data volumes are left to their dumps.
+    (a consistent dump, not a copy of live files). Every other writable mount
+    is saved as files: named volumes from `<volume_root>/<volume>`, bind mounts
+    from the project dir (`project_dir`, where compose.yaml lives). SQLite files
+    a mount declares get their own VACUUM INTO source and are left out of the
+    raw copy. Database data volumes are left to their dumps; read-only mounts
+    are rendered files the next `pulumi up` writes again.
     """
     exec_in = ("docker", "compose", "-p", project.name, "exec", "-T")
-    sources: list[BackupSource] = []
+    dumps: list[BackupSource] = []
     dumped_volumes: set[str] = set()
     for svc in project.services:
         if svc.role is not Role.DATABASE:
@@ -308,7 +317,7 @@ def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
         dumped_volumes.update(svc.volumes)
         if "POSTGRES_DB" in svc.environment:
             user = svc.environment["POSTGRES_USER"]
-            sources.append(
+            dumps.append(
                 BackupSource(
                     SourceKind.POSTGRES,
                     svc.name,
@@ -317,7 +326,7 @@ def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
                 )
             )
         elif "MARIADB_DATABASE" in svc.environment:
-            sources.append(
+            dumps.append(
                 BackupSource(
                     SourceKind.MARIADB,
                     svc.name,
@@ -325,13 +334,33 @@ def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
                     (*exec_in, svc.name),
                 )
             )
-    if project.volume_root:
-        sources.extend(
-            BackupSource(SourceKind.FILES, volume, f"{project.volume_root}/{volume}")
-            for volume in project.volumes
-            if volume not in dumped_volumes
+
+    # Host directory of each writable mount -> the SQLite files in it. Mounts
+    # are keyed by where they live on the host: app and cron share ./mailwizz.
+    mounts: dict[str, tuple[str, set[str]]] = {}
+    for svc in project.services:
+        for mount in svc.mounts:
+            if mount.read_only or mount.source in dumped_volumes:
+                continue
+            if mount.is_volume:
+                if not project.volume_root:
+                    continue
+                host_dir = f"{project.volume_root}/{mount.source}"
+            else:
+                host_dir = posixpath.normpath(posixpath.join(project_dir, mount.source))
+            name, sqlite = mounts.setdefault(host_dir, (_slug(mount.source), set()))
+            sqlite.update(mount.sqlite)
+
+    sqlite_sources: list[BackupSource] = []
+    file_sources: list[BackupSource] = []
+    for host_dir, (name, sqlite) in sorted(mounts.items(), key=lambda m: m[1][0]):
+        files = sorted(sqlite)
+        sqlite_sources.extend(
+            BackupSource(SourceKind.SQLITE, f"{name}-{_slug(f)}", f"{host_dir}/{f}") for f in files
         )
-    return tuple(sources)
+        excluded = tuple(f"{host_dir}/{f}{suffix}" for f in files for suffix in SQLITE_SIDECARS)
+        file_sources.append(BackupSource(SourceKind.FILES, name, host_dir, exclude=excluded))
+    return (*dumps, *sqlite_sources, *file_sources)
 
 
 def app_control(project_name: str) -> AppControl:
@@ -365,6 +394,11 @@ class BackupArgs:
     """Object store secret key (a Pulumi secret; s3 targets)."""
 
 
+def compose_dir(host: Host) -> str:
+    """Where the services keep compose.yaml and their bind-mounted dirs on `host`."""
+    return f"{host.data_dir}/{COMPOSE_ARTIFACT_DIR}"
+
+
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
     """Map the validated stack config and the host's services onto the component's Args."""
     b = config.backup
@@ -372,7 +406,7 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
     settings = BackupSettings(
         repository=b.repository,
         hostname=f"mailstack-{config.stack.environment.value}",
-        sources=sources_from_project(project),
+        sources=sources_from_project(project, compose_dir(host)),
         keep_daily=b.keep_daily,
         keep_weekly=b.keep_weekly,
         keep_monthly=b.keep_monthly,

@@ -18,6 +18,7 @@ from components.backup import (
     SourceKind,
 )
 from components.host import Host
+from components.services.model import Mount
 from mailstack.config import ConfigError, validate
 from mailstack.harness import SECRET_SIG, Run, mask_secrets
 from tests.conftest import RunStack, stack_config
@@ -264,6 +265,14 @@ def test_bad_sources_are_refused(
 def test_bad_exclusions_are_refused(kind: SourceKind, exclude: tuple[str, ...], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         BackupSource(kind, "v", "/v", exclude=exclude)
+
+
+@pytest.mark.parametrize(
+    ("path", "read_only"), [("../app.db", False), ("/data/app.db", False), ("app.db", True)]
+)
+def test_a_mount_declares_only_plain_sqlite_files_it_can_write(path: str, read_only: bool) -> None:
+    with pytest.raises(ValueError, match="plain relative path in a writable mount"):
+        Mount("app-data", "/data", read_only=read_only, sqlite=(path,))
 
 
 def test_duplicate_source_names_are_refused() -> None:
