@@ -314,7 +314,6 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
     for svc in project.services:
         if svc.role is not Role.DATABASE:
             continue
-        dumped_volumes.update(svc.volumes)
         if "POSTGRES_DB" in svc.environment:
             user = svc.environment["POSTGRES_USER"]
             dumps.append(
@@ -325,6 +324,7 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
                     (*exec_in, "-e", f"PGUSER={user}", svc.name),
                 )
             )
+            dumped_volumes.update(svc.volumes)
         elif "MARIADB_DATABASE" in svc.environment:
             dumps.append(
                 BackupSource(
@@ -334,6 +334,7 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
                     (*exec_in, svc.name),
                 )
             )
+            dumped_volumes.update(svc.volumes)
 
     # Host directory of each writable mount -> the SQLite files in it. Mounts
     # are keyed by where they live on the host: app and cron share ./mailwizz.
@@ -363,15 +364,28 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
     return (*dumps, *sqlite_sources, *file_sources)
 
 
-def app_control(project_name: str) -> AppControl:
-    """Stop, start and health-check the `app` service of the compose project."""
-    compose = f"docker compose -p {project_name}"
+def app_control(project: Project, project_dir: str, sources: Sequence[BackupSource]) -> AppControl:
+    """Stop, start and health-check the compose project's services around a restore.
+
+    Everything that runs is stopped, except the databases whose dumps are
+    loaded (the load needs them up); one-shot jobs have finished already. The
+    compose file orders the start by `depends_on`. Healthy means every service
+    with a healthcheck, databases included, has all its containers healthy.
+    """
+    compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
+    loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
+    running = [s for s in project.services if s.role is not Role.JOB]
+    stopped = " ".join(s.name for s in running if s.name not in loaded)
+    checked = " ".join(s.name for s in running if s.healthcheck is not None)
     return AppControl(
-        stop=f"{compose} stop app",
-        start=f"{compose} start app",
+        stop=f"{compose} stop {stopped}",
+        start=f"{compose} start {stopped}",
         health=(
-            "test \"$(docker inspect -f '{{.State.Health.Status}}' "
-            f'"$({compose} ps -q app)")" = healthy'
+            f"for s in {checked}; do "
+            f'ids="$({compose} ps -q "$s")" && [ -n "$ids" ] || exit 1; '
+            "for id in $ids; do "
+            '[ "$(docker inspect -f \'{{.State.Health.Status}}\' "$id")" = healthy ] || exit 1; '
+            "done; done"
         ),
     )
 
@@ -403,17 +417,19 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
     """Map the validated stack config and the host's services onto the component's Args."""
     b = config.backup
     s3 = b.repository.startswith("s3:")
+    project_dir = compose_dir(host)
+    sources = sources_from_project(project, project_dir)
     settings = BackupSettings(
         repository=b.repository,
         hostname=f"mailstack-{config.stack.environment.value}",
-        sources=sources_from_project(project, compose_dir(host)),
+        sources=sources,
         keep_daily=b.keep_daily,
         keep_weekly=b.keep_weekly,
         keep_monthly=b.keep_monthly,
         check_subset=b.check_subset,
         max_age_hours=b.max_age_hours,
         heartbeat_url=b.heartbeat_url,
-        app=app_control(project.name),
+        app=app_control(project, project_dir, sources),
         paths=HostPaths.on(host.data_dir),
         uses_credentials=s3,
     )

@@ -9,9 +9,14 @@ consistently and left out of its volume's raw copy.
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +29,7 @@ from tests.conftest import stack_config
 from tests.services_cases import PRESET_SETTINGS, settings
 
 SERVER_STACKS = ("dev", "prod")
+PG_OR_MARIADB = ("postgres", "mariadb")
 
 
 def _sources(conf: str) -> list[list[str]]:
@@ -125,3 +131,93 @@ def test_every_sqlite_source_is_excluded_from_the_files_that_hold_it(
     for source in sources:
         if source[0] == "sqlite":
             assert {source[2] + suffix for suffix in SQLITE_SIDECARS} <= excluded
+
+
+# --- stopping and starting around a restore ---------------------------------------
+
+FAKE_DOCKER = r"""
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\n")
+if "ps" in args:
+    print(f"id-{args[-1]}")
+elif args[0] == "inspect":
+    print("starting" if args[-1] == "id-" + os.environ["FAKE_UNHEALTHY"] else "healthy")
+"""
+
+
+def _app_commands(run: Run) -> dict[str, str]:
+    conf = run.artifacts["backup/backup.conf"].text
+    out = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'source /dev/stdin; printf "%s\\0" "$BACKUP_APP_STOP" "$BACKUP_APP_START" '
+            '"$BACKUP_APP_HEALTH"',
+        ],
+        input=conf,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stop, start, health, _ = out.split("\0")
+    return {"stop": stop, "start": start, "health": health}
+
+
+def _run_with_fake_docker(
+    tmp_path: Path, cmd: str, unhealthy: str = ""
+) -> tuple[int, list[list[str]]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(f"#!{sys.executable}\n{FAKE_DOCKER}")
+    docker.chmod(0o755)
+    log = tmp_path / "docker.log"
+    log.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_DOCKER_LOG": str(log),
+        "FAKE_UNHEALTHY": unhealthy,
+    }
+    result = subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, check=False)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result.returncode, calls
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_SETTINGS))
+def test_restore_stops_everything_but_the_loaded_databases_and_waits_for_every_health(
+    runs: dict[tuple[str, str], Run], preset: str, tmp_path: Path
+) -> None:
+    run = runs[("prod", preset)]
+    compose = yaml.safe_load(run.artifacts["compose/compose.yaml"].text)
+    services = compose["services"]
+    databases = {n for n, s in services.items() if s["image"].split(":")[0] in PG_OR_MARIADB}
+    long_running = {n for n, s in services.items() if s["restart"] != "no"}
+    with_health = {n for n, s in services.items() if "healthcheck" in s}
+    project = ["compose", "-p", compose["name"], "-f", f"{_project_dir(run)}/compose.yaml"]
+    commands = _app_commands(run)
+
+    for action in ("stop", "start"):
+        status, calls = _run_with_fake_docker(tmp_path, commands[action])
+        assert status == 0
+        (call,) = calls
+        assert call[: len(project) + 1] == [*project, action]
+        assert sorted(call[len(project) + 1 :]) == sorted(long_running - databases), action
+
+    status, calls = _run_with_fake_docker(tmp_path, commands["health"])
+    assert status == 0
+    asked = {c[-1] for c in calls if c[: len(project)] == project and "ps" in c}
+    assert asked == with_health
+    inspected = {c[-1] for c in calls if c[0] == "inspect"}
+    assert inspected == {f"id-{s}" for s in with_health}
+    # One unhealthy container is enough to keep waiting.
+    for service in sorted(with_health):
+        assert _run_with_fake_docker(tmp_path, commands["health"], service)[0] != 0, service
+
+    for text in commands.values():
+        lint = subprocess.run(
+            ["shellcheck", "-s", "bash", "-"], input=text, capture_output=True, text=True
+        )
+        assert lint.returncode == 0, lint.stdout
