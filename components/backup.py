@@ -301,7 +301,10 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
     """What to save, read off the services actually deployed on the host.
 
     Each PostgreSQL/MariaDB service is dumped through `docker compose exec`
-    (a consistent dump, not a copy of live files). Every other writable mount
+    (a consistent dump, not a copy of live files): PostgreSQL as its
+    `POSTGRES_USER` over the container's trusted local socket, MariaDB as root
+    (the scratch databases of a verified restore need it) with the password
+    the container's `MYSQL_PWD` holds. Every other writable mount
     is saved as files: named volumes from `<volume_root>/<volume>`, bind mounts
     from the project dir (`project_dir`, where compose.yaml lives). SQLite files
     a mount declares get their own VACUUM INTO source and are left out of the

@@ -194,6 +194,15 @@ class MariaDB:
             [*self.client, "mariadb", "-N", "-B", *([database] if database else [])], input=query
         ).stdout.strip()
 
+    def set_root_password(self, password: str) -> None:
+        """Give root@localhost a password, as the official image's entrypoint does."""
+        if any(c in password for c in "'\"\\\n"):
+            raise ValueError("test passwords hold no quotes, backslashes or newlines")
+        self.sql(f"ALTER USER root@localhost IDENTIFIED BY '{password}'")
+        cnf = self.home / ".my.cnf"
+        cnf.write_text(cnf.read_text() + f'password="{password}"\n')
+        cnf.chmod(0o600)
+
 
 @contextmanager
 def postgres_server() -> Iterator[Postgres]:
