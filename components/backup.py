@@ -47,8 +47,10 @@ UNITS = (
     "mailstack-backup.timer",
     "mailstack-backup-check.service",
     "mailstack-backup-check.timer",
+    "mailstack-backup-status.service",
+    "mailstack-backup-status.timer",
 )
-TIMERS = ("mailstack-backup.timer", "mailstack-backup-check.timer")
+TIMERS = ("mailstack-backup.timer", "mailstack-backup-check.timer", "mailstack-backup-status.timer")
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATABASE_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -142,6 +144,9 @@ class HostPaths:
     lock_file: str = "/run/lock/mailstack-backup.lock"
     staging_dir: str = "/srv/mailstack/backup/staging"
     restore_dir: str = "/srv/mailstack/backup/restore"
+    status_dir: str = "/srv/mailstack/status"
+    """Where `backup.json` and the `backup.stale` marker are published for the
+    proxy's /healthz/backup (world-readable, no secrets)."""
 
     @property
     def password_file(self) -> str:
@@ -158,7 +163,9 @@ class HostPaths:
     @staticmethod
     def on(data_dir: str) -> HostPaths:
         return HostPaths(
-            staging_dir=f"{data_dir}/backup/staging", restore_dir=f"{data_dir}/backup/restore"
+            staging_dir=f"{data_dir}/backup/staging",
+            restore_dir=f"{data_dir}/backup/restore",
+            status_dir=f"{data_dir}/status",
         )
 
 
@@ -197,6 +204,9 @@ class Schedules:
     """The backup job."""
     check: str = "Sun *-*-* 05:30:00"
     """`restic check --read-data-subset`."""
+    status_interval: str = "10min"
+    """How often the published status is refreshed (systemd time span); each
+    backup and check run refreshes it too."""
 
 
 # --- pure renderers ----------------------------------------------------------------
@@ -256,23 +266,24 @@ def render_units(
     bin_dir: str = HostPaths.bin_dir,
     config_file: str = HostPaths.config_file,
     timeout: str = "6h",
+    status_dir: str = HostPaths.status_dir,
 ) -> dict[str, str]:
     """The systemd service and timer units, by file name."""
     env = _env()
-    values = {"bin_dir": bin_dir, "config_file": config_file, "timeout": timeout}
+    values = {
+        "bin_dir": bin_dir,
+        "config_file": config_file,
+        "timeout": timeout,
+        "status_dir": status_dir,
+    }
+    timers = {
+        "mailstack-backup.timer": {"schedule": schedules.backup},
+        "mailstack-backup-check.timer": {"schedule": schedules.check},
+        "mailstack-backup-status.timer": {"interval": schedules.status_interval},
+    }
     return {
-        "mailstack-backup.service": env.get_template("systemd/mailstack-backup.service.j2").render(
-            values
-        ),
-        "mailstack-backup.timer": env.get_template("systemd/mailstack-backup.timer.j2").render(
-            schedule=schedules.backup
-        ),
-        "mailstack-backup-check.service": env.get_template(
-            "systemd/mailstack-backup-check.service.j2"
-        ).render(values),
-        "mailstack-backup-check.timer": env.get_template(
-            "systemd/mailstack-backup-check.timer.j2"
-        ).render(schedule=schedules.check),
+        unit: env.get_template(f"systemd/{unit}.j2").render(timers.get(unit, values))
+        for unit in UNITS
     }
 
 
@@ -563,7 +574,9 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
-        units = render_units(args.schedules, paths.bin_dir, paths.config_file)
+        units = render_units(
+            args.schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
+        )
         unit_steps: list[pulumi.Resource] = []
         for unit, text in units.items():
             artifacts.publish(f"backup/systemd/{unit}", text)
@@ -581,7 +594,8 @@ class Backup(pulumi.ComponentResource):
         timers = " ".join(TIMERS)
         step(
             "timers",
-            f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers}",
+            f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers} && "
+            "sudo -n systemctl start --no-block mailstack-backup-status.service",
             after=[init, *unit_steps],
             delete=f"sudo -n systemctl disable --now {timers}; sudo -n systemctl daemon-reload",
             triggers=[_digest(text) for text in units.values()],

@@ -139,6 +139,19 @@ def test_units_run_the_installed_commands_with_the_config() -> None:
     assert "OnCalendar=Mon *-*-* 04:00:00" in units["mailstack-backup-check.timer"]
 
 
+def test_the_status_is_published_every_interval_and_after_every_run() -> None:
+    units = render_units(Schedules(status_interval="7min"), status_dir="/srv/data/status")
+    paths = HostPaths()
+    assert (
+        f"ExecStart={paths.bin_dir}/mailstack-backup-status --config {paths.config_file} "
+        "--publish /srv/data/status\n" in units["mailstack-backup-status.service"]
+    )
+    assert "OnUnitActiveSec=7min\n" in units["mailstack-backup-status.timer"]
+    for run in ("mailstack-backup.service", "mailstack-backup-check.service"):
+        assert "OnSuccess=mailstack-backup-status.service\n" in units[run]
+        assert "OnFailure=mailstack-backup-status.service\n" in units[run]
+
+
 def _project() -> Project:
     db = kinds.postgres("db", database="app", user="app", password=random_secret("db"))
     return Project("mailstack-prod", (kinds.caddy((), {}), db))

@@ -97,7 +97,9 @@ def _assert_failed_untouched(
     metric = Path(h.paths.metrics_dir) / "mailstack_backup_failure.prom"
     assert 'mailstack_backup_last_failure_timestamp_seconds{action="run"}' in metric.read_text()
     status = h.script("mailstack-backup-status")
-    assert "last failure" in status.stdout
+    assert status.returncode == 1
+    assert "backup FAILED since the last success" in status.stdout
+    assert "last backup failed" in status.stdout
 
 
 def test_wrong_password_fails_the_job_and_leaves_the_marker(host: BackupHost) -> None:
@@ -161,7 +163,7 @@ def test_status_is_ok_after_a_success_and_stale_when_old_or_missing(host: Backup
     ok = host.script("mailstack-backup-status", "--json")
     assert ok.returncode == 0
     report = json.loads(ok.stdout)
-    assert report["status"] == "ok"
+    assert (report["status"], report["state"]) == ("ok", "fresh")
     assert report["maxAgeHours"] == 26
 
     marker = Path(host.paths.last_success_file)
@@ -169,13 +171,99 @@ def test_status_is_ok_after_a_success_and_stale_when_old_or_missing(host: Backup
     marker.write_text(f"{old} then snapshot=abc\n")
     stale = host.script("mailstack-backup-status", "--json")
     assert stale.returncode == 1
-    assert json.loads(stale.stdout)["status"] == "stale"
+    assert json.loads(stale.stdout)["state"] == "stale"
     assert "backup STALE" in host.script("mailstack-backup-status").stdout
 
     marker.unlink()
     missing = host.script("mailstack-backup-status")
     assert missing.returncode == 1
     assert "no successful backup" in missing.stdout
+
+
+# --- the published status (for the proxy's /healthz/backup) ------------------------------
+
+
+def _publish(host: BackupHost) -> tuple[dict[str, object], str | None]:
+    """Run the status writer as its unit does; the JSON and the marker's text (or None)."""
+    status_dir = host.root / "status"
+    result = host.script("mailstack-backup-status", "--publish", str(status_dir))
+    assert result.returncode in (0, 2), result.stderr
+    assert stat.S_IMODE(status_dir.stat().st_mode) == 0o755
+    names = sorted(p.name for p in status_dir.iterdir())
+    assert set(names) <= {"backup.json", "backup.stale"}, names  # no temp file left behind
+    for name in names:
+        assert stat.S_IMODE((status_dir / name).stat().st_mode) == 0o644, name
+    marker = status_dir / "backup.stale"
+    report = json.loads((status_dir / "backup.json").read_text())
+    return report, marker.read_text() if marker.exists() else None
+
+
+def _days_ago(days: float) -> int:
+    return int(datetime.now(UTC).timestamp() - days * 86400)
+
+
+def test_published_status_follows_fresh_stale_never_and_failed(host: BackupHost) -> None:
+    state = Path(host.paths.state_dir)
+    token = "5e7a-heartbeat-token"
+    host.heartbeat_url = f"https://hc.example.net/ping/{token}"
+    host.write_config()
+
+    report, marker = _publish(host)
+    assert (report["state"], report["status"], marker) == ("fresh", "ok", None)
+    assert isinstance(report["ageSeconds"], int)
+    published = (host.root / "status/backup.json").read_text()
+    assert token not in published
+    assert host.password not in published
+
+    # A failed run after the success turns it red at once, not 26 h later.
+    (state / "last-failure").write_text(f"{_days_ago(0)} now action=run exit=1\n")
+    report, marker = _publish(host)
+    assert (report["state"], report["status"]) == ("failed", "stale")
+    assert marker is not None
+    assert "last backup failed" in marker
+    host.ok("mailstack-backup")
+    report, marker = _publish(host)
+    assert (report["state"], marker) == ("fresh", None)
+
+    # So does a failed repository check, and a later successful backup does not hide it.
+    (state / "last-check-failure").write_text(f"{_days_ago(0)} now action=check exit=1\n")
+    host.ok("mailstack-backup")
+    report, marker = _publish(host)
+    assert report["state"] == "failed"
+    assert marker is not None
+    assert "repository check failed" in marker
+    host.ok("mailstack-backup", "check")
+    assert _publish(host)[0]["state"] == "fresh"
+
+    (state / "last-success").write_text(f"{_days_ago(2)} then snapshot=abc\n")
+    report, marker = _publish(host)
+    assert (report["state"], report["status"]) == ("stale", "stale")
+    assert marker is not None
+    assert "backup STALE" in marker
+
+    (state / "last-success").unlink()
+    report, marker = _publish(host)
+    assert (report["state"], report["lastSuccess"], report["ageSeconds"]) == ("never", None, None)
+    assert marker is not None
+
+    # A broken config is neither fresh nor silently the last verdict.
+    Path(host.paths.config_file).write_text("RESTIC_REPOSITORY=/x\n")
+    report, marker = _publish(host)
+    assert report["state"] == "unknown"
+    assert marker is not None
+
+
+def test_published_status_is_readable_by_the_proxy_that_is_not_root(host: BackupHost) -> None:
+    _publish(host)
+    reader = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    read = subprocess.run(
+        [*reader, "cat", str(host.root / "status/backup.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["state"] == "fresh"
 
 
 def test_status_fails_distinctly_on_a_broken_config(host: BackupHost) -> None:
@@ -262,4 +350,4 @@ def test_check_reads_data_and_fails_on_a_damaged_pack(host: BackupHost) -> None:
     result = host.script("mailstack-backup", "check")
     assert result.returncode != 0
     assert marker.read_text() == checked
-    assert "action=check" in (Path(host.paths.state_dir) / "last-failure").read_text()
+    assert "action=check" in (Path(host.paths.state_dir) / "last-check-failure").read_text()

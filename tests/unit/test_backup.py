@@ -94,7 +94,13 @@ def test_timers_are_enabled_only_after_the_repository_is_initialised(prod: Run) 
         "backup-unit-backup-timer",
         "backup-unit-backup-check-service",
         "backup-unit-backup-check-timer",
+        "backup-unit-backup-status-service",
+        "backup-unit-backup-status-timer",
     }
+    create = timers.inputs["create"]
+    assert "enable --now mailstack-backup.timer mailstack-backup-check.timer " in create
+    assert "mailstack-backup-status.timer" in create
+    assert create.endswith("systemctl start --no-block mailstack-backup-status.service")
     init_deps = {by_urn[u].name for u in prod.named("backup-init").dependencies}
     assert {"backup-password", "backup-credentials", "backup-config", "backup-packages"} <= (
         init_deps
@@ -207,6 +213,9 @@ def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
     assert "BACKUP_STAGING_DIR=/srv/mailstack/backup/staging" in conf
     timer = run.artifacts["backup/systemd/mailstack-backup-check.timer"].text
     assert "OnCalendar=Sat *-*-* 01:00:00" in timer
+    # Published on the data volume, where the proxy's /healthz/backup reads it.
+    status = run.artifacts["backup/systemd/mailstack-backup-status.service"].text
+    assert " --publish /srv/mailstack/status\n" in status
 
 
 @pytest.mark.parametrize(
