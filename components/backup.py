@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import posixpath
 import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pulumi
@@ -31,7 +33,7 @@ import pulumi_command as command
 from components.host import Host
 from components.services.deploy import ARTIFACT_DIR as COMPOSE_ARTIFACT_DIR
 from components.services.model import Project, Role
-from mailstack import artifacts
+from mailstack import artifacts, clock
 from mailstack.config import StackConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "backup"
@@ -420,6 +422,9 @@ class BackupArgs:
     """Object store access key id (s3 targets)."""
     s3_secret_access_key: pulumi.Output[str] | None = None
     """Object store secret key (a Pulumi secret; s3 targets)."""
+    deployed_at: str = ""
+    """New on every `pulumi up` (the deploy time, `mailstack.clock`): reruns the
+    status step each time. Empty: the status is read once, when installed."""
 
 
 def compose_dir(host: Host) -> str:
@@ -454,6 +459,7 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
         password=config.secrets.get("backupPassword"),
         s3_access_key_id=b.s3_access_key_id if s3 else "",
         s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
+        deployed_at=clock.now().isoformat(timespec="seconds"),
     )
 
 
@@ -476,6 +482,8 @@ def _install(path: str, mode: str, dir_mode: str = "0755") -> str:
 class Backup(pulumi.ComponentResource):
     """Installs the backup scripts, config, secrets and timers on a host over SSH."""
 
+    status: pulumi.Output[dict[str, Any]]
+    """The host's backup status as of this `pulumi up` (`parse_status`)."""
     status_command: pulumi.Output[str]
     restore_command: pulumi.Output[str]
 
@@ -592,7 +600,7 @@ class Backup(pulumi.ComponentResource):
         # init never overwrites an existing repository (see mailstack-backup).
         init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
         timers = " ".join(TIMERS)
-        step(
+        enabled = step(
             "timers",
             f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers} && "
             "sudo -n systemctl start --no-block mailstack-backup-status.service",
@@ -601,6 +609,17 @@ class Backup(pulumi.ComponentResource):
             triggers=[_digest(text) for text in units.values()],
         )
 
+        # Read on every up, so `pulumi stack output backup` tells a stale backup.
+        # Never fails: a broken backup must not block deploying its fix, so
+        # whatever the script says (or not) is reported, not raised.
+        status = step(
+            "status",
+            f"sudo -n {paths.bin_dir}/mailstack-backup-status --json 2>/dev/null || true",
+            after=[enabled],
+            triggers=[args.deployed_at] if args.deployed_at else (),
+        )
+        self.status = status.stdout.apply(lambda out: _report_status(out, self))
+
         self.status_command = ssh_command(
             connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
         )
@@ -608,8 +627,56 @@ class Backup(pulumi.ComponentResource):
             connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
         )
         self.register_outputs(
-            {"status_command": self.status_command, "restore_command": self.restore_command}
+            {
+                "status": self.status,
+                "status_command": self.status_command,
+                "restore_command": self.restore_command,
+            }
         )
+
+
+STATES = ("fresh", "stale", "never", "failed", "unknown")
+
+
+def parse_status(stdout: str | None) -> dict[str, Any]:
+    """The `status` output from what `mailstack-backup-status --json` printed.
+
+    None is a step that has not run (a preview, offline synth); anything that
+    is not the script's report (exit 2 on a broken config prints nothing) is
+    `unknown` too, with the reason.
+    """
+    unknown: dict[str, Any] = {
+        "state": "unknown",
+        "lastSuccess": None,
+        "ageSeconds": None,
+        "lastFailure": None,
+        "lastCheckFailure": None,
+        "checkedAt": None,
+    }
+    if stdout is None:
+        return {**unknown, "message": "not read here: `pulumi up` reads it on the host"}
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or report.get("state") not in STATES:
+        return {**unknown, "message": f"no status from the host: {stdout.strip()[:200]!r}"}
+    return {
+        "state": report["state"],
+        "lastSuccess": report.get("lastSuccess"),
+        "ageSeconds": report.get("ageSeconds"),
+        "lastFailure": report.get("lastFailure"),
+        "lastCheckFailure": report.get("lastCheckFailure"),
+        "checkedAt": report.get("generatedAt"),
+        "message": report.get("message", ""),
+    }
+
+
+def _report_status(stdout: str | None, backup: Backup) -> dict[str, Any]:
+    status = parse_status(stdout)
+    if stdout is not None and status["state"] != "fresh":
+        pulumi.log.warn(f"backups are {status['state']}: {status['message']}", resource=backup)
+    return status
 
 
 def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, object]:
@@ -627,9 +694,11 @@ def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, obje
         "maxAgeHours": b.max_age_hours,
         "lastSuccessFile": paths.last_success_file,
         "metricsFile": f"{paths.metrics_dir}/mailstack_backup.prom",
+        "status": backup.status,
         "statusCommand": backup.status_command,
         "restoreCommand": backup.restore_command,
-        "stale": f"statusCommand exits 1 and prints 'backup STALE' when the last success "
-        f"is older than {b.max_age_hours}h; Prometheus: time() - "
-        f"mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
+        "stale": f"statusCommand exits 1 unless fresh: 'backup STALE' when the last success "
+        f"is older than {b.max_age_hours}h or there is none, 'backup FAILED' when a backup or "
+        "check failed since; status.state is that as of the last `pulumi up`; Prometheus: "
+        f"time() - mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
     }

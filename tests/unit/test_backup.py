@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_command as command
 import pytest
+from pulumi.runtime.mocks import MockResourceArgs
 
 from components.backup import (
     Backup,
@@ -20,8 +24,17 @@ from components.backup import (
 from components.host import Host
 from components.services.model import Mount
 from mailstack.config import ConfigError, validate
-from mailstack.harness import SECRET_SIG, Run, mask_secrets
+from mailstack.harness import (
+    MOCK_NOW,
+    SECRET_SIG,
+    MailstackMocks,
+    RecordingMonitor,
+    Run,
+    mask_secrets,
+    run_program,
+)
 from tests.conftest import RunStack, stack_config
+from tests.e2e.backup_support import BackupHost
 
 PASSWORD = "pw-VALUE-4711"
 S3_SECRET = "s3-SECRET-0815"
@@ -288,3 +301,86 @@ def test_duplicate_source_names_are_refused() -> None:
     same = BackupSource(SourceKind.FILES, "f", "/a")
     with pytest.raises(ValueError, match="more than once"):
         BackupSettings("/r", "h", (same, BackupSource(SourceKind.FILES, "f", "/b")))
+
+
+# --- the status, read on every `pulumi up` ------------------------------------------
+
+
+def test_status_is_read_on_every_up_after_the_timers_and_never_fails(prod: Run) -> None:
+    step = prod.named("backup-status")
+    by_urn = prod.by_urn()
+    assert "backup-timers" in {by_urn[u].name for u in step.dependencies}
+    # A per-run trigger (the deploy time; fixed under mocks, so synth is reproducible).
+    assert step.inputs["triggers"] == [MOCK_NOW.isoformat(timespec="seconds")]
+    assert step.inputs["create"].endswith("mailstack-backup-status --json 2>/dev/null || true")
+    # Offline nothing was read: unknown, said so, and no warning.
+    status = prod.outputs["backup"]["status"]
+    assert status["state"] == "unknown"
+    assert "pulumi up" in status["message"]
+
+
+class _StatusMocks(MailstackMocks):
+    """The status step prints `stdout`, as the host would."""
+
+    def __init__(self, stdout: str) -> None:
+        super().__init__()
+        self.stdout = stdout
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        id_, outputs = super().new_resource(args)
+        if args.name == "backup-status":
+            outputs = {**outputs, "stdout": self.stdout}
+        return id_, outputs
+
+
+def _up_with_status(stdout: str) -> Run:
+    config, secret_keys = stack_config("prod", secrets=SECRETS)
+    return run_program("prod", config, secret_keys, monitor=RecordingMonitor(_StatusMocks(stdout)))
+
+
+def _real_status(tmp_path: Path, last_success_age_hours: int | None) -> str:
+    """What mailstack-backup-status --json prints on a host in that state."""
+    data = tmp_path / "data"
+    data.mkdir()
+    host = BackupHost(tmp_path, (BackupSource(SourceKind.FILES, "data", str(data)),))
+    if last_success_age_hours is not None:
+        state = Path(host.paths.state_dir)
+        state.mkdir()
+        then = int(time.time()) - last_success_age_hours * 3600
+        (state / "last-success").write_text(f"{then} then snapshot=abc\n")
+    return host.script("mailstack-backup-status", "--json").stdout
+
+
+@pytest.mark.parametrize(
+    ("age", "state", "warned"), [(1, "fresh", False), (30, "stale", True), (None, "never", True)]
+)
+def test_stack_output_reports_the_hosts_status_and_warns_unless_fresh(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    age: int | None,
+    state: str,
+    warned: bool,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    run = _up_with_status(_real_status(tmp_path, age))
+    status = run.outputs["backup"]["status"]
+    assert status["state"] == state
+    assert status["checkedAt"]
+    if age is not None:
+        assert status["lastSuccess"]
+        assert status["ageSeconds"] >= age * 3600
+    warnings = [r.getMessage() for r in caplog.records if "backups are" in r.getMessage()]
+    assert bool(warnings) == warned
+    if warned:
+        assert warnings == [f"backups are {state}: {status['message']}"]
+
+
+def test_a_host_that_says_nothing_useful_is_unknown_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    run = _up_with_status("")  # exit 2 on a broken config prints nothing
+    status = run.outputs["backup"]["status"]
+    assert status["state"] == "unknown"
+    assert "no status from the host" in status["message"]
+    assert any("backups are unknown" in r.getMessage() for r in caplog.records)
