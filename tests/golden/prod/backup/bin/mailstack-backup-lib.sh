@@ -148,6 +148,7 @@ stage_sources() {
     if [[ $kind == files ]]; then
       [[ -d $target ]] || die "file volume $target of source '$name' does not exist"
       BACKUP_PATHS+=("$target")
+      # A files source's trailing words are the paths it leaves out.
       BACKUP_EXCLUDES+=("${prefix[@]}")
       printf 'files %s %s -\n' "$name" "$target" >>"$staging/$MANIFEST_NAME.partial"
       continue
