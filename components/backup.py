@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
+import posixpath
 import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pulumi
 import pulumi_command as command
 
 from components.host import Host
+from components.services.deploy import ARTIFACT_DIR as COMPOSE_ARTIFACT_DIR
 from components.services.model import Project, Role
-from mailstack import artifacts
+from mailstack import artifacts, clock
 from mailstack.config import StackConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "backup"
@@ -45,13 +49,19 @@ UNITS = (
     "mailstack-backup.timer",
     "mailstack-backup-check.service",
     "mailstack-backup-check.timer",
+    "mailstack-backup-status.service",
+    "mailstack-backup-status.timer",
 )
-TIMERS = ("mailstack-backup.timer", "mailstack-backup-check.timer")
+TIMERS = ("mailstack-backup.timer", "mailstack-backup-check.timer", "mailstack-backup-status.timer")
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATABASE_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _WORD_RE = re.compile(r"^[^\s'\"\\]+$")
 _PATH_RE = re.compile(r"^/[^\s'\"\\]*$")
+# Excluded paths become restic patterns: no glob characters.
+_EXCLUDE_RE = re.compile(r"^/[\w./-]+$", re.ASCII)
+SQLITE_SIDECARS = ("", "-wal", "-shm", "-journal")
+"""A SQLite database file and the files SQLite keeps next to it."""
 
 
 class SourceKind(enum.StrEnum):
@@ -78,6 +88,9 @@ class BackupSource:
     """Words that run the database's client tools, the tool's name and arguments
     appended (e.g. `docker compose -p mailstack exec -T postgres`). Empty: the
     tools on the host's PATH. No quoting: each word is taken literally."""
+    exclude: tuple[str, ...] = ()
+    """Files sources: paths under `target` left out of the copy (and kept in
+    place by a restore), e.g. a SQLite database saved by its own source."""
 
     def __post_init__(self) -> None:
         where = f"backup source {self.name!r}"
@@ -93,10 +106,19 @@ class BackupSource:
         bad = [w for w in self.client if not _WORD_RE.match(w)]
         if bad:
             raise ValueError(f"{where}: client words cannot hold spaces or quotes: {bad}")
+        if self.exclude and self.kind is not SourceKind.FILES:
+            raise ValueError(f"{where}: only files sources exclude paths")
+        outside = [
+            p
+            for p in self.exclude
+            if not _EXCLUDE_RE.match(p) or not p.startswith(f"{self.target}/") or "/../" in p
+        ]
+        if outside:
+            raise ValueError(f"{where}: excluded paths must be plain paths under it: {outside}")
 
     def line(self) -> str:
-        """The source as the scripts read it: `kind name target [client...]`."""
-        return " ".join((self.kind.value, self.name, self.target, *self.client))
+        """The source as the scripts read it: `kind name target [client or excluded...]`."""
+        return " ".join((self.kind.value, self.name, self.target, *self.client, *self.exclude))
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,9 @@ class HostPaths:
     lock_file: str = "/run/lock/mailstack-backup.lock"
     staging_dir: str = "/srv/mailstack/backup/staging"
     restore_dir: str = "/srv/mailstack/backup/restore"
+    status_dir: str = "/srv/mailstack/status"
+    """Where `backup.json` and the `backup.stale` marker are published for the
+    proxy's /healthz/backup (world-readable, no secrets)."""
 
     @property
     def password_file(self) -> str:
@@ -140,7 +165,9 @@ class HostPaths:
     @staticmethod
     def on(data_dir: str) -> HostPaths:
         return HostPaths(
-            staging_dir=f"{data_dir}/backup/staging", restore_dir=f"{data_dir}/backup/restore"
+            staging_dir=f"{data_dir}/backup/staging",
+            restore_dir=f"{data_dir}/backup/restore",
+            status_dir=f"{data_dir}/status",
         )
 
 
@@ -179,6 +206,9 @@ class Schedules:
     """The backup job."""
     check: str = "Sun *-*-* 05:30:00"
     """`restic check --read-data-subset`."""
+    status_interval: str = "10min"
+    """How often the published status is refreshed (systemd time span); each
+    backup and check run refreshes it too."""
 
 
 # --- pure renderers ----------------------------------------------------------------
@@ -238,23 +268,24 @@ def render_units(
     bin_dir: str = HostPaths.bin_dir,
     config_file: str = HostPaths.config_file,
     timeout: str = "6h",
+    status_dir: str = HostPaths.status_dir,
 ) -> dict[str, str]:
     """The systemd service and timer units, by file name."""
     env = _env()
-    values = {"bin_dir": bin_dir, "config_file": config_file, "timeout": timeout}
+    values = {
+        "bin_dir": bin_dir,
+        "config_file": config_file,
+        "timeout": timeout,
+        "status_dir": status_dir,
+    }
+    timers = {
+        "mailstack-backup.timer": {"schedule": schedules.backup},
+        "mailstack-backup-check.timer": {"schedule": schedules.check},
+        "mailstack-backup-status.timer": {"interval": schedules.status_interval},
+    }
     return {
-        "mailstack-backup.service": env.get_template("systemd/mailstack-backup.service.j2").render(
-            values
-        ),
-        "mailstack-backup.timer": env.get_template("systemd/mailstack-backup.timer.j2").render(
-            schedule=schedules.backup
-        ),
-        "mailstack-backup-check.service": env.get_template(
-            "systemd/mailstack-backup-check.service.j2"
-        ).render(values),
-        "mailstack-backup-check.timer": env.get_template(
-            "systemd/mailstack-backup-check.timer.j2"
-        ).render(schedule=schedules.check),
+        unit: env.get_template(f"systemd/{unit}.j2").render(timers.get(unit, values))
+        for unit in UNITS
     }
 
 
@@ -275,24 +306,33 @@ def ssh_command(
 # --- config -> args ------------------------------------------------------------------
 
 
-def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSource, ...]:
     """What to save, read off the services actually deployed on the host.
 
     Each PostgreSQL/MariaDB service is dumped through `docker compose exec`
-    (a consistent dump, not a copy of live files); every other named volume
-    (uploads, proxy certificates, object storage) is saved as files from
-    `<volume_root>/<volume>`. Database data volumes are left to their dumps.
+    (a consistent dump, not a copy of live files): PostgreSQL as its
+    `POSTGRES_USER` over the container's trusted local socket, MariaDB as root
+    (the scratch databases of a verified restore need it) with the password
+    the container's `MYSQL_PWD` holds. Every other writable mount
+    is saved as files: named volumes from `<volume_root>/<volume>`, bind mounts
+    from the project dir (`project_dir`, where compose.yaml lives). SQLite files
+    a mount declares get their own VACUUM INTO source and are left out of the
+    raw copy. Database data volumes are left to their dumps; read-only mounts
+    are rendered files the next `pulumi up` writes again.
     """
     exec_in = ("docker", "compose", "-p", project.name, "exec", "-T")
-    sources: list[BackupSource] = []
+    dumps: list[BackupSource] = []
     dumped_volumes: set[str] = set()
     for svc in project.services:
         if svc.role is not Role.DATABASE:
             continue
-        dumped_volumes.update(svc.volumes)
         if "POSTGRES_DB" in svc.environment:
             user = svc.environment["POSTGRES_USER"]
-            sources.append(
+            dumps.append(
                 BackupSource(
                     SourceKind.POSTGRES,
                     svc.name,
@@ -300,8 +340,9 @@ def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
                     (*exec_in, "-e", f"PGUSER={user}", svc.name),
                 )
             )
+            dumped_volumes.update(svc.volumes)
         elif "MARIADB_DATABASE" in svc.environment:
-            sources.append(
+            dumps.append(
                 BackupSource(
                     SourceKind.MARIADB,
                     svc.name,
@@ -309,24 +350,58 @@ def sources_from_project(project: Project) -> tuple[BackupSource, ...]:
                     (*exec_in, svc.name),
                 )
             )
-    if project.volume_root:
-        sources.extend(
-            BackupSource(SourceKind.FILES, volume, f"{project.volume_root}/{volume}")
-            for volume in project.volumes
-            if volume not in dumped_volumes
+            dumped_volumes.update(svc.volumes)
+
+    # Host directory of each writable mount -> the SQLite files in it. Mounts
+    # are keyed by where they live on the host: app and cron share ./mailwizz.
+    mounts: dict[str, tuple[str, set[str]]] = {}
+    for svc in project.services:
+        for mount in svc.mounts:
+            if mount.read_only or mount.source in dumped_volumes:
+                continue
+            if mount.is_volume:
+                if not project.volume_root:
+                    continue
+                host_dir = f"{project.volume_root}/{mount.source}"
+            else:
+                host_dir = posixpath.normpath(posixpath.join(project_dir, mount.source))
+            name, sqlite = mounts.setdefault(host_dir, (_slug(mount.source), set()))
+            sqlite.update(mount.sqlite)
+
+    sqlite_sources: list[BackupSource] = []
+    file_sources: list[BackupSource] = []
+    for host_dir, (name, sqlite) in sorted(mounts.items(), key=lambda m: m[1][0]):
+        files = sorted(sqlite)
+        sqlite_sources.extend(
+            BackupSource(SourceKind.SQLITE, f"{name}-{_slug(f)}", f"{host_dir}/{f}") for f in files
         )
-    return tuple(sources)
+        excluded = tuple(f"{host_dir}/{f}{suffix}" for f in files for suffix in SQLITE_SIDECARS)
+        file_sources.append(BackupSource(SourceKind.FILES, name, host_dir, exclude=excluded))
+    return (*dumps, *sqlite_sources, *file_sources)
 
 
-def app_control(project_name: str) -> AppControl:
-    """Stop, start and health-check the `app` service of the compose project."""
-    compose = f"docker compose -p {project_name}"
+def app_control(project: Project, project_dir: str, sources: Sequence[BackupSource]) -> AppControl:
+    """Stop, start and health-check the compose project's services around a restore.
+
+    Everything that runs is stopped, except the databases whose dumps are
+    loaded (the load needs them up); one-shot jobs have finished already. The
+    compose file orders the start by `depends_on`. Healthy means every service
+    with a healthcheck, databases included, has all its containers healthy.
+    """
+    compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
+    loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
+    running = [s for s in project.services if s.role is not Role.JOB]
+    stopped = " ".join(s.name for s in running if s.name not in loaded)
+    checked = " ".join(s.name for s in running if s.healthcheck is not None)
     return AppControl(
-        stop=f"{compose} stop app",
-        start=f"{compose} start app",
+        stop=f"{compose} stop {stopped}",
+        start=f"{compose} start {stopped}",
         health=(
-            "test \"$(docker inspect -f '{{.State.Health.Status}}' "
-            f'"$({compose} ps -q app)")" = healthy'
+            f"for s in {checked}; do "
+            f'ids="$({compose} ps -q "$s")" && [ -n "$ids" ] || exit 1; '
+            "for id in $ids; do "
+            '[ "$(docker inspect -f \'{{.State.Health.Status}}\' "$id")" = healthy ] || exit 1; '
+            "done; done"
         ),
     )
 
@@ -347,23 +422,33 @@ class BackupArgs:
     """Object store access key id (s3 targets)."""
     s3_secret_access_key: pulumi.Output[str] | None = None
     """Object store secret key (a Pulumi secret; s3 targets)."""
+    deployed_at: str = ""
+    """New on every `pulumi up` (the deploy time, `mailstack.clock`): reruns the
+    status step each time. Empty: the status is read once, when installed."""
+
+
+def compose_dir(host: Host) -> str:
+    """Where the services keep compose.yaml and their bind-mounted dirs on `host`."""
+    return f"{host.data_dir}/{COMPOSE_ARTIFACT_DIR}"
 
 
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
     """Map the validated stack config and the host's services onto the component's Args."""
     b = config.backup
     s3 = b.repository.startswith("s3:")
+    project_dir = compose_dir(host)
+    sources = sources_from_project(project, project_dir)
     settings = BackupSettings(
         repository=b.repository,
         hostname=f"mailstack-{config.stack.environment.value}",
-        sources=sources_from_project(project),
+        sources=sources,
         keep_daily=b.keep_daily,
         keep_weekly=b.keep_weekly,
         keep_monthly=b.keep_monthly,
         check_subset=b.check_subset,
         max_age_hours=b.max_age_hours,
         heartbeat_url=b.heartbeat_url,
-        app=app_control(project.name),
+        app=app_control(project, project_dir, sources),
         paths=HostPaths.on(host.data_dir),
         uses_credentials=s3,
     )
@@ -374,6 +459,7 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
         password=config.secrets.get("backupPassword"),
         s3_access_key_id=b.s3_access_key_id if s3 else "",
         s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
+        deployed_at=clock.now().isoformat(timespec="seconds"),
     )
 
 
@@ -396,6 +482,8 @@ def _install(path: str, mode: str, dir_mode: str = "0755") -> str:
 class Backup(pulumi.ComponentResource):
     """Installs the backup scripts, config, secrets and timers on a host over SSH."""
 
+    status: pulumi.Output[dict[str, Any]]
+    """The host's backup status as of this `pulumi up` (`parse_status`)."""
     status_command: pulumi.Output[str]
     restore_command: pulumi.Output[str]
 
@@ -466,7 +554,9 @@ class Backup(pulumi.ComponentResource):
 
         config_text = render_config(settings)
         artifacts.publish("backup/backup.conf", config_text)
-        installed.append(step("config", _install(paths.config_file, "0644"), stdin=config_text))
+        # Root-only: it holds the heartbeat URL (whoever has it can fake a ping),
+        # and only root reads it (the units, `sudo mailstack-backup-status`).
+        installed.append(step("config", _install(paths.config_file, "0600"), stdin=config_text))
 
         installed.append(
             step(
@@ -492,7 +582,9 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
-        units = render_units(args.schedules, paths.bin_dir, paths.config_file)
+        units = render_units(
+            args.schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
+        )
         unit_steps: list[pulumi.Resource] = []
         for unit, text in units.items():
             artifacts.publish(f"backup/systemd/{unit}", text)
@@ -508,13 +600,25 @@ class Backup(pulumi.ComponentResource):
         # init never overwrites an existing repository (see mailstack-backup).
         init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
         timers = " ".join(TIMERS)
-        step(
+        enabled = step(
             "timers",
-            f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers}",
+            f"sudo -n systemctl daemon-reload && sudo -n systemctl enable --now {timers} && "
+            "sudo -n systemctl start --no-block mailstack-backup-status.service",
             after=[init, *unit_steps],
             delete=f"sudo -n systemctl disable --now {timers}; sudo -n systemctl daemon-reload",
             triggers=[_digest(text) for text in units.values()],
         )
+
+        # Read on every up, so `pulumi stack output backup` tells a stale backup.
+        # Never fails: a broken backup must not block deploying its fix, so
+        # whatever the script says (or not) is reported, not raised.
+        status = step(
+            "status",
+            f"sudo -n {paths.bin_dir}/mailstack-backup-status --json 2>/dev/null || true",
+            after=[enabled],
+            triggers=[args.deployed_at] if args.deployed_at else (),
+        )
+        self.status = status.stdout.apply(lambda out: _report_status(out, self))
 
         self.status_command = ssh_command(
             connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
@@ -523,8 +627,56 @@ class Backup(pulumi.ComponentResource):
             connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
         )
         self.register_outputs(
-            {"status_command": self.status_command, "restore_command": self.restore_command}
+            {
+                "status": self.status,
+                "status_command": self.status_command,
+                "restore_command": self.restore_command,
+            }
         )
+
+
+STATES = ("fresh", "stale", "never", "failed", "unknown")
+
+
+def parse_status(stdout: str | None) -> dict[str, Any]:
+    """The `status` output from what `mailstack-backup-status --json` printed.
+
+    None is a step that has not run (a preview, offline synth); anything that
+    is not the script's report (exit 2 on a broken config prints nothing) is
+    `unknown` too, with the reason.
+    """
+    unknown: dict[str, Any] = {
+        "state": "unknown",
+        "lastSuccess": None,
+        "ageSeconds": None,
+        "lastFailure": None,
+        "lastCheckFailure": None,
+        "checkedAt": None,
+    }
+    if stdout is None:
+        return {**unknown, "message": "not read here: `pulumi up` reads it on the host"}
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or report.get("state") not in STATES:
+        return {**unknown, "message": f"no status from the host: {stdout.strip()[:200]!r}"}
+    return {
+        "state": report["state"],
+        "lastSuccess": report.get("lastSuccess"),
+        "ageSeconds": report.get("ageSeconds"),
+        "lastFailure": report.get("lastFailure"),
+        "lastCheckFailure": report.get("lastCheckFailure"),
+        "checkedAt": report.get("generatedAt"),
+        "message": report.get("message", ""),
+    }
+
+
+def _report_status(stdout: str | None, backup: Backup) -> dict[str, Any]:
+    status = parse_status(stdout)
+    if stdout is not None and status["state"] != "fresh":
+        pulumi.log.warn(f"backups are {status['state']}: {status['message']}", resource=backup)
+    return status
 
 
 def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, object]:
@@ -542,9 +694,11 @@ def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, obje
         "maxAgeHours": b.max_age_hours,
         "lastSuccessFile": paths.last_success_file,
         "metricsFile": f"{paths.metrics_dir}/mailstack_backup.prom",
+        "status": backup.status,
         "statusCommand": backup.status_command,
         "restoreCommand": backup.restore_command,
-        "stale": f"statusCommand exits 1 and prints 'backup STALE' when the last success "
-        f"is older than {b.max_age_hours}h; Prometheus: time() - "
-        f"mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
+        "stale": f"statusCommand exits 1 unless fresh: 'backup STALE' when the last success "
+        f"is older than {b.max_age_hours}h or there is none, 'backup FAILED' when a backup or "
+        "check failed since; status.state is that as of the last `pulumi up`; Prometheus: "
+        f"time() - mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
     }

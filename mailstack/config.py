@@ -1040,9 +1040,18 @@ def _backups(c: StackConfig) -> list[Problem]:
                 "'s3:https://fsn1.your-objectstorage.com/bucket/mailstack'",
             )
         )
-    elif not re.match(
-        r"^(s3:https?://\S+|b2:\S+|sftp:\S+|rest:https?://\S+|/\S+)$", c.backup.repository
-    ):
+    elif c.backup.repository.startswith("b2:"):
+        # The job only writes S3 credentials (AWS_*); restic's docs recommend
+        # B2's S3-compatible API over its native b2 backend anyway.
+        problems.append(
+            Problem(
+                "backupRepository",
+                "b2: repositories are not supported; use Backblaze B2's S3-compatible "
+                "endpoint, e.g. 's3:https://s3.us-west-004.backblazeb2.com/bucket/mailstack', "
+                "with an application key as backupS3AccessKeyId/backupS3SecretAccessKey",
+            )
+        )
+    elif not re.match(r"^(s3:https?://\S+|sftp:\S+|rest:https?://\S+|/\S+)$", c.backup.repository):
         problems.append(
             Problem(
                 "backupRepository",

@@ -96,6 +96,11 @@ def mariadb(name: str, database: str, user: str, password: Secret) -> Service:
         secret_env={
             "MARIADB_PASSWORD": password,
             "MARIADB_ROOT_PASSWORD": random_secret(f"{name}-root"),
+            # For clients run in the container (`docker compose exec db
+            # mariadb-dump`: the backups): they connect as root, the container's
+            # user, with no password on any command line. The entrypoint and
+            # healthcheck.sh set their own credentials.
+            "MYSQL_PWD": random_secret(f"{name}-root"),
         },
         mounts=(Mount(f"{name}-data", "/var/lib/mysql"),),
         tmpfs=("/run/mysqld", "/tmp"),

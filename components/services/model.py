@@ -139,6 +139,17 @@ class Mount:
     source: str
     target: str
     read_only: bool = False
+    sqlite: tuple[str, ...] = ()
+    """SQLite database files the service writes in this mount, relative to it
+    (e.g. `app.db`): backups copy them with VACUUM INTO, never as raw files."""
+
+    def __post_init__(self) -> None:
+        for path in self.sqlite:
+            if self.read_only or not re.fullmatch(r"(\w[\w.-]*/)*\w[\w.-]*", path, re.ASCII):
+                raise ValueError(
+                    f"mount {self.source!r}: sqlite file {path!r} must be a plain relative "
+                    "path in a writable mount"
+                )
 
     @property
     def is_volume(self) -> bool:

@@ -269,13 +269,14 @@ def _generic_app(
 
 
 def transactional_api(p: AppParams) -> App:
-    """One API container with SQLite under /data (a self-hosted Resend alternative).
+    """One API container with SQLite at /data/app.db (a self-hosted Resend alternative).
 
     Stateful (one SQLite writer), so it is recreated rather than started first.
     """
     extras = _extras(p)
     api = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
-    api = replace(api, mounts=(Mount("app-data", "/data"),), update=Update.RECREATE)
+    data = Mount("app-data", "/data", sqlite=("app.db",))
+    api = replace(api, mounts=(data,), update=Update.RECREATE)
     return App((api, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 

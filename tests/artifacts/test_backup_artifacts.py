@@ -11,7 +11,6 @@ import pytest
 from components.backup import (
     ASSETS,
     SCRIPTS,
-    AppControl,
     BackupSettings,
     BackupSource,
     HostPaths,
@@ -21,6 +20,8 @@ from components.backup import (
     render_config,
     render_units,
 )
+from components.services import kinds
+from components.services.model import Project, random_secret
 from mailstack.harness import ROOT, Run
 from tests.conftest import STACKS
 
@@ -44,7 +45,7 @@ def test_rendered_config_is_valid_bash_and_round_trips(tmp_path: Path) -> None:
         ),
         BackupSource(SourceKind.FILES, "up", "/srv/data/up"),
     )
-    app = app_control("mailstack-prod")
+    app = app_control(_project(), "/srv/mailstack/compose", sources)
     settings = BackupSettings(
         repository="s3:https://s3.example.net/bucket/path",
         hostname="mailstack-prod",
@@ -138,7 +139,27 @@ def test_units_run_the_installed_commands_with_the_config() -> None:
     assert "OnCalendar=Mon *-*-* 04:00:00" in units["mailstack-backup-check.timer"]
 
 
-def test_app_control_defaults_name_the_compose_project() -> None:
-    app = app_control("mailstack-prod")
-    assert isinstance(app, AppControl)
-    assert app.stop == "docker compose -p mailstack-prod stop app"
+def test_the_status_is_published_every_interval_and_after_every_run() -> None:
+    units = render_units(Schedules(status_interval="7min"), status_dir="/srv/data/status")
+    paths = HostPaths()
+    assert (
+        f"ExecStart={paths.bin_dir}/mailstack-backup-status --config {paths.config_file} "
+        "--publish /srv/data/status\n" in units["mailstack-backup-status.service"]
+    )
+    assert "OnUnitActiveSec=7min\n" in units["mailstack-backup-status.timer"]
+    for run in ("mailstack-backup.service", "mailstack-backup-check.service"):
+        assert "OnSuccess=mailstack-backup-status.service\n" in units[run]
+        assert "OnFailure=mailstack-backup-status.service\n" in units[run]
+
+
+def _project() -> Project:
+    db = kinds.postgres("db", database="app", user="app", password=random_secret("db"))
+    return Project("mailstack-prod", (kinds.caddy((), {}), db))
+
+
+def test_app_control_drives_the_project_through_its_compose_file() -> None:
+    db = BackupSource(SourceKind.POSTGRES, "db", "app")
+    app = app_control(_project(), "/srv/mailstack/compose", (db,))
+    compose = "docker compose -p mailstack-prod -f /srv/mailstack/compose/compose.yaml"
+    assert app.stop == f"{compose} stop proxy"
+    assert app.start == f"{compose} start proxy"

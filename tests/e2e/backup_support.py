@@ -194,6 +194,15 @@ class MariaDB:
             [*self.client, "mariadb", "-N", "-B", *([database] if database else [])], input=query
         ).stdout.strip()
 
+    def set_root_password(self, password: str) -> None:
+        """Give root@localhost a password, as the official image's entrypoint does."""
+        if any(c in password for c in "'\"\\\n"):
+            raise ValueError("test passwords hold no quotes, backslashes or newlines")
+        self.sql(f"ALTER USER root@localhost IDENTIFIED BY '{password}'")
+        cnf = self.home / ".my.cnf"
+        cnf.write_text(cnf.read_text() + f'password="{password}"\n')
+        cnf.chmod(0o600)
+
 
 @contextmanager
 def postgres_server() -> Iterator[Postgres]:
@@ -233,6 +242,8 @@ class BackupHost:
     heartbeat_url: str = ""
     max_age_hours: int = 26
     env: dict[str, str] = field(default_factory=dict)
+    wrap: tuple[str, ...] = ()
+    """Words the scripts run under (e.g. `read_only_wrapper`)."""
 
     def __post_init__(self) -> None:
         self.repository = self.repository or str(self.root / "repo")
@@ -293,7 +304,8 @@ class BackupHost:
         }
 
     def script(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run one of the scripts from assets/ (not raising on failure)."""
+        """Run one of the scripts from assets/ (not raising on failure), with the
+        units' `UMask=0077`."""
         env = {
             **os.environ,
             "RESTIC_CACHE_DIR": str(self.root / "cache"),
@@ -301,11 +313,12 @@ class BackupHost:
             **self.env,
         }
         return subprocess.run(
-            [str(ASSETS / name), "--config", self.paths.config_file, *args],
+            [*self.wrap, str(ASSETS / name), "--config", self.paths.config_file, *args],
             capture_output=True,
             text=True,
             env=env,
             check=False,
+            umask=0o077,
         )
 
     def ok(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -342,6 +355,22 @@ class BackupHost:
             f"BACKUP_HOSTNAME={self.hostname}\n"
         )
         return path
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[tuple[str, ...]]:
+    """Make `path` read-only (`chmod -R a-w`); yield the words to run a command under.
+
+    Root ignores mode bits, so as root the words also run the command in its own
+    mount namespace with `path` bind-mounted read-only (`unshare -m`, needs
+    CAP_SYS_ADMIN): a write fails there as it would with a read-only S3 key.
+    """
+    run(["chmod", "-R", "a-w", str(path)])
+    remount = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
+    try:
+        yield ("unshare", "-m", "sh", "-c", remount, "-", str(path)) if os.geteuid() == 0 else ()
+    finally:
+        run(["chmod", "-R", "u+w", str(path)])
 
 
 # --- writers: insert while the backup runs, remember what was acknowledged -------------

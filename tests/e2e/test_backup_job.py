@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -93,7 +97,9 @@ def _assert_failed_untouched(
     metric = Path(h.paths.metrics_dir) / "mailstack_backup_failure.prom"
     assert 'mailstack_backup_last_failure_timestamp_seconds{action="run"}' in metric.read_text()
     status = h.script("mailstack-backup-status")
-    assert "last failure" in status.stdout
+    assert status.returncode == 1
+    assert "backup FAILED since the last success" in status.stdout
+    assert "last backup failed" in status.stdout
 
 
 def test_wrong_password_fails_the_job_and_leaves_the_marker(host: BackupHost) -> None:
@@ -130,6 +136,26 @@ def test_failing_upload_fails_the_job_and_leaves_the_marker(host: BackupHost) ->
     _assert_failed_untouched(host, before, snaps, "not a directory")
 
 
+# --- metrics ------------------------------------------------------------------------------
+
+
+def test_metrics_are_readable_by_a_collector_that_is_not_root(host: BackupHost) -> None:
+    host.ok("mailstack-backup", "check")
+    metrics = Path(host.paths.metrics_dir)
+    assert stat.S_IMODE(metrics.stat().st_mode) == 0o755
+    files = sorted(metrics.iterdir())
+    assert [f.name for f in files] == ["mailstack_backup.prom", "mailstack_backup_check.prom"]
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
+    # As the collector would read it (node_exporter runs as an unprivileged user).
+    reader = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    read = subprocess.run(
+        [*reader, "cat", str(files[0])], capture_output=True, text=True, check=False
+    )
+    assert read.returncode == 0, read.stderr
+    assert "mailstack_backup_last_success_timestamp_seconds " in read.stdout
+
+
 # --- staleness ----------------------------------------------------------------------------------
 
 
@@ -137,7 +163,7 @@ def test_status_is_ok_after_a_success_and_stale_when_old_or_missing(host: Backup
     ok = host.script("mailstack-backup-status", "--json")
     assert ok.returncode == 0
     report = json.loads(ok.stdout)
-    assert report["status"] == "ok"
+    assert (report["status"], report["state"]) == ("ok", "fresh")
     assert report["maxAgeHours"] == 26
 
     marker = Path(host.paths.last_success_file)
@@ -145,13 +171,99 @@ def test_status_is_ok_after_a_success_and_stale_when_old_or_missing(host: Backup
     marker.write_text(f"{old} then snapshot=abc\n")
     stale = host.script("mailstack-backup-status", "--json")
     assert stale.returncode == 1
-    assert json.loads(stale.stdout)["status"] == "stale"
+    assert json.loads(stale.stdout)["state"] == "stale"
     assert "backup STALE" in host.script("mailstack-backup-status").stdout
 
     marker.unlink()
     missing = host.script("mailstack-backup-status")
     assert missing.returncode == 1
     assert "no successful backup" in missing.stdout
+
+
+# --- the published status (for the proxy's /healthz/backup) ------------------------------
+
+
+def _publish(host: BackupHost) -> tuple[dict[str, object], str | None]:
+    """Run the status writer as its unit does; the JSON and the marker's text (or None)."""
+    status_dir = host.root / "status"
+    result = host.script("mailstack-backup-status", "--publish", str(status_dir))
+    assert result.returncode in (0, 2), result.stderr
+    assert stat.S_IMODE(status_dir.stat().st_mode) == 0o755
+    names = sorted(p.name for p in status_dir.iterdir())
+    assert set(names) <= {"backup.json", "backup.stale"}, names  # no temp file left behind
+    for name in names:
+        assert stat.S_IMODE((status_dir / name).stat().st_mode) == 0o644, name
+    marker = status_dir / "backup.stale"
+    report = json.loads((status_dir / "backup.json").read_text())
+    return report, marker.read_text() if marker.exists() else None
+
+
+def _days_ago(days: float) -> int:
+    return int(datetime.now(UTC).timestamp() - days * 86400)
+
+
+def test_published_status_follows_fresh_stale_never_and_failed(host: BackupHost) -> None:
+    state = Path(host.paths.state_dir)
+    token = "5e7a-heartbeat-token"
+    host.heartbeat_url = f"https://hc.example.net/ping/{token}"
+    host.write_config()
+
+    report, marker = _publish(host)
+    assert (report["state"], report["status"], marker) == ("fresh", "ok", None)
+    assert isinstance(report["ageSeconds"], int)
+    published = (host.root / "status/backup.json").read_text()
+    assert token not in published
+    assert host.password not in published
+
+    # A failed run after the success turns it red at once, not 26 h later.
+    (state / "last-failure").write_text(f"{_days_ago(0)} now action=run exit=1\n")
+    report, marker = _publish(host)
+    assert (report["state"], report["status"]) == ("failed", "stale")
+    assert marker is not None
+    assert "last backup failed" in marker
+    host.ok("mailstack-backup")
+    report, marker = _publish(host)
+    assert (report["state"], marker) == ("fresh", None)
+
+    # So does a failed repository check, and a later successful backup does not hide it.
+    (state / "last-check-failure").write_text(f"{_days_ago(0)} now action=check exit=1\n")
+    host.ok("mailstack-backup")
+    report, marker = _publish(host)
+    assert report["state"] == "failed"
+    assert marker is not None
+    assert "repository check failed" in marker
+    host.ok("mailstack-backup", "check")
+    assert _publish(host)[0]["state"] == "fresh"
+
+    (state / "last-success").write_text(f"{_days_ago(2)} then snapshot=abc\n")
+    report, marker = _publish(host)
+    assert (report["state"], report["status"]) == ("stale", "stale")
+    assert marker is not None
+    assert "backup STALE" in marker
+
+    (state / "last-success").unlink()
+    report, marker = _publish(host)
+    assert (report["state"], report["lastSuccess"], report["ageSeconds"]) == ("never", None, None)
+    assert marker is not None
+
+    # A broken config is neither fresh nor silently the last verdict.
+    Path(host.paths.config_file).write_text("RESTIC_REPOSITORY=/x\n")
+    report, marker = _publish(host)
+    assert report["state"] == "unknown"
+    assert marker is not None
+
+
+def test_published_status_is_readable_by_the_proxy_that_is_not_root(host: BackupHost) -> None:
+    _publish(host)
+    reader = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    read = subprocess.run(
+        [*reader, "cat", str(host.root / "status/backup.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["state"] == "fresh"
 
 
 def test_status_fails_distinctly_on_a_broken_config(host: BackupHost) -> None:
@@ -164,10 +276,11 @@ def test_status_fails_distinctly_on_a_broken_config(host: BackupHost) -> None:
 
 class _Recorder(BaseHTTPRequestHandler):
     hits: list[str] = []  # noqa: RUF012 (one test server per test)
+    status = 200
 
     def do_GET(self) -> None:
         self.hits.append(self.path)
-        self.send_response(200)
+        self.send_response(self.status)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -191,6 +304,34 @@ def test_heartbeat_is_pinged_after_success_only(host: BackupHost) -> None:
         server.shutdown()
 
 
+def test_a_failed_ping_is_a_warning_that_never_shows_the_url(host: BackupHost) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.hits, _Recorder.status = [], 500
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A curl first on PATH that records its argv, then runs the real one.
+    shim = host.root / "shim"
+    shim.mkdir()
+    argv_log = host.root / "curl-argv"
+    real_curl = shutil.which("curl")
+    (shim / "curl").write_text(f'#!/bin/sh\necho "$@" >> {argv_log}\nexec {real_curl} "$@"\n')
+    (shim / "curl").chmod(0o755)
+    host.env["PATH"] = f"{shim}:{os.environ['PATH']}"
+    token = "0f4c1e2a-secret-check-uuid"
+    try:
+        host.heartbeat_url = f"http://127.0.0.1:{server.server_port}/ping/{token}"
+        host.write_config()
+        result = host.ok("mailstack-backup")
+    finally:
+        server.shutdown()
+        _Recorder.status = 200
+    assert _Recorder.hits == [f"/ping/{token}"] * 4  # the first try and --retry 3
+    assert "warning: heartbeat ping failed (curl exit 22)" in result.stderr
+    assert token not in result.stderr
+    assert token not in result.stdout
+    assert argv_log.read_text().strip()
+    assert token not in argv_log.read_text()
+
+
 # --- periodic check ---------------------------------------------------------------------
 
 
@@ -209,4 +350,4 @@ def test_check_reads_data_and_fails_on_a_damaged_pack(host: BackupHost) -> None:
     result = host.script("mailstack-backup", "check")
     assert result.returncode != 0
     assert marker.read_text() == checked
-    assert "action=check" in (Path(host.paths.state_dir) / "last-failure").read_text()
+    assert "action=check" in (Path(host.paths.state_dir) / "last-check-failure").read_text()

@@ -20,9 +20,12 @@ import pytest
 
 from tests.e2e.backup_support import (
     BackupHost,
+    MariaDB,
     Postgres,
+    create_orders_maria,
     create_orders_pg,
     file_tree,
+    mariadb_server,
     postgres_server,
     sources_for,
     sqlite_create,
@@ -33,6 +36,7 @@ from tests.e2e.backup_support import (
 @dataclass
 class Live:
     pg: Postgres
+    maria: MariaDB
     lite: Path
     uploads: Path
     host: BackupHost
@@ -50,6 +54,8 @@ class Live:
         return {
             "pg": self.pg.sql("SELECT * FROM orders ORDER BY id", "app"),
             "pg_databases": self.pg.sql("SELECT datname FROM pg_database ORDER BY 1"),
+            "maria": self.maria.sql("SELECT * FROM orders ORDER BY id", "app"),
+            "maria_databases": self.maria.sql("SHOW DATABASES"),
             "lite": lite_rows,
             "uploads": file_tree(self.uploads),
             "state": self.host.state(),
@@ -60,24 +66,26 @@ class Live:
 
 @pytest.fixture
 def live() -> Iterator[Live]:
-    with postgres_server() as pg, temp_dir("verify") as root:
+    with postgres_server() as pg, mariadb_server() as maria, temp_dir("verify") as root:
         create_orders_pg(pg, "app", 2000)
+        create_orders_maria(maria, "app", 2000)
         lite = root / "lite.db"
         sqlite_create(lite, 100)
         uploads = root / "uploads"
         uploads.mkdir()
         (uploads / "a.txt").write_text("v1")
         (root / "host").mkdir()
-        host = BackupHost(root / "host", sources_for(pg, None, lite, uploads))
+        host = BackupHost(root / "host", sources_for(pg, maria, lite, uploads))
         host.ok("mailstack-backup", "init")
         host.ok("mailstack-backup")
         pg.sql("INSERT INTO orders VALUES (1, 'after the backup')", "app")
+        maria.sql("INSERT INTO orders VALUES (1, 'after the backup')", "app")
         db = sqlite3.connect(lite)
         with db:
             db.execute("INSERT INTO orders VALUES (1, 'after the backup')")
         db.close()
         (uploads / "a.txt").write_text("v2")
-        yield Live(pg, lite, uploads, host)
+        yield Live(pg, maria, lite, uploads, host)
 
 
 def _largest_pack(live: Live) -> Path:
@@ -106,21 +114,23 @@ def truncate_snapshot_file(live: Live) -> None:
         f.truncate(40)
 
 
-def _rewrite_dump(live: Live, fix_checksum: bool) -> None:
-    """A new newest snapshot whose postgres dump is cut short."""
+def _rewrite_dump(
+    live: Live, source: str, dump_name: str, edit: Callable[[bytes], bytes], fix_checksum: bool
+) -> None:
+    """A new newest snapshot in which one source's dump is edited."""
     staging = Path(live.host.paths.staging_dir)
     out = live.host.root / "tamper"
     live.host.restic("restore", "latest", "--target", str(out), "--include", str(staging))
     shutil.copytree(out / staging.relative_to("/"), staging)
-    dump = staging / "pg.pgdump"
-    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    dump = staging / dump_name
+    dump.write_bytes(edit(dump.read_bytes()))
     if fix_checksum:
         import hashlib
 
         manifest = staging / "mailstack-backup.manifest"
         digest = hashlib.sha256(dump.read_bytes()).hexdigest()
         lines = [
-            " ".join([*line.split()[:3], digest]) if line.startswith("postgres pg ") else line
+            " ".join([*line.split()[:3], digest]) if line.split()[1:2] == [source] else line
             for line in manifest.read_text().splitlines()
         ]
         manifest.write_text("\n".join(lines) + "\n")
@@ -136,12 +146,44 @@ def _rewrite_dump(live: Live, fix_checksum: bool) -> None:
     shutil.rmtree(staging)
 
 
+def _first_half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _whole_lines_of_first_half(data: bytes) -> bytes:
+    half = data[: len(data) // 2]
+    return half[: half.rindex(b"\n") + 1]
+
+
+def _before_the_last_table(data: bytes) -> bytes:
+    """Cut between two tables: what is left loads cleanly and lists as many
+    tables as it creates; only the missing last line tells."""
+    cut = data.rindex(b"\n--\n-- Table structure for table ")
+    assert data.count(b"\nCREATE TABLE ") >= 2
+    return data[: cut + 1]
+
+
 def dump_differs_from_manifest(live: Live) -> None:
-    _rewrite_dump(live, fix_checksum=False)
+    _rewrite_dump(live, "pg", "pg.pgdump", _first_half, fix_checksum=False)
 
 
 def dump_does_not_load(live: Live) -> None:
-    _rewrite_dump(live, fix_checksum=True)
+    _rewrite_dump(live, "pg", "pg.pgdump", _first_half, fix_checksum=True)
+
+
+def mariadb_dump_differs_from_manifest(live: Live) -> None:
+    _rewrite_dump(live, "maria", "maria.sql", _whole_lines_of_first_half, fix_checksum=False)
+
+
+def mariadb_dump_cut_short(live: Live) -> None:
+    _rewrite_dump(live, "maria", "maria.sql", _before_the_last_table, fix_checksum=True)
+
+
+def mariadb_dump_does_not_load(live: Live) -> None:
+    def break_an_insert(data: bytes) -> bytes:
+        return data.replace(b"INSERT INTO `orders`", b"INSERT INTO `no_such_table`", 1)
+
+    _rewrite_dump(live, "maria", "maria.sql", break_an_insert, fix_checksum=True)
 
 
 CORRUPTIONS: dict[str, tuple[Callable[[Live], None], str]] = {
@@ -153,6 +195,15 @@ CORRUPTIONS: dict[str, tuple[Callable[[Live], None], str]] = {
         "does not match the manifest's checksum",
     ),
     "dump does not load": (dump_does_not_load, "does not load into a scratch database"),
+    "mariadb dump differs from the manifest": (
+        mariadb_dump_differs_from_manifest,
+        "does not match the manifest's checksum",
+    ),
+    "mariadb dump cut short": (mariadb_dump_cut_short, "mariadb dump of 'maria' is incomplete"),
+    "mariadb dump does not load": (
+        mariadb_dump_does_not_load,
+        "mariadb dump of 'maria' does not load into a scratch database",
+    ),
 }
 
 
@@ -171,6 +222,7 @@ def test_corrupt_snapshot_is_refused_before_anything_live_changes(
     assert "nothing was changed" in result.stderr
     assert live.contents() == before
     assert "mailstack_verify" not in live.pg.sql("SELECT string_agg(datname, ',') FROM pg_database")
+    assert "mailstack_verify" not in live.maria.sql("SHOW DATABASES")
 
 
 def test_dry_run_verifies_and_changes_nothing(live: Live) -> None:
@@ -185,6 +237,8 @@ def test_verified_restore_takes_a_safety_snapshot_then_replaces_live_data(live: 
 
     assert live.pg.sql("SELECT count(*) FROM orders WHERE id = 1", "app") == "0"
     assert live.pg.sql("SELECT count(*) FROM orders", "app") == "2000"
+    assert live.maria.sql("SELECT count(*) FROM orders WHERE id = 1", "app") == "0"
+    assert live.maria.sql("SELECT count(*) FROM orders", "app") == "2000"
     assert (live.uploads / "a.txt").read_text() == "v1"
     db = sqlite3.connect(live.lite)
     assert db.execute("SELECT count(*) FROM orders WHERE id = 1").fetchone() == (0,)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_command as command
 import pytest
+from pulumi.runtime.mocks import MockResourceArgs
 
 from components.backup import (
     Backup,
@@ -18,9 +22,19 @@ from components.backup import (
     SourceKind,
 )
 from components.host import Host
+from components.services.model import Mount
 from mailstack.config import ConfigError, validate
-from mailstack.harness import SECRET_SIG, Run, mask_secrets
+from mailstack.harness import (
+    MOCK_NOW,
+    SECRET_SIG,
+    MailstackMocks,
+    RecordingMonitor,
+    Run,
+    mask_secrets,
+    run_program,
+)
 from tests.conftest import RunStack, stack_config
+from tests.e2e.backup_support import BackupHost
 
 PASSWORD = "pw-VALUE-4711"
 S3_SECRET = "s3-SECRET-0815"
@@ -63,6 +77,18 @@ def test_secrets_reach_root_only_files_through_stdin_never_the_command_line(prod
     assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}" in credentials
 
 
+def test_config_file_is_root_only_because_it_holds_the_heartbeat_url(run_stack: RunStack) -> None:
+    url = "https://hc-ping.com/0f4c1e2a-check-uuid"
+    run = run_stack("prod", set={"backupHeartbeatUrl": url})
+    assert f"BACKUP_HEARTBEAT_URL={url}" in run.artifacts["backup/backup.conf"].text
+    create = run.named("backup-config").inputs["create"]
+    assert "umask 077" in create
+    assert create.endswith("-m 0600 /dev/stdin /etc/mailstack/backup.conf'")
+    # Nowhere else: not in any other step, unit or script.
+    others = [r for r in run.of_type(COMMAND) if r.name != "backup-config"]
+    assert all(url not in json.dumps(r.inputs) for r in others)
+
+
 def test_every_step_is_a_child_of_the_component(prod: Run) -> None:
     (component,) = prod.of_type("mailstack:backup:Backup")
     steps = [s for s in prod.of_type(COMMAND) if "mailstack:backup:Backup$" in s.urn]
@@ -81,7 +107,13 @@ def test_timers_are_enabled_only_after_the_repository_is_initialised(prod: Run) 
         "backup-unit-backup-timer",
         "backup-unit-backup-check-service",
         "backup-unit-backup-check-timer",
+        "backup-unit-backup-status-service",
+        "backup-unit-backup-status-timer",
     }
+    create = timers.inputs["create"]
+    assert "enable --now mailstack-backup.timer mailstack-backup-check.timer " in create
+    assert "mailstack-backup-status.timer" in create
+    assert create.endswith("systemctl start --no-block mailstack-backup-status.service")
     init_deps = {by_urn[u].name for u in prod.named("backup-init").dependencies}
     assert {"backup-password", "backup-credentials", "backup-config", "backup-packages"} <= (
         init_deps
@@ -194,6 +226,9 @@ def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
     assert "BACKUP_STAGING_DIR=/srv/mailstack/backup/staging" in conf
     timer = run.artifacts["backup/systemd/mailstack-backup-check.timer"].text
     assert "OnCalendar=Sat *-*-* 01:00:00" in timer
+    # Published on the data volume, where the proxy's /healthz/backup reads it.
+    status = run.artifacts["backup/systemd/mailstack-backup-status.service"].text
+    assert " --publish /srv/mailstack/status\n" in status
 
 
 @pytest.mark.parametrize(
@@ -207,6 +242,14 @@ def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
 def test_bad_backup_values_name_their_key(values: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=f"mailstack:{key}"):
         _config("dev", **values)
+
+
+def test_b2_repositories_are_refused_with_the_s3_compatible_endpoint_suggested() -> None:
+    # The job writes only S3 credentials: a b2: repository would fail on the host.
+    with pytest.raises(ConfigError, match=r"mailstack:backupRepository: b2: .*S3-compatible"):
+        _config("dev", backupRepository="b2:mailstack-backups:prod")
+    endpoint = "s3:https://s3.us-west-004.backblazeb2.com/mailstack-backups/prod"
+    assert _config("dev", backupRepository=endpoint).backup.repository == endpoint
 
 
 def test_local_stack_with_backups_on_is_refused() -> None:
@@ -231,7 +274,113 @@ def test_bad_sources_are_refused(
         BackupSource(kind, name, target, client)
 
 
+@pytest.mark.parametrize(
+    ("kind", "exclude", "match"),
+    [
+        (SourceKind.SQLITE, ("/v/app.db",), "only files sources"),
+        (SourceKind.FILES, ("/other/app.db",), "plain paths under it"),
+        (SourceKind.FILES, ("/v",), "plain paths under it"),
+        (SourceKind.FILES, ("/v/../etc/passwd",), "plain paths under it"),
+        (SourceKind.FILES, ("/v/*.db",), "plain paths under it"),
+    ],
+)
+def test_bad_exclusions_are_refused(kind: SourceKind, exclude: tuple[str, ...], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BackupSource(kind, "v", "/v", exclude=exclude)
+
+
+@pytest.mark.parametrize(
+    ("path", "read_only"), [("../app.db", False), ("/data/app.db", False), ("app.db", True)]
+)
+def test_a_mount_declares_only_plain_sqlite_files_it_can_write(path: str, read_only: bool) -> None:
+    with pytest.raises(ValueError, match="plain relative path in a writable mount"):
+        Mount("app-data", "/data", read_only=read_only, sqlite=(path,))
+
+
 def test_duplicate_source_names_are_refused() -> None:
     same = BackupSource(SourceKind.FILES, "f", "/a")
     with pytest.raises(ValueError, match="more than once"):
         BackupSettings("/r", "h", (same, BackupSource(SourceKind.FILES, "f", "/b")))
+
+
+# --- the status, read on every `pulumi up` ------------------------------------------
+
+
+def test_status_is_read_on_every_up_after_the_timers_and_never_fails(prod: Run) -> None:
+    step = prod.named("backup-status")
+    by_urn = prod.by_urn()
+    assert "backup-timers" in {by_urn[u].name for u in step.dependencies}
+    # A per-run trigger (the deploy time; fixed under mocks, so synth is reproducible).
+    assert step.inputs["triggers"] == [MOCK_NOW.isoformat(timespec="seconds")]
+    assert step.inputs["create"].endswith("mailstack-backup-status --json 2>/dev/null || true")
+    # Offline nothing was read: unknown, said so, and no warning.
+    status = prod.outputs["backup"]["status"]
+    assert status["state"] == "unknown"
+    assert "pulumi up" in status["message"]
+
+
+class _StatusMocks(MailstackMocks):
+    """The status step prints `stdout`, as the host would."""
+
+    def __init__(self, stdout: str) -> None:
+        super().__init__()
+        self.stdout = stdout
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        id_, outputs = super().new_resource(args)
+        if args.name == "backup-status":
+            outputs = {**outputs, "stdout": self.stdout}
+        return id_, outputs
+
+
+def _up_with_status(stdout: str) -> Run:
+    config, secret_keys = stack_config("prod", secrets=SECRETS)
+    return run_program("prod", config, secret_keys, monitor=RecordingMonitor(_StatusMocks(stdout)))
+
+
+def _real_status(tmp_path: Path, last_success_age_hours: int | None) -> str:
+    """What mailstack-backup-status --json prints on a host in that state."""
+    data = tmp_path / "data"
+    data.mkdir()
+    host = BackupHost(tmp_path, (BackupSource(SourceKind.FILES, "data", str(data)),))
+    if last_success_age_hours is not None:
+        state = Path(host.paths.state_dir)
+        state.mkdir()
+        then = int(time.time()) - last_success_age_hours * 3600
+        (state / "last-success").write_text(f"{then} then snapshot=abc\n")
+    return host.script("mailstack-backup-status", "--json").stdout
+
+
+@pytest.mark.parametrize(
+    ("age", "state", "warned"), [(1, "fresh", False), (30, "stale", True), (None, "never", True)]
+)
+def test_stack_output_reports_the_hosts_status_and_warns_unless_fresh(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    age: int | None,
+    state: str,
+    warned: bool,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    run = _up_with_status(_real_status(tmp_path, age))
+    status = run.outputs["backup"]["status"]
+    assert status["state"] == state
+    assert status["checkedAt"]
+    if age is not None:
+        assert status["lastSuccess"]
+        assert status["ageSeconds"] >= age * 3600
+    warnings = [r.getMessage() for r in caplog.records if "backups are" in r.getMessage()]
+    assert bool(warnings) == warned
+    if warned:
+        assert warnings == [f"backups are {state}: {status['message']}"]
+
+
+def test_a_host_that_says_nothing_useful_is_unknown_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    run = _up_with_status("")  # exit 2 on a broken config prints nothing
+    status = run.outputs["backup"]["status"]
+    assert status["state"] == "unknown"
+    assert "no status from the host" in status["message"]
+    assert any("backups are unknown" in r.getMessage() for r in caplog.records)

@@ -4,14 +4,16 @@
 #
 # The config (/etc/mailstack/backup.conf, rendered by Pulumi) is bash: scalars
 # plus BACKUP_SOURCES, one string per source:
-#   "<kind> <name> <target> [client prefix...]"
+#   "<kind> <name> <target> [client prefix... | excluded path...]"
 # kind     postgres | mariadb | sqlite | files
 # name     [a-z0-9-]+, unique; names the dump inside the snapshot
 # target   database name (postgres, mariadb) or absolute path (sqlite, files)
-# prefix   words that run the database's client tools: the tool name and its
-#          arguments are appended, e.g. `docker compose -p mailstack exec -T
-#          -e PGUSER=app postgres` on a server or `env PGHOST=/tmp/pg` in tests.
-#          Split on whitespace, no quoting.
+# prefix   postgres, mariadb: words that run the database's client tools: the
+#          tool name and its arguments are appended, e.g. `docker compose -p
+#          mailstack exec -T -e PGUSER=app postgres` on a server or `env
+#          PGHOST=/tmp/pg` in tests. Split on whitespace, no quoting.
+# excluded files: paths under target left out of the copy and kept in place by
+#          a restore (a SQLite database that has its own sqlite source).
 
 MANIFEST_NAME=mailstack-backup.manifest
 
@@ -53,7 +55,8 @@ load_credentials() {
 
 # Sources are parsed once here, so a typo fails before anything runs.
 check_sources() {
-  local entry kind name target seen=" "
+  local entry kind name target excluded seen=" "
+  local -a words
   for entry in "${BACKUP_SOURCES[@]}"; do
     read -r kind name target _ <<<"$entry"
     [[ $name =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "source '$entry': bad name '$name'"
@@ -63,8 +66,15 @@ check_sources() {
       postgres | mariadb)
         [[ $target =~ ^[A-Za-z0-9_]+$ ]] || die "source '$name': bad database name '$target'"
         ;;
-      sqlite | files)
+      sqlite)
         [[ $target == /* ]] || die "source '$name': '$target' is not an absolute path"
+        ;;
+      files)
+        [[ $target == /* ]] || die "source '$name': '$target' is not an absolute path"
+        read -r -a words <<<"$entry"
+        for excluded in "${words[@]:3}"; do
+          [[ $excluded == "$target"/* ]] || die "source '$name': excluded '$excluded' is not under $target"
+        done
         ;;
       *) die "source '$entry': unknown kind '$kind' (postgres, mariadb, sqlite, files)" ;;
     esac
@@ -111,14 +121,16 @@ dump_sqlite() {
 
 # stage_sources require-all|skip-missing: dump every database into
 # BACKUP_STAGING_DIR, write the manifest (checksums, file volume paths) and set
-# BACKUP_PATHS to what restic backs up. skip-missing (the safety snapshot before
-# a restore onto a fresh host) skips SQLite files and file volumes that do not
-# exist yet; the scheduled job requires all.
+# BACKUP_PATHS to what restic backs up and BACKUP_EXCLUDES to what it leaves
+# out. skip-missing (the safety snapshot before a restore onto a fresh host)
+# skips SQLite files and file volumes that do not exist yet; the scheduled job
+# requires all.
 stage_sources() {
   local staging=$BACKUP_STAGING_DIR entry kind name target file prefix_words
   local mode=$1
   local -a prefix
   BACKUP_PATHS=("$staging")
+  BACKUP_EXCLUDES=()
   rm -rf "$staging"
   mkdir -p "$staging"
   chmod 0700 "$staging"
@@ -136,6 +148,8 @@ stage_sources() {
     if [[ $kind == files ]]; then
       [[ -d $target ]] || die "file volume $target of source '$name' does not exist"
       BACKUP_PATHS+=("$target")
+      # A files source's trailing words are the paths it leaves out.
+      BACKUP_EXCLUDES+=("${prefix[@]}")
       printf 'files %s %s -\n' "$name" "$target" >>"$staging/$MANIFEST_NAME.partial"
       continue
     fi
@@ -152,24 +166,33 @@ stage_sources() {
   mv "$staging/$MANIFEST_NAME.partial" "$staging/$MANIFEST_NAME"
 }
 
-# restic_backup TAG PATH...: back up; set SNAPSHOT_ID to the new snapshot.
+# restic_backup TAG PATH...: back up, leaving out BACKUP_EXCLUDES (from
+# stage_sources); set SNAPSHOT_ID to the new snapshot.
 restic_backup() {
-  local tag=$1 out
+  local tag=$1 out path
+  local -a excludes=()
   shift
-  out=$(restic backup --host "$BACKUP_HOSTNAME" --tag "$tag" "$@")
+  for path in "${BACKUP_EXCLUDES[@]}"; do
+    excludes+=(--exclude "$path")
+  done
+  out=$(restic backup --host "$BACKUP_HOSTNAME" --tag "$tag" "${excludes[@]}" "$@")
   printf '%s\n' "$out" >&2
   SNAPSHOT_ID=$(sed -n 's/^snapshot \([0-9a-f]*\) saved$/\1/p' <<<"$out")
   [[ -n $SNAPSHOT_ID ]] || die "restic did not report a saved snapshot"
 }
 
 # write_atomic FILE: stdin into FILE through a temporary file and a rename,
-# so readers (the status check, node_exporter) never see half a file.
+# so readers (the status check, node_exporter) never see half a file. FILE is
+# 0644 in a 0755 directory, set explicitly: the units' UMask=0077 would make
+# both root-only, and a metrics collector is not root.
 write_atomic() {
-  local file=$1
-  mkdir -p "$(dirname "$file")"
-  cat >"$file.tmp"
-  chmod 0644 "$file.tmp"
-  mv -f "$file.tmp" "$file"
+  local file=$1 tmp
+  install -d -m 0755 "$(dirname "$file")"
+  tmp=$(mktemp "$file.XXXXXX")
+  if ! { cat >"$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$file"; }; then
+    rm -f "$tmp"
+    return 1
+  fi
 }
 
 # take_lock: one backup, check or restore at a time on this host.
