@@ -152,10 +152,15 @@ def minio() -> Service:
 
 
 def minio_buckets(buckets: Sequence[str]) -> Service:
-    """A one-shot job that creates the buckets (idempotent) once MinIO is healthy."""
+    """A one-shot job that creates the buckets (idempotent) once MinIO is healthy.
+
+    `mc` takes the alias from `MC_HOST_store`, exported by the shell builtin,
+    so the password is in no process's argv (`mc alias set` would put it there).
+    Generated passwords are URL-safe (`special=False`; locally `token_urlsafe`).
+    """
     makes = " && ".join(f"mc mb --ignore-existing store/{b}" for b in buckets)
     script = (
-        'mc alias set store http://minio:9000 "$$MINIO_ROOT_USER" "$$MINIO_ROOT_PASSWORD" '
+        'export MC_HOST_store="http://$$MINIO_ROOT_USER:$$MINIO_ROOT_PASSWORD@minio:9000" '
         f"&& {makes}"
     )
     return Service(
