@@ -78,10 +78,21 @@ class LocalStack:
     def down(self, volumes: bool = False) -> None:
         self.compose("down", *(["-v"] if volumes else []), check=False)
 
-    def deploy(self, service: str) -> None:
+    def write_files(self) -> str:
+        """Run the files step; returns its stdout."""
+        return subprocess.run(
+            ["sh", str(self.compose_dir / "deploy" / "files.sh")],
+            cwd=self.root,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def deploy(self, service: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the deploy path: the files step, then the service's step with its env file."""
         deploy = self.compose_dir / "deploy"
-        subprocess.run(["sh", str(deploy / "files.sh")], cwd=self.root, env=self.env, check=True)
+        self.write_files()
         env_file = self.compose_dir / "env" / f"{service}.env"
         stdin = env_file.read_text() if env_file.exists() else ""
         done = subprocess.run(
@@ -92,8 +103,9 @@ class LocalStack:
             text=True,
             capture_output=True,
         )
-        if done.returncode:
+        if check and done.returncode:
             raise RuntimeError(f"deploy {service}: {done.stderr[-3000:]}")
+        return done
 
     def containers(self, service: str) -> list[dict[str, Any]]:
         ids = self.compose("ps", "-a", "-q", service).stdout.split()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from components.services.model import Role
-from tests.e2e.images.build import NEXT_LISTMONK, build_all
+from tests.e2e.images.build import BROKEN_LISTMONK, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -212,6 +212,28 @@ def test_an_app_update_through_the_deploy_path_fails_no_request(stack: LocalStac
     assert app["Config"]["Image"] == NEXT_LISTMONK
     status, headers, _ = stack.get("/")
     assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
+
+
+def test_a_failed_update_leaves_the_old_container_serving_alone(stack: LocalStack) -> None:
+    """A release that never turns healthy: the deploy step fails and removes it."""
+    (before,) = stack.containers("app")
+    stack.synth(appImage=BROKEN_LISTMONK)
+    deploys: list[subprocess.CompletedProcess[str]] = []
+    load = requests_during(stack, lambda: deploys.append(stack.deploy("app", check=False)))
+    (deploy,) = deploys
+    assert deploy.returncode != 0
+    assert "did not turn healthy" in deploy.stderr
+    assert load.failures == 0, f"{load.failures} of {load.requests} requests failed"
+    assert load.requests >= 20
+    assert load.versions == {"v5.0.4"}
+    (after,) = stack.containers("app")
+    assert after["Id"] == before["Id"]
+    assert after["State"]["Running"]
+    status, headers, _ = stack.get("/")
+    assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
+    # Leave the project files as the running stack is, for the tests after this one.
+    stack.synth(appImage=NEXT_LISTMONK)
+    stack.write_files()
 
 
 def test_env_files_written_by_the_deploy_step_are_private(stack: LocalStack) -> None:

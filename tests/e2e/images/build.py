@@ -30,6 +30,8 @@ BASE = "mailstack-test/standin-base:1"
 SOURCE_LABEL = "org.mailstack.standin.source"
 NEXT_LISTMONK = f"{presets.LISTMONK.name}:v5.0.4"
 """A second app tag: the e2e update test deploys it over the pinned one."""
+BROKEN_LISTMONK = f"{presets.LISTMONK.name}:v5.0.5-broken"
+"""An app tag that never turns healthy: the failed-update test deploys it."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ STANDINS = (
     Standin("mailpit", (kinds.MAILPIT.ref,)),
     Standin("listmonk", (presets.LISTMONK.ref,), {"VERSION": presets.LISTMONK.tag}),
     Standin("listmonk", (NEXT_LISTMONK,), {"VERSION": "v5.0.4"}),
+    Standin("listmonk", (BROKEN_LISTMONK,), {"VERSION": "v5.0.5-broken", "BROKEN": "1"}),
 )
 
 

@@ -85,6 +85,13 @@ class Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for in-flight requests
 
 
+def hang() -> None:
+    """A broken release: never listens, so it never turns healthy; stops on SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
 def serve() -> None:
     # listmonk reads its config keys from mixed-case variables.
     address = os.environ.get("LISTMONK_app__address", "0.0.0.0:9000")  # noqa: SIM112
@@ -104,5 +111,9 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if "--install" in args:
         install()
-    elif "--upgrade" not in args:
+    elif "--upgrade" in args:
+        pass  # the stand-in's schema has nothing to migrate
+    elif os.environ.get("STANDIN_BROKEN"):
+        hang()
+    else:
         serve()
