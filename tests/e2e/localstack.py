@@ -8,6 +8,7 @@ developer's own `make local`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -171,7 +172,8 @@ def requests_during(
                 result.versions.add(headers.get("X-App-Version", ""))
                 if status != 200:
                     result.failures += 1
-            except OSError:
+            # A connection the proxy closes mid-response is an HTTPException, not an OSError.
+            except (OSError, http.client.HTTPException):
                 result.failures += 1
             result.slowest = max(result.slowest, time.monotonic() - start)
 
