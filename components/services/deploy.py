@@ -30,6 +30,7 @@ from components.services.presets import AppParams, Relay
 from components.services.stack import StackParams, build_stack
 from components.services.steps import (
     render_deploy_step,
+    render_down_step,
     render_files_step,
     render_remove_step,
 )
@@ -118,6 +119,7 @@ def _step(
     host: Host,
     create: str,
     *,
+    update: str | None = None,
     delete: str | None = None,
     stdin: pulumi.Input[str] | None = None,
     triggers: Sequence[pulumi.Input[str]] = (),
@@ -128,6 +130,7 @@ def _step(
         return command.local.Command(
             name,
             create=create,
+            update=update,
             delete=delete,
             stdin=stdin,
             triggers=list(triggers),
@@ -140,6 +143,7 @@ def _step(
         name,
         connection=host.connection,
         create=create,
+        update=update,
         delete=delete,
         stdin=stdin,
         triggers=list(triggers),
@@ -227,12 +231,19 @@ class ComposeStack(pulumi.ComponentResource):
         for path, text in rendered.files.items():
             publish(f"{ARTIFACT_DIR}/{path}", text)
         write_files = render_files_step(project, args.project_dir, rendered.files)
+        first_write = render_files_step(project, args.project_dir, rendered.files, create=True)
+        # Deleted last on `pulumi destroy` (every service step depends on it).
+        down = render_down_step(project, args.project_dir)
         if args.host.is_local:
             publish(f"{ARTIFACT_DIR}/deploy/files.sh", write_files, 0o755)
+            publish(f"{ARTIFACT_DIR}/deploy/files-create.sh", first_write, 0o755)
+            publish(f"{ARTIFACT_DIR}/deploy/down.sh", down, 0o755)
         files = _step(
             f"{name}-files",
             args.host,
-            write_files,
+            first_write,
+            update=write_files,
+            delete=down,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.host.ready)),
         )
 

@@ -53,7 +53,7 @@ def test_deploy_steps_pass_shellcheck(
     scripts = []
     for reg in runs[(stack, preset)].registrations:
         if reg.type.startswith("command:") and reg.name.startswith("services-"):
-            for phase in ("create", "delete"):
+            for phase in ("create", "update", "delete"):
                 if phase in reg.inputs:
                     path = tmp_path / f"{reg.name}-{phase}.sh"
                     path.write_text(reg.inputs[phase])

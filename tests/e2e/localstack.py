@@ -79,16 +79,47 @@ class LocalStack:
     def down(self, volumes: bool = False) -> None:
         self.compose("down", *(["-v"] if volumes else []), check=False)
 
-    def write_files(self) -> str:
-        """Run the files step; returns its stdout."""
-        return subprocess.run(
-            ["sh", str(self.compose_dir / "deploy" / "files.sh")],
+    def run_step(self, script: str) -> None:
+        """Run one of the published steps (`deploy/<script>`) as Pulumi would."""
+        done = subprocess.run(
+            ["sh", str(self.compose_dir / "deploy" / script)],
             cwd=self.root,
             env=self.env,
-            check=True,
             capture_output=True,
             text=True,
+        )
+        if done.returncode:
+            raise RuntimeError(f"{script}: {done.stderr[-3000:]}")
+
+    def write_files(self) -> None:
+        """Run the files step as an update runs it."""
+        self.run_step("files.sh")
+
+    def volumes(self) -> set[str]:
+        out = subprocess.run(
+            [
+                "docker",
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
+        return set(out.split())
+
+    def running(self) -> list[str]:
+        """Ids of the project's running containers."""
+        out = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={self.project}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out.split()
 
     def deploy(self, service: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the deploy path: the files step, then the service's step with its env file."""

@@ -239,3 +239,27 @@ def test_a_failed_update_leaves_the_old_container_serving_alone(stack: LocalStac
 def test_env_files_written_by_the_deploy_step_are_private(stack: LocalStack) -> None:
     app_env = stack.compose_dir / "env" / "app.env"
     assert Path(app_env).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_replaced_files_step_leaves_the_project_running(stack: LocalStack) -> None:
+    """pulumi-command replaces a remote step when its connection changes: the new
+    step's create runs, then the old step's delete, which must not stop anything."""
+    running = stack.running()
+    stack.run_step("files-create.sh")
+    assert (stack.compose_dir / ".keep-running").exists()
+    stack.run_step("down.sh")
+    assert sorted(stack.running()) == sorted(running)
+    assert not (stack.compose_dir / ".keep-running").exists()
+
+
+def test_destroy_stops_every_container_and_keeps_the_data(stack: LocalStack) -> None:
+    volumes = stack.volumes()
+    assert {f"{stack.project}_db-data", f"{stack.project}_minio-data"} <= volumes
+    stack.run_step("down.sh")
+    assert stack.running() == []
+    assert stack.compose("ps", "-a", "-q").stdout.split() == []
+    assert stack.volumes() == volumes
+    stack.up()
+    status, _, body = stack.get("/api/subscribers")
+    assert status == 200
+    assert "kept@example.org" in json.loads(body)["data"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from components.services.model import (
 )
 from mailstack.config import ConfigError
 from mailstack.harness import Run, mask_secrets
-from tests.conftest import RunStack
+from tests.conftest import STACKS, RunStack
 from tests.services_cases import CASE_IDS, CASES, compose_of, runs
 
 __all__ = ["runs"]  # a shared fixture
@@ -142,6 +143,22 @@ def test_secrets_travel_only_on_stdin_and_in_private_env_files(
         if service.get("env_file"):
             assert mask_secrets(step.inputs["stdin"]) == "[secret]", name
         assert step.inputs["logging"] == "stderr"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_destroy_stops_the_project_and_keeps_its_volumes(
+    stack_runs: dict[str, Run], stack: str
+) -> None:
+    files = stack_runs[stack].named("services-files")
+    delete = files.inputs["delete"]
+    (down,) = [shlex.split(line) for line in delete.splitlines() if " down" in line]
+    assert down[:3] == ["docker", "compose", "-p"]
+    assert down[3].endswith(f"mailstack-{stack}}}") and down[4] == "down"
+    assert not {"-v", "--volumes", "--rmi"} & set(down), "destroy must keep the data"
+    # Only a fresh create marks a running project as taken over (a replacement).
+    assert ".keep-running" in files.inputs["create"]
+    assert ".keep-running" not in files.inputs["update"]
+    assert "if [ -e .keep-running ]" in delete
 
 
 def test_a_changed_app_image_retriggers_only_the_app_step(

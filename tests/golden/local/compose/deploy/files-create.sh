@@ -1,0 +1,302 @@
+# Write mailstack-local's compose files into build/local/compose (rendered by mailstack).
+set -eu
+mkdir -p 'build/local/compose'
+cd 'build/local/compose'
+# This step is being created: on a fresh host, or as the replacement of a step
+# pulumi-command replaces (it does when the SSH connection changes). In a
+# replacement the old step's delete runs next; the marker tells it to leave
+# the running project alone.
+if docker ps -q --filter "label=com.docker.compose.project=${COMPOSE_PROJECT_NAME:-mailstack-local}" | grep -q .; then
+  touch .keep-running
+fi
+mkdir -p "$(dirname 'Caddyfile')"
+cat > 'Caddyfile.new' <<'MAILSTACK_EOF'
+# mailstack-local: rendered by mailstack (components/services); do not edit.
+{
+	# Local stack: plain HTTP, published on 127.0.0.1 only.
+	auto_https off
+	admin localhost:2019
+}
+
+(hardening) {
+	encode zstd gzip
+	header {
+		X-Content-Type-Options "nosniff"
+		X-Frame-Options "SAMEORIGIN"
+		Referrer-Policy "strict-origin-when-cross-origin"
+		Permissions-Policy "camera=(), microphone=(), geolocation=()"
+		-Server
+	}
+}
+
+(upstream_policy) {
+	# Every container of a service is its own upstream (Docker DNS returns
+	# one A record per container), so an update can start the new container
+	# before the old one stops; failed dials are retried on the others.
+	lb_policy round_robin
+	lb_try_duration 10s
+	lb_try_interval 100ms
+	fail_duration 10s
+	max_fails 1
+	unhealthy_status 502 503 504
+	# A container that just stopped may still be in the last DNS answer;
+	# dials to its address hang, so give up quickly and try another.
+	transport http {
+		dial_timeout 1s
+	}
+}
+
+:80 {
+	import hardening
+
+	handle {
+		reverse_proxy {
+			dynamic a {
+				name app
+				port 9000
+				refresh 1s
+			}
+			import upstream_policy
+		}
+	}
+}
+
+# The mail sink's web UI (local stack only).
+:8025 {
+	import hardening
+	reverse_proxy mailpit:8025
+}
+MAILSTACK_EOF
+mv 'Caddyfile.new' 'Caddyfile'
+mkdir -p "$(dirname 'compose.yaml')"
+cat > 'compose.yaml.new' <<'MAILSTACK_EOF'
+# mailstack-local: rendered by mailstack (components/services); do not edit.
+# Secrets are in env/<service>.env (mode 0600), never in this file.
+name: mailstack-local
+services:
+  proxy:
+    image: caddy:2.10.0
+    pull_policy: missing
+    command:
+    - caddy
+    - run
+    - --config
+    - /etc/caddy/Caddyfile
+    - --adapter
+    - caddyfile
+    restart: unless-stopped
+    environment:
+      XDG_CONFIG_HOME: /config
+      XDG_DATA_HOME: /data
+    ports:
+    - 127.0.0.1:8080:80
+    - 127.0.0.1:8025:8025
+    volumes:
+    - caddy-data:/data
+    - caddy-config:/config
+    - ./Caddyfile:/etc/caddy/Caddyfile:ro
+    tmpfs:
+    - /tmp
+    read_only: true
+    networks:
+    - edge
+    - internal
+    depends_on:
+      app:
+        condition: service_healthy
+      mailpit:
+        condition: service_healthy
+    healthcheck:
+      test:
+      - CMD
+      - wget
+      - -q
+      - -O
+      - /dev/null
+      - http://127.0.0.1:2019/config/
+      interval: 5s
+      timeout: 5s
+      retries: 6
+      start_period: 30s
+    security_opt:
+    - no-new-privileges:true
+    cap_drop:
+    - ALL
+    cap_add:
+    - NET_BIND_SERVICE
+    mem_limit: 256m
+    memswap_limit: 256m
+    cpus: 1.0
+    pids_limit: 512
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: '3'
+    labels:
+      org.mailstack.files-sha256: 25fbab7fef0bd47b3e72a8f7c0b710a19c789b92d146c7265004ef800f75e023
+      org.mailstack.role: proxy
+  db:
+    image: postgres:17.5
+    pull_policy: missing
+    restart: unless-stopped
+    environment:
+      POSTGRES_DB: listmonk
+      POSTGRES_USER: listmonk
+    env_file:
+    - env/db.env
+    x-secret-env:
+    - POSTGRES_PASSWORD
+    volumes:
+    - db-data:/var/lib/postgresql/data
+    tmpfs:
+    - /var/run/postgresql
+    - /tmp
+    read_only: true
+    networks:
+    - internal
+    healthcheck:
+      test:
+      - CMD
+      - pg_isready
+      - -U
+      - listmonk
+      - -d
+      - listmonk
+      interval: 5s
+      timeout: 5s
+      retries: 6
+      start_period: 30s
+    security_opt:
+    - no-new-privileges:true
+    cap_drop:
+    - ALL
+    cap_add:
+    - CHOWN
+    - DAC_OVERRIDE
+    - FOWNER
+    - SETGID
+    - SETUID
+    mem_limit: 512m
+    memswap_limit: 512m
+    cpus: 1.0
+    pids_limit: 512
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: '3'
+    labels:
+      org.mailstack.role: database
+  app:
+    image: listmonk/listmonk:v5.0.3
+    pull_policy: missing
+    command:
+    - sh
+    - -c
+    - ./listmonk --install --idempotent --yes --config '' && ./listmonk --upgrade --yes --config '' &&
+      exec ./listmonk --config ''
+    restart: unless-stopped
+    environment:
+      LISTMONK_ADMIN_USER: admin
+      LISTMONK_app__address: 0.0.0.0:9000
+      LISTMONK_app__root_url: http://localhost:8080
+      LISTMONK_db__database: listmonk
+      LISTMONK_db__host: db
+      LISTMONK_db__port: '5432'
+      LISTMONK_db__ssl_mode: disable
+      LISTMONK_db__user: listmonk
+      TZ: Etc/UTC
+    env_file:
+    - env/app.env
+    x-secret-env:
+    - LISTMONK_ADMIN_PASSWORD
+    - LISTMONK_db__password
+    volumes:
+    - app-uploads:/listmonk/uploads
+    tmpfs:
+    - /tmp
+    read_only: true
+    networks:
+    - internal
+    depends_on:
+      db:
+        condition: service_healthy
+    healthcheck:
+      test:
+      - CMD
+      - wget
+      - -q
+      - -O
+      - /dev/null
+      - http://127.0.0.1:9000/health
+      interval: 5s
+      timeout: 5s
+      retries: 6
+      start_period: 30s
+    security_opt:
+    - no-new-privileges:true
+    cap_drop:
+    - ALL
+    mem_limit: 512m
+    memswap_limit: 512m
+    cpus: 1.0
+    pids_limit: 512
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: '3'
+    labels:
+      org.mailstack.role: app
+  mailpit:
+    image: axllent/mailpit:v1.20.4
+    pull_policy: missing
+    user: 65534:65534
+    restart: unless-stopped
+    environment:
+      MP_MAX_MESSAGES: '5000'
+      MP_SMTP_AUTH_ACCEPT_ANY: '1'
+    tmpfs:
+    - /tmp
+    read_only: true
+    networks:
+    - internal
+    healthcheck:
+      test:
+      - CMD
+      - wget
+      - -q
+      - -O
+      - /dev/null
+      - http://127.0.0.1:8025/readyz
+      interval: 5s
+      timeout: 5s
+      retries: 6
+      start_period: 30s
+    security_opt:
+    - no-new-privileges:true
+    cap_drop:
+    - ALL
+    mem_limit: 128m
+    memswap_limit: 128m
+    cpus: 0.5
+    pids_limit: 512
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: '3'
+    labels:
+      org.mailstack.role: mail-sink
+networks:
+  edge: {}
+  internal:
+    internal: true
+volumes:
+  app-uploads: {}
+  caddy-config: {}
+  caddy-data: {}
+  db-data: {}
+MAILSTACK_EOF
+mv 'compose.yaml.new' 'compose.yaml'
