@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from tests.e2e.localstack import LocalStack, requests_during
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DATA_SERVICES = ("db", "redis", "minio")
+DATA_PORTS = {"db": (5432,), "redis": (6379,), "minio": (9000, 9001)}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,32 @@ def test_only_the_proxy_is_published_and_only_on_loopback(stack: LocalStack) -> 
                 assert published and all("->127.0.0.1:" in p for p in published)
             else:
                 assert published == [], service
+
+
+def _primary_ip() -> str:
+    """The host's address on its default route (a UDP connect sends no packet)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))
+        address: str = probe.getsockname()[0]
+        return address
+
+
+def test_data_service_ports_refuse_connections_on_the_host(stack: LocalStack) -> None:
+    """Connecting from the host to their ports, on loopback and on the host's own
+    address, is refused: nothing is published for them.
+
+    Out of scope: the containers' bridge addresses. A Linux host routes to its
+    own bridges, so it can reach 172.x.y.z directly; that is not exposure,
+    since no other machine can (and `internal: true` gives them no way out).
+    """
+    hosts = ("127.0.0.1", _primary_ip())
+    assert not hosts[1].startswith("127."), hosts
+    for service, ports in DATA_PORTS.items():
+        assert stack.containers(service)[0]["State"]["Running"], service
+        for host in hosts:
+            for port in ports:
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection((host, port), timeout=5).close()
 
 
 def test_data_services_are_unreachable_from_the_host(stack: LocalStack) -> None:
