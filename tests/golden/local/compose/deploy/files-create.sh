@@ -48,15 +48,19 @@ cat > 'Caddyfile.new' <<'MAILSTACK_EOF'
 
 :80 {
 	import hardening
-
-	handle {
-		reverse_proxy {
-			dynamic a {
-				name app
-				port 9000
-				refresh 1s
+	# `route` runs these blocks in the order written. Outside it Caddy orders
+	# handlers by directive (every `handle` before any `respond`) and by path
+	# length, which would put the proxy before the admin check.
+	route {
+		handle {
+			reverse_proxy {
+				dynamic a {
+					name app
+					port 9000
+					refresh 1s
+				}
+				import upstream_policy
 			}
-			import upstream_policy
 		}
 	}
 }
@@ -134,7 +138,7 @@ services:
         max-size: 10m
         max-file: '3'
     labels:
-      org.mailstack.files-sha256: 25fbab7fef0bd47b3e72a8f7c0b710a19c789b92d146c7265004ef800f75e023
+      org.mailstack.files-sha256: 0270aae1e23a28e8f8cb61ac377fc2702a247f9c417d94d060fdef9e2f68eea4
       org.mailstack.role: proxy
   db:
     image: postgres:17.5

@@ -1,5 +1,5 @@
 # Deploy service `proxy` of mailstack-local (rendered by mailstack).
-# definition sha256: a4e259a38c1329f9e5a6f4c94b01cdfc9f6ca8b777a3b6e2d339e703ad787605
+# definition sha256: ea29e04b6900ecc61ea3fe73c0f250d454f43c1de2535b3ee67c6ad6a7cd8280
 set -eu
 cd 'build/local/compose'
 docker compose up -d --no-deps --wait 'proxy'
