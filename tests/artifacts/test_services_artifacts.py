@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -44,6 +45,25 @@ def test_caddyfile_passes_caddy_validate(
 ) -> None:
     caddyfile = write(runs[(stack, preset)], tmp_path) / "Caddyfile"
     check("caddy", "validate", "--config", str(caddyfile), "--adapter", "caddyfile")
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_server_certificates_come_only_from_lets_encrypt(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
+) -> None:
+    """What caddy itself makes of the Caddyfile: one issuer, ACME at its default CA."""
+    caddyfile = write(runs[(stack, preset)], tmp_path) / "Caddyfile"
+    done = subprocess.run(
+        ["caddy", "adapt", "--config", str(caddyfile), "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    policies = json.loads(done.stdout)["apps"].get("tls", {}).get("automation", {}).get("policies")
+    if stack == "local":
+        assert policies is None
+    else:
+        assert policies and all(p["issuers"] == [{"module": "acme"}] for p in policies)
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)

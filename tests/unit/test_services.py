@@ -190,6 +190,15 @@ def test_server_volumes_live_on_the_data_volume(stack_runs: dict[str, Run]) -> N
         assert volume["driver_opts"]["device"] == f"/srv/mailstack/volumes/{name}"
 
 
+def test_servers_take_certificates_only_from_lets_encrypt(stack_runs: dict[str, Run]) -> None:
+    """CAA allows letsencrypt.org alone: no fallback issuer (Caddy's is ZeroSSL)."""
+    for stack in ("dev", "prod"):
+        options = stack_runs[stack].artifacts["compose/Caddyfile"].text.split("\n}\n", 1)[0]
+        issuers = [line.split() for line in options.splitlines() if "cert_issuer" in line]
+        assert issuers == [["cert_issuer", "acme"]], stack
+    assert "cert_issuer" not in stack_runs["local"].artifacts["compose/Caddyfile"].text
+
+
 def test_admin_paths_are_limited_to_admin_cidrs(run_stack: RunStack) -> None:
     run = run_stack("prod", set={"tailscale": True}, secrets={"tailscaleAuthKey": "tskey"})
     caddyfile = run.artifacts["compose/Caddyfile"].text
