@@ -18,6 +18,9 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "appPort": 8000,
         "appHealthPath": "/healthz",
         "redis": True,
+        # Receives bounces: the proxy serves the MTA-STS policy.
+        "receivesMail": True,
+        "mtaSts": True,
     },
     "web-api": {
         "appImage": "ghcr.io/example/api:2.0.1",

@@ -24,10 +24,11 @@ import pulumi_command as command
 import pulumi_random as random
 
 from components.host import Host
+from components.mail_records import mta_sts_policy
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
 from components.services.presets import AppParams, Relay
-from components.services.stack import StackParams, build_stack
+from components.services.stack import MtaSts, StackParams, build_stack
 from components.services.steps import (
     render_deploy_step,
     render_down_step,
@@ -95,6 +96,11 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         web_image=config.app.web_image,
         web_port=config.app.web_port,
     )
+    mta_sts = None
+    if not local and config.dns.receives_mail and config.dns.mta_sts:
+        # The same pure function renders the policy whose id DNS publishes.
+        policy = mta_sts_policy(config.dns.mta_sts_mode.value, [config.domain.mail_host])
+        mta_sts = MtaSts(f"mta-sts.{config.domain.domain}", policy)
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append("100.64.0.0/10")
@@ -107,6 +113,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         local_http_port=config.services.local_http_port,
         local_mail_ui_port=config.services.local_mail_ui_port,
         volume_root="" if local else f"{host.data_dir}/volumes",
+        mta_sts=mta_sts,
     )
     secrets = {}
     if relay.password is not None:

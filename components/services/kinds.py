@@ -47,8 +47,13 @@ def http_check(port: int, path: str) -> Healthcheck:
     return Healthcheck(("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"))
 
 
-def caddy(ports: Sequence[Port], depends_on: Mapping[str, Condition]) -> Service:
-    """The reverse proxy: the only service that publishes ports."""
+def caddy(
+    ports: Sequence[Port], depends_on: Mapping[str, Condition], mounts: Sequence[Mount] = ()
+) -> Service:
+    """The reverse proxy: the only service that publishes ports.
+
+    `mounts`: what it serves itself besides its config (read-only files).
+    """
     return Service(
         name=PROXY_NAME,
         role=Role.PROXY,
@@ -60,6 +65,7 @@ def caddy(ports: Sequence[Port], depends_on: Mapping[str, Condition]) -> Service
             Mount("caddy-data", "/data"),
             Mount("caddy-config", "/config"),
             Mount("./Caddyfile", "/etc/caddy/Caddyfile", read_only=True),
+            *mounts,
         ),
         tmpfs=("/tmp",),
         networks=(Network.EDGE, Network.INTERNAL),

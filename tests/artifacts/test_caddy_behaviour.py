@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from components.mail_records import mta_sts_policy
 from components.services.caddyfile import Route, Site, render_caddyfile
 from components.services.presets import AppParams, Relay, build_app
 from mailstack.config import AppPreset
@@ -87,3 +88,24 @@ def test_admin_paths_answer_only_admin_sources(
         for path in ("/", "/api/public/subscription", "/subscription/form"):
             response = curl(f"http://127.0.0.1:{port}{path}")
             assert (response.status, response.body) == (200, b"upstream"), path
+
+
+def test_the_mta_sts_host_serves_exactly_the_policy(tmp_path: Path, upstream: int) -> None:
+    policy = mta_sts_policy("enforce", ["mail.example.com"])
+    root = tmp_path / "mta-sts"
+    (root / ".well-known").mkdir(parents=True)
+    (root / ".well-known" / "mta-sts.txt").write_bytes(policy.encode())
+    port = free_port()
+    host = "mta-sts.example.com"
+    site = _server_site(
+        port, upstream, mta_sts_host=f"http://{host}:{port}", mta_sts_root=str(root)
+    )
+    with serving(render_caddyfile(site), tmp_path, port):
+        response = curl(f"http://{host}:{port}/.well-known/mta-sts.txt", host=host)
+        assert response.status == 200
+        assert response.body == policy.encode()  # byte for byte, CRLF line ends included
+        assert response.headers["content-type"] == "text/plain"
+        for path in ("/", "/.well-known/", "/.well-known/other.txt", "/mta-sts.txt"):
+            assert curl(f"http://{host}:{port}{path}", host=host).status == 404, path
+        # The app's host is unaffected.
+        assert curl(f"http://127.0.0.1:{port}/").body == b"upstream"

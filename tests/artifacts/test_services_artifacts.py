@@ -80,3 +80,24 @@ def test_deploy_steps_pass_shellcheck(
                     scripts.append(str(path))
     assert len(scripts) > 4
     check("shellcheck", "--shell=sh", *scripts)
+
+
+def test_the_files_step_writes_every_file_byte_for_byte(
+    runs: dict[tuple[str, str], Run], tmp_path: Path
+) -> None:
+    """Run the rendered step (the policy file's CRLF line ends must survive the heredoc)."""
+    run = runs[("prod", "transactional-api")]
+    script = run.named("services-files").inputs["update"]
+    project_dir = "/srv/mailstack/compose"
+    assert script.count(f"'{project_dir}'") == 2
+    check("sh", "-c", script.replace(f"'{project_dir}'", f"'{tmp_path}'"))
+    expected = {
+        rel.removeprefix("compose/"): artifact.text
+        for rel, artifact in run.artifacts.items()
+        if rel.startswith("compose/") and not rel.startswith(("compose/env/", "compose/deploy/"))
+    }
+    assert "mta-sts.txt" in expected
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == set(expected)
+    for rel, text in expected.items():
+        assert (tmp_path / rel).read_bytes() == text.encode(), rel

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.mail_records import mta_sts_id
 from components.services.model import (
     Healthcheck,
     Image,
@@ -22,7 +23,7 @@ from components.services.model import (
 from mailstack.config import ConfigError
 from mailstack.harness import Run, mask_secrets
 from tests.conftest import STACKS, RunStack
-from tests.services_cases import CASE_IDS, CASES, compose_of, runs
+from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, compose_of, runs
 
 __all__ = ["runs"]  # a shared fixture
 
@@ -188,6 +189,26 @@ def test_server_volumes_live_on_the_data_volume(stack_runs: dict[str, Run]) -> N
     volumes = compose_of(stack_runs["prod"])["volumes"]
     for name, volume in volumes.items():
         assert volume["driver_opts"]["device"] == f"/srv/mailstack/volumes/{name}"
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_the_proxy_serves_the_mta_sts_policy_dns_announces(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    run = runs[(stack, preset)]
+    caddyfile = run.artifacts["compose/Caddyfile"].text
+    served = run.artifacts.get("compose/mta-sts.txt")
+    if stack == "local" or not PRESET_SETTINGS[preset].get("mtaSts"):
+        assert served is None and "mta-sts." not in caddyfile
+        return
+    assert served is not None
+    assert served.text == run.artifacts["dns/mta-sts.txt"].text
+    domain = run.outputs["appUrl"].removeprefix("https://app.")
+    (txt,) = [r for r in run.registrations if r.inputs.get("name") == f"_mta-sts.{domain}"]
+    assert txt.inputs["content"] == f'"v=STSv1; id={mta_sts_id(served.text)}"'
+    assert f"\nmta-sts.{domain} {{\n" in caddyfile
+    proxy = compose_of(run)["services"]["proxy"]
+    assert "./mta-sts.txt:/srv/mta-sts/.well-known/mta-sts.txt:ro" in proxy["volumes"]
 
 
 def test_servers_take_certificates_only_from_lets_encrypt(stack_runs: dict[str, Run]) -> None:
