@@ -1,8 +1,9 @@
 """Render the proxy's Caddyfile (pure; checked by `caddy validate`).
 
 Servers get automatic HTTPS for the app host (and a www redirect), HSTS,
-admin paths limited to the admin CIDRs / the Tailscale range, and the MTA-STS
-policy on `mta-sts.<domain>` when the platform receives mail. The local stack
+admin paths limited to the admin CIDRs / the Tailscale range, the backup
+health endpoint when backups run, and the MTA-STS policy on `mta-sts.<domain>`
+when the platform receives mail. The local stack
 serves plain HTTP on ports published to 127.0.0.1 only, plus the mail sink's UI.
 """
 
@@ -19,6 +20,9 @@ LOCAL_HTTP_PORT = 80
 """Where the proxy listens inside its container on the local stack."""
 MTA_STS_ROOT = "/srv/mta-sts"
 """Inside the proxy: the directory whose `.well-known/mta-sts.txt` is the policy."""
+BACKUP_STATUS_ROOT = "/srv/backup-status"
+"""Inside the proxy: the host's backup status directory (read-only)."""
+BACKUP_HEALTH_PATH = "/healthz/backup"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class Site:
     mta_sts_host: str = ""
     """`mta-sts.<domain>`, serving the MTA-STS policy; empty for none."""
     mta_sts_root: str = MTA_STS_ROOT
+    backup_status_root: str = ""
+    """Where the proxy sees `backup.json` and the `backup.stale` marker; empty: no
+    backup health endpoint."""
 
     @property
     def local(self) -> bool:
@@ -84,5 +91,7 @@ def render_caddyfile(site: Site) -> str:
             mail_ui_port=site.mail_ui_port,
             mta_sts_host=site.mta_sts_host,
             mta_sts_root=site.mta_sts_root,
+            backup_status_root=site.backup_status_root,
+            backup_health_path=BACKUP_HEALTH_PATH,
         )
     )

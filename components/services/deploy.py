@@ -25,6 +25,7 @@ import pulumi_random as random
 
 from components.host import Host
 from components.mail_records import mta_sts_policy
+from components.services.caddyfile import BACKUP_HEALTH_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
 from components.services.presets import AppParams, Relay
@@ -96,6 +97,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         web_image=config.app.web_image,
         web_port=config.app.web_port,
     )
+    backups = not local and config.backup.enabled
     mta_sts = None
     if not local and config.dns.receives_mail and config.dns.mta_sts:
         # The same pure function renders the policy whose id DNS publishes.
@@ -114,6 +116,8 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         local_mail_ui_port=config.services.local_mail_ui_port,
         volume_root="" if local else f"{host.data_dir}/volumes",
         mta_sts=mta_sts,
+        # Written by the backup units on the host (components/backup.py).
+        backup_status_dir=f"{host.data_dir}/status" if backups else "",
     )
     secrets = {}
     if relay.password is not None:
@@ -210,6 +214,9 @@ class ComposeStack(pulumi.ComponentResource):
     """Every service of one host, deployed in dependency order: `mailstack:services:Stack`."""
 
     app_url: pulumi.Output[str]
+    backup_health_url: str | None
+    """Public URL of the backup health endpoint (503 while backups are stale);
+    None when backups are off."""
     services: dict[str, ServiceDeployment]
     project: Project
     """The rendered service model (what backups read their sources from)."""
@@ -275,6 +282,11 @@ class ComposeStack(pulumi.ComponentResource):
             )
 
         self.app_url = pulumi.Output.from_input(args.stack.app.app_url)
+        self.backup_health_url = (
+            f"{args.stack.app.app_url}{BACKUP_HEALTH_PATH}"
+            if args.stack.backup_status_dir
+            else None
+        )
         self.register_outputs({"appUrl": self.app_url})
 
 

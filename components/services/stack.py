@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from components.services import kinds
 from components.services.caddyfile import (
+    BACKUP_STATUS_ROOT,
     LOCAL_HTTP_PORT,
     MTA_STS_ROOT,
     Route,
@@ -48,6 +49,9 @@ class StackParams:
     local_mail_ui_port: int = 8025
     volume_root: str = ""
     mta_sts: MtaSts | None = None
+    backup_status_dir: str = ""
+    """Host directory with the backup status (`backup.json`, `backup.stale`),
+    served at the backup health endpoint; empty when backups are off."""
 
     @property
     def local(self) -> bool:
@@ -85,6 +89,7 @@ def build_stack(p: StackParams) -> Rendered:
         mail_ui=mail_ui,
         mail_ui_port=kinds.MAIL_SINK_UI_PORT,
         mta_sts_host=p.mta_sts.host if p.mta_sts else "",
+        backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
     )
     caddyfile = render_caddyfile(site)
     served: dict[str, str] = {}
@@ -93,6 +98,8 @@ def build_stack(p: StackParams) -> Rendered:
         served[MTA_STS_FILE] = p.mta_sts.policy
         target = f"{MTA_STS_ROOT}/.well-known/mta-sts.txt"
         proxy_mounts.append(Mount(f"./{MTA_STS_FILE}", target, read_only=True))
+    if p.backup_status_dir:
+        proxy_mounts.append(Mount(p.backup_status_dir, BACKUP_STATUS_ROOT, read_only=True))
     upstreams = {r.upstream for r in app.routes} | ({mail_ui.upstream} if mail_ui else set())
     # The proxy also waits for one-shot setup jobs: besides ordering, this is
     # what lets `docker compose up --wait` accept a job that exited with 0.

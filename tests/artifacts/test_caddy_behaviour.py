@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,3 +110,31 @@ def test_the_mta_sts_host_serves_exactly_the_policy(tmp_path: Path, upstream: in
             assert curl(f"http://{host}:{port}{path}", host=host).status == 404, path
         # The app's host is unaffected.
         assert curl(f"http://127.0.0.1:{port}/").body == b"upstream"
+
+
+def test_backup_health_is_503_exactly_while_the_stale_marker_exists(
+    tmp_path: Path, upstream: int
+) -> None:
+    status = tmp_path / "status"
+    status.mkdir()
+    port = free_port()
+    site = _server_site(port, upstream, backup_status_root=str(status))
+    url = f"http://127.0.0.1:{port}/healthz/backup"
+    with serving(render_caddyfile(site), tmp_path, port):
+        missing = curl(url)
+        assert missing.status == 503
+        assert json.loads(missing.body)["status"] == "unknown"
+        report = b'{"status": "ok", "lastSuccess": "2025-05-01T03:15:00Z"}\n'
+        (status / "backup.json").write_bytes(report)
+        for stale, expected in ((False, 200), (True, 503), (False, 200)):
+            marker = status / "backup.stale"
+            if stale:
+                marker.touch()
+            else:
+                marker.unlink(missing_ok=True)
+            response = curl(url)
+            assert (response.status, response.body) == (expected, report), stale
+            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["content-type"] == "application/json"
+        # Public even though /api/* and /admin are not (this source is no admin).
+        assert curl(f"http://127.0.0.1:{port}/admin").status == 403

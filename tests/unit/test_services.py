@@ -6,9 +6,12 @@ import json
 import shlex
 from typing import Any
 
+import pulumi_command as command
 import pytest
 
+from components.host import Host
 from components.mail_records import mta_sts_id
+from components.services.deploy import ComposeStack, services_args
 from components.services.model import (
     Healthcheck,
     Image,
@@ -20,9 +23,9 @@ from components.services.model import (
     Service,
     Update,
 )
-from mailstack.config import ConfigError
-from mailstack.harness import Run, mask_secrets
-from tests.conftest import STACKS, RunStack
+from mailstack.config import ConfigError, load_config
+from mailstack.harness import Run, mask_secrets, run_program
+from tests.conftest import STACKS, RunStack, stack_config
 from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, compose_of, runs
 
 __all__ = ["runs"]  # a shared fixture
@@ -209,6 +212,43 @@ def test_the_proxy_serves_the_mta_sts_policy_dns_announces(
     assert f"\nmta-sts.{domain} {{\n" in caddyfile
     proxy = compose_of(run)["services"]["proxy"]
     assert "./mta-sts.txt:/srv/mta-sts/.well-known/mta-sts.txt:ro" in proxy["volumes"]
+
+
+def _stack_of(stack: str, **edits: Any) -> tuple[Run, ComposeStack]:
+    """Evaluate just the services of `stack` on a stand-in server host."""
+    built: list[ComposeStack] = []
+
+    def program() -> None:
+        host = Host(
+            "server",
+            connection=command.remote.ConnectionArgs(host="192.0.2.10", user="mailstack"),
+            data_dir="/srv/mailstack",
+        )
+        built.append(ComposeStack("services", services_args(load_config(), host)))
+
+    config, secret_keys = stack_config(stack, **edits)
+    run = run_program(stack, config, secret_keys, program=program)
+    return run, built[0]
+
+
+def test_the_proxy_serves_backup_health_from_the_host_status_dir() -> None:
+    run, services = _stack_of("prod")
+    assert services.backup_health_url == "https://app.example.com/healthz/backup"
+    proxy = compose_of(run)["services"]["proxy"]
+    assert "/srv/mailstack/status:/srv/backup-status:ro" in proxy["volumes"]
+    caddyfile = run.artifacts["compose/Caddyfile"].text
+    site = caddyfile.split("\napp.example.com {\n", 1)[1]
+    # Public: answered before the admin check, whatever the admin paths are.
+    assert site.index("handle /healthz/backup {") < site.index("@admin_denied {")
+    assert "root * /srv/backup-status" in site
+
+
+def test_no_backup_health_endpoint_without_backups() -> None:
+    run, services = _stack_of("dev", set={"backupEnabled": False})
+    assert services.backup_health_url is None
+    proxy = compose_of(run)["services"]["proxy"]
+    assert not [v for v in proxy["volumes"] if "status" in v]
+    assert "/healthz/backup" not in run.artifacts["compose/Caddyfile"].text
 
 
 def test_servers_take_certificates_only_from_lets_encrypt(stack_runs: dict[str, Run]) -> None:
