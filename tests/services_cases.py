@@ -27,7 +27,12 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "appWebImage": "ghcr.io/example/web:2.0.1",
         "appPort": 8000,
     },
-    "custom": {"appImage": "ghcr.io/example/app:0.9.0", "redis": True, "minio": True},
+    "custom": {
+        "appImage": "ghcr.io/example/app:0.9.0",
+        "redis": True,
+        "minio": True,
+        "wwwRedirect": True,
+    },
 }
 
 CASES = [(stack, preset) for stack in STACKS for preset in PRESET_SETTINGS]

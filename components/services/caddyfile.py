@@ -73,6 +73,8 @@ def _env() -> jinja2.Environment:
 def render_caddyfile(site: Site) -> str:
     if not site.routes or site.routes[-1].path:
         raise ValueError("the last route must catch every other request (empty path)")
+    if site.local and (site.www_host or site.mta_sts_host):
+        raise ValueError("www and MTA-STS hosts need the app's public host name")
     return (
         _env()
         .get_template("Caddyfile.j2")

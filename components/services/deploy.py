@@ -110,7 +110,8 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         project=f"mailstack-{pulumi.get_stack()}",
         app=app,
         app_host="" if local else config.domain.app_host,
-        www_host=f"www.{config.domain.domain}" if config.domain.www_redirect else "",
+        # Locally there is no public name to redirect to.
+        www_host=f"www.{config.domain.domain}" if config.domain.www_redirect and not local else "",
         admin_cidrs=tuple(admin_cidrs),
         local_http_port=config.services.local_http_port,
         local_mail_ui_port=config.services.local_mail_ui_port,

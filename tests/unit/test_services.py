@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 from typing import Any
 
 import pulumi_command as command
@@ -11,6 +12,7 @@ import pytest
 
 from components.host import Host
 from components.mail_records import mta_sts_id
+from components.services.caddyfile import Route, Site, render_caddyfile
 from components.services.deploy import ComposeStack, services_args
 from components.services.model import (
     Healthcheck,
@@ -251,6 +253,19 @@ def test_no_backup_health_endpoint_without_backups() -> None:
     assert "/healthz/backup" not in run.artifacts["compose/Caddyfile"].text
 
 
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_www_redirects_to_the_app_host_when_asked(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    caddyfile = runs[(stack, preset)].artifacts["compose/Caddyfile"].text
+    if stack == "local" or not PRESET_SETTINGS[preset].get("wwwRedirect"):
+        assert "redir " not in caddyfile
+        return
+    domain = runs[(stack, preset)].outputs["appUrl"].removeprefix("https://app.")
+    block = f"\nwww.{domain} {{\n\tredir https://app.{domain}{{uri}} permanent\n}}\n"
+    assert block in caddyfile
+
+
 def test_servers_take_certificates_only_from_lets_encrypt(stack_runs: dict[str, Run]) -> None:
     """CAA allows letsencrypt.org alone: no fallback issuer (Caddy's is ZeroSSL)."""
     for stack in ("dev", "prod"):
@@ -321,3 +336,15 @@ def test_a_project_needs_one_proxy_and_known_dependencies() -> None:
         Project("p", (_service(),))
     with pytest.raises(ValueError, match="unknown 'db'"):
         Project("p", (_service(depends_on={"db": "service_healthy"}),))
+
+
+_LOCAL_SITE = Site(project="p", app_host="", routes=(Route("app", 9000),))
+
+
+@pytest.mark.parametrize(
+    "site",
+    [replace(_LOCAL_SITE, www_host="www.x.y"), replace(_LOCAL_SITE, mta_sts_host="mta-sts.x.y")],
+)
+def test_the_caddyfile_needs_a_public_host_for_www_and_mta_sts(site: Site) -> None:
+    with pytest.raises(ValueError, match="public host name"):
+        render_caddyfile(site)
