@@ -152,8 +152,10 @@ class LocalStack:
     def services(self) -> list[str]:
         return self.compose("config", "--services").stdout.split()
 
-    def get(self, path: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(f"{self.app_url}{path}")
+    def get(
+        self, path: str, timeout: float = 10, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(f"{self.app_url}{path}", headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, dict(response.headers), response.read()

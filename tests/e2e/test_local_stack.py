@@ -7,6 +7,7 @@ first, then persistence across `down` + `up`, then an app update.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -25,6 +26,7 @@ from tests.e2e.localstack import LocalStack, requests_during
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DATA_SERVICES = ("db", "redis", "minio")
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DATA_PORTS = {"db": (5432,), "redis": (6379,), "minio": (9000, 9001)}
 
 
@@ -64,6 +66,18 @@ def test_the_proxy_serves_the_app_with_security_headers(stack: LocalStack) -> No
     assert "Server" not in headers
     status, _, _ = stack.get("/health")
     assert status == 200
+
+
+def test_the_proxy_compresses_what_the_client_accepts(stack: LocalStack) -> None:
+    status, headers, plain = stack.get("/admin")
+    assert status == 200 and "Content-Encoding" not in headers
+    assert len(plain) > 1024  # above Caddy's minimum length for compressing
+    _, headers, body = stack.get("/admin", headers={"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == plain
+    _, headers, body = stack.get("/admin", headers={"Accept-Encoding": "zstd"})
+    assert headers["Content-Encoding"] == "zstd"
+    assert body.startswith(ZSTD_MAGIC) and len(body) < len(plain)
 
 
 def test_the_mail_sink_ui_is_served_through_the_proxy(stack: LocalStack) -> None:

@@ -3,7 +3,7 @@
 
 Honours what the rendered compose file relies on: `--install --idempotent`,
 `--upgrade`, `--config ''`, the LISTMONK_app__address / LISTMONK_db__* variables
-and GET /health (200 only while the database answers). Subscribers are kept
+GET /health (200 only while the database answers) and an HTML /admin page. Subscribers are kept
 in PostgreSQL, so data written through the proxy survives `down` + `up`.
 Shuts down gracefully on SIGTERM: stops accepting, finishes in-flight requests.
 """
@@ -40,7 +40,22 @@ def install() -> None:
         )
 
 
+# Like listmonk's admin: an HTML shell big enough for the proxy to compress.
+ADMIN_PAGE = (
+    "<!doctype html><html><head><title>listmonk</title></head><body><div id=app></div>"
+    + "".join(f"<p>stand-in admin line {i}</p>" for i in range(200))
+    + "</body></html>"
+).encode()
+
+
 class Handler(BaseHTTPRequestHandler):
+    def page(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def reply(self, status: int, body: object) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -58,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(200, {"data": True})
             except psycopg2.Error as err:
                 self.reply(503, {"error": str(err)})
+        elif self.path == "/admin":
+            self.page(ADMIN_PAGE)
         elif self.path == "/api/subscribers":
             with connect() as conn, conn.cursor() as cur:
                 cur.execute("SELECT email FROM subscribers ORDER BY id")
