@@ -13,6 +13,7 @@ import pytest
 from components.host import Host
 from components.mail_records import mta_sts_id
 from components.services.caddyfile import Route, Site, render_caddyfile
+from components.services.compose import service_hash
 from components.services.deploy import ComposeStack, services_args
 from components.services.model import (
     Healthcheck,
@@ -25,7 +26,9 @@ from components.services.model import (
     Service,
     Update,
 )
-from mailstack.config import ConfigError, load_config
+from components.services.presets import AppParams, Relay
+from components.services.stack import StackParams, build_stack
+from mailstack.config import AppPreset, ConfigError, load_config
 from mailstack.harness import Run, mask_secrets, run_program
 from tests.conftest import STACKS, RunStack, stack_config
 from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, compose_of, runs
@@ -181,6 +184,35 @@ def test_a_changed_app_image_retriggers_only_the_app_step(
     after = deploy_steps(run_stack("prod", set={"appImage": "listmonk/listmonk:v5.0.4"}))
     changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
     assert changed == {"app"}
+
+
+def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> None:
+    app = AppParams(
+        preset=AppPreset.CUSTOM,
+        image="ghcr.io/example/app:0.9.0",
+        port=8000,
+        health_path="/",
+        admin_paths=(),
+        app_url="https://app.example.com",
+        from_address="noreply@example.com",
+        relay=Relay("smtp.example.com", 587),
+        redis=True,
+        minio=True,
+        buckets=("uploads",),
+        egress=True,
+    )
+
+    def hashes(volume_root: str) -> dict[str, str]:
+        params = StackParams("mailstack-x", app, "app.example.com", volume_root=volume_root)
+        project = build_stack(params).project
+        return {s.name: service_hash(s, project) for s in project.services}
+
+    before, after = hashes("/srv/mailstack/volumes"), hashes("/mnt/data/volumes")
+    changed = {name for name in before if before[name] != after[name]}
+    with_volumes = {
+        s.name for s in build_stack(StackParams("p", app, "a.b")).project.services if s.volumes
+    }
+    assert changed == with_volumes == {"proxy", "redis", "minio"}
 
 
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:

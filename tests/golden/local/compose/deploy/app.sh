@@ -1,5 +1,5 @@
 # Deploy service `app` of mailstack-local (rendered by mailstack).
-# definition sha256: f5de3fad7af9c6e4beab30a508fefed7e0797ae3e749881f24d2ff1641dec893
+# definition sha256: 121043a6e87f53341925810f73d213c7d61aa57ebcc6aa5cf082046294ce4080
 # stdin: the service's env file (its secrets); never echoed.
 set -eu
 cd 'build/local/compose'
