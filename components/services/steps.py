@@ -65,9 +65,9 @@ def render_deploy_step(
     """Bring one service up (or replace it) and wait until it is healthy."""
     _check_quotable(directory)
     volume_dirs = (
-        [f"{project.volume_root}/{v}" for v in service.volumes] if project.volume_root else []
+        [(v, f"{project.volume_root}/{v}") for v in service.volumes] if project.volume_root else []
     )
-    _check_quotable(*volume_dirs)
+    _check_quotable(*(d for _, d in volume_dirs))
     return (
         _env()
         .get_template("deploy.sh.j2")

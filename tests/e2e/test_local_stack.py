@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from components.services.model import Role
+from tests.conftest import RunStack
 from tests.e2e.images.build import BROKEN_LISTMONK, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
 
@@ -305,3 +307,44 @@ def test_destroy_stops_every_container_and_keeps_the_data(stack: LocalStack) -> 
     status, _, body = stack.get("/api/subscribers")
     assert status == 200
     assert "kept@example.org" in json.loads(body)["data"]
+
+
+def test_a_server_deploy_step_refuses_a_volume_bound_elsewhere(
+    run_stack: RunStack, tmp_path: Path
+) -> None:
+    """Docker keeps a volume's bind path from its creation: a changed `volume_root`
+    must stop the step, not leave the service on the old path unnoticed."""
+    script = run_stack("prod").named("services-db-deploy").inputs["create"]
+    assert "/srv/mailstack/volumes/db-data" in script
+    script = script.replace("/srv/mailstack/", f"{tmp_path}/")
+    (tmp_path / "compose").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project = "mailstack-e2e-volume-guard"
+    volume = f"{project}_db-data"
+    options = ["type=none", "o=bind", f"device={elsewhere}"]
+    subprocess.run(
+        ["docker", "volume", "create", *(f"--opt={o}" for o in options), volume],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        done = subprocess.run(
+            ["sh", "-c", script],
+            input="POSTGRES_PASSWORD='not-a-real-one'\n",
+            env={**os.environ, "COMPOSE_PROJECT_NAME": project},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 1
+        expected = f"volume db-data is bound to {elsewhere}, not {tmp_path}/volumes/db-data"
+        assert expected in done.stderr
+        containers = subprocess.run(
+            ["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert containers == ""
+    finally:
+        subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True)
