@@ -26,6 +26,8 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "appImage": "ghcr.io/example/api:2.0.1",
         "appWebImage": "ghcr.io/example/web:2.0.1",
         "appPort": 8000,
+        # An image without wget; `$` reaches the shell in the container.
+        "appHealthCommand": ["sh", "-c", "curl -fsS http://127.0.0.1:$PORT/healthz"],
     },
     "custom": {
         "appImage": "ghcr.io/example/app:0.9.0",

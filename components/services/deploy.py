@@ -96,6 +96,8 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         egress=not local,
         web_image=config.app.web_image,
         web_port=config.app.web_port,
+        health_command=tuple(config.app.health_command),
+        web_health_command=tuple(config.app.web_health_command),
     )
     backups = not local and config.backup.enabled
     mta_sts = None

@@ -6,6 +6,8 @@ only admins may reach, and any extra files the services mount. The proxy and
 
 Generic apps (transactional-api, web-api, custom) receive the mail relay as
 `SMTP_HOST`, `SMTP_PORT`, `SMTP_USERNAME`, `SMTP_PASSWORD` and `MAIL_FROM`.
+Their healthcheck is `wget` on the health path unless `appHealthCommand`
+(`appWebHealthCommand`) replaces it: the image must ship `wget` otherwise.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class AppParams:
     """The app reaches the internet (its mail relay); off on the local stack."""
     web_image: str = ""
     web_port: int = 3000
+    health_command: tuple[str, ...] = ()
+    """Replaces the app's healthcheck (exec form, without "CMD"); empty keeps the preset's."""
+    web_health_command: tuple[str, ...] = ()
+    """The same for `web-api`'s web front end."""
 
 
 @dataclass(frozen=True)
@@ -324,10 +330,22 @@ PRESETS = {
 }
 
 
+def _command_check(command: tuple[str, ...]) -> Healthcheck:
+    """A configured healthcheck; `$` is doubled so compose passes it on literally."""
+    return Healthcheck(("CMD", *(arg.replace("$", "$$") for arg in command)))
+
+
 def build_app(p: AppParams) -> App:
     app = PRESETS[p.preset](p)
+    checks = {"api" if p.preset is AppPreset.WEB_API else "app": p.health_command}
+    if p.preset is AppPreset.WEB_API:
+        checks["web"] = p.web_health_command
+    services = tuple(
+        replace(s, healthcheck=_command_check(checks[s.name])) if checks.get(s.name) else s
+        for s in app.services
+    )
     return App(
-        app.services,
+        services,
         app.routes,
         admin_paths=(*app.admin_paths, *(a for a in p.admin_paths if a not in app.admin_paths)),
         public_paths=app.public_paths,

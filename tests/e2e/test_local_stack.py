@@ -16,18 +16,37 @@ import socket
 import subprocess
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from components.services.model import Role
+from components.services.compose import NETWORKS, service_dict
+from components.services.model import Image, Role
+from components.services.presets import AppParams, Relay, build_app
+from mailstack.config import AppPreset
 from tests.conftest import RunStack
-from tests.e2e.images.build import BROKEN_LISTMONK, NEXT_LISTMONK, build_all
+from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DATA_SERVICES = ("db", "redis", "minio")
+_E2E_APP = AppParams(
+    preset=AppPreset.CUSTOM,
+    image="example/app:1.0",
+    port=8000,
+    health_path="/",
+    admin_paths=(),
+    app_url="http://localhost:8080",
+    from_address="noreply@example.com",
+    relay=Relay("mailpit", 1025),
+    redis=False,
+    minio=False,
+    buckets=(),
+    egress=False,
+)
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DATA_PORTS = {"db": (5432,), "redis": (6379,), "minio": (9000, 9001)}
 
@@ -348,3 +367,31 @@ def test_a_server_deploy_step_refuses_a_volume_bound_elsewhere(
         assert containers == ""
     finally:
         subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True)
+
+
+def test_a_configured_healthcheck_reaches_the_engine_verbatim(tmp_path: Path) -> None:
+    """`appHealthCommand` is exec form without a shell; `$` survives compose."""
+    command = ("sh", "-c", 'test "$HOME" = /root')
+    app = build_app(replace(_E2E_APP, health_command=command))
+    service = replace(app.services[0], image=Image.parse(DEBIAN), command=("sleep", "600"))
+    compose = {
+        "name": "mailstack-e2e-healthcheck",
+        "services": {service.name: service_dict(service)},
+        "networks": {n.value: NETWORKS[n] for n in service.networks},
+        "volumes": {v: {} for v in service.volumes},
+    }
+    path = tmp_path / "compose.yaml"
+    path.write_text(yaml.safe_dump(compose))
+    up = ["docker", "compose", "-f", str(path)]
+    try:
+        subprocess.run([*up, "up", "-d", "--wait"], check=True, capture_output=True)
+        ids = subprocess.run([*up, "ps", "-q"], check=True, capture_output=True, text=True)
+        (container,) = json.loads(
+            subprocess.run(
+                ["docker", "inspect", *ids.stdout.split()], check=True, capture_output=True
+            ).stdout
+        )
+        assert container["Config"]["Healthcheck"]["Test"] == ["CMD", *command]
+        assert container["State"]["Health"]["Status"] == "healthy"
+    finally:
+        subprocess.run([*up, "down", "-v"], capture_output=True)

@@ -215,6 +215,22 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
     assert changed == with_volumes == {"proxy", "redis", "minio"}
 
 
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_the_app_healthcheck_is_the_configured_command_or_wget(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    services = compose_of(runs[(stack, preset)])["services"]
+    configured = PRESET_SETTINGS[preset].get("appHealthCommand")
+    main = services["api" if preset == "web-api" else "app"]
+    if configured:
+        escaped = [arg.replace("$", "$$") for arg in configured]
+        assert main["healthcheck"]["test"] == ["CMD", *escaped]
+    elif preset in ("transactional-api", "custom"):
+        assert main["healthcheck"]["test"][:2] == ["CMD", "wget"]
+    if preset == "web-api":
+        assert services["web"]["healthcheck"]["test"][:2] == ["CMD", "wget"]
+
+
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:
     before = deploy_steps(run_stack("prod"))
     after = deploy_steps(run_stack("prod", set={"adminCidrs": ["192.0.2.0/24"]}))
@@ -329,6 +345,7 @@ def test_admin_paths_are_limited_to_admin_cidrs(run_stack: RunStack) -> None:
         ({"app": "transactional-api"}, "appImage"),
         ({"appImage": "listmonk/listmonk:latest"}, "appImage"),
         ({"localMailUiPort": 8080}, "localMailUiPort"),
+        ({"appHealthCommand": ["curl", ""]}, r"appHealthCommand\[1\]"),
     ],
 )
 def test_bad_service_config_names_the_key(
