@@ -25,6 +25,7 @@ import pulumi_random as random
 
 from components.host import Host
 from components.mail_records import mta_sts_policy
+from components.services import kinds
 from components.services.caddyfile import BACKUP_HEALTH_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
@@ -63,7 +64,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     """Map the stack's config to the services' Args."""
     local = config.is_local
     if config.mail.relay is MailRelay.SINK:
-        relay = Relay("mailpit", 1025)
+        relay = Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
     else:
         smtp_host = config.mail.smtp_host or (
             f"email-smtp.{config.mail.ses_region}.amazonaws.com"

@@ -177,13 +177,14 @@ def test_destroy_stops_the_project_and_keeps_its_volumes(
     assert "if [ -e .keep-running ]" in delete
 
 
-def test_a_changed_app_image_retriggers_only_the_app_step(
+def test_a_changed_app_image_retriggers_only_the_schema_upgrade_and_the_app(
     run_stack: RunStack,
 ) -> None:
     before = deploy_steps(run_stack("prod"))
     after = deploy_steps(run_stack("prod", set={"appImage": "listmonk/listmonk:v5.0.4"}))
     changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
-    assert changed == {"app"}
+    # The new version's `--upgrade` runs before the new app starts.
+    assert changed == {"app-install", "app"}
 
 
 def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> None:
@@ -229,6 +230,42 @@ def test_the_app_healthcheck_is_the_configured_command_or_wget(
         assert main["healthcheck"]["test"][:2] == ["CMD", "wget"]
     if preset == "web-api":
         assert services["web"]["healthcheck"]["test"][:2] == ["CMD", "wget"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "relay"),
+    [
+        ("local", {"SMTP_HOST": "mailpit", "SMTP_PORT": "1025", "SMTP_USERNAME": ""}),
+        (
+            "prod",
+            {
+                "SMTP_HOST": "email-smtp.eu-central-1.amazonaws.com",
+                "SMTP_PORT": "587",
+                "SMTP_USERNAME": "AKIAEXAMPLESMTPUSER",
+            },
+        ),
+    ],
+)
+def test_listmonk_gets_the_stack_relay_before_it_starts(
+    stack_runs: dict[str, Run], stack: str, relay: dict[str, str]
+) -> None:
+    services = compose_of(stack_runs[stack])["services"]
+    job = services["app-settings"]
+    assert job["labels"]["org.mailstack.role"] == Role.JOB.value
+    assert {k: job["environment"][k] for k in relay} == relay
+    auth, tls = ("none", "none") if stack == "local" else ("plain", "STARTTLS")
+    assert (job["environment"]["SMTP_AUTH"], job["environment"]["SMTP_TLS"]) == (auth, tls)
+    secrets = {"PGPASSWORD"} | (set() if stack == "local" else {"SMTP_PASSWORD"})
+    assert set(job["x-secret-env"]) == secrets
+    # psql reads the script and the environment: nothing secret on its command line.
+    assert job["command"] == ["psql", "-q", "-f", "/setup/listmonk-settings.sql"]
+    assert "./listmonk-settings.sql:/setup/listmonk-settings.sql:ro" in job["volumes"]
+    # Schema first, then the settings, then the app, which reads them at start.
+    assert job["depends_on"] == {"app-install": {"condition": "service_completed_successfully"}}
+    assert services["app"]["depends_on"]["app-settings"] == {
+        "condition": "service_completed_successfully"
+    }
+    assert "LISTMONK_ADMIN_PASSWORD" not in services["app"]["x-secret-env"]
 
 
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:

@@ -1,5 +1,5 @@
 # Deploy service `app` of mailstack-local (rendered by mailstack).
-# definition sha256: 121043a6e87f53341925810f73d213c7d61aa57ebcc6aa5cf082046294ce4080
+# definition sha256: 15f2d69eac5db3b0aefe2185a166e3c9eb8a07beada6f9cb86987f0db956e3bd
 # stdin: the service's env file (its secrets); never echoed.
 set -eu
 cd 'build/local/compose'
