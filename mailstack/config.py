@@ -544,10 +544,25 @@ class AppSection(Section):
         "Extra URL path patterns (Caddy syntax, e.g. `/admin/*`) reachable only from "
         "`adminCidrs` or the tailnet.",
     )
+    health_command: list[Annotated[str, Field(min_length=1)]] = key(
+        "appHealthCommand",
+        [],
+        "Healthcheck of the app container (the API for `web-api`): a command and its "
+        "arguments, run without a shell, healthy on exit 0, e.g. `[curl, -fsS, "
+        "'http://127.0.0.1:8000/healthz']`. Empty: the preset's own check; for "
+        "transactional-api, web-api and custom that is `wget` on `appHealthPath` at "
+        "`appPort`, so the image must ship `wget` (busybox or GNU) or set this.",
+    )
     web_image: str = key(
         "appWebImage", "", "`web-api` only: image of the web front end (the API is `appImage`)."
     )
     web_port: Port = key("appWebPort", 3000, "`web-api` only: port the web front end listens on.")
+    web_health_command: list[Annotated[str, Field(min_length=1)]] = key(
+        "appWebHealthCommand",
+        [],
+        "`web-api` only: healthcheck of the web front end, like `appHealthCommand`. "
+        "Empty: `wget` on `/` at `appWebPort` (the image must ship `wget`).",
+    )
 
 
 class ServicesSection(Section):

@@ -18,13 +18,23 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "appPort": 8000,
         "appHealthPath": "/healthz",
         "redis": True,
+        # Receives bounces: the proxy serves the MTA-STS policy.
+        "receivesMail": True,
+        "mtaSts": True,
     },
     "web-api": {
         "appImage": "ghcr.io/example/api:2.0.1",
         "appWebImage": "ghcr.io/example/web:2.0.1",
         "appPort": 8000,
+        # An image without wget; `$` reaches the shell in the container.
+        "appHealthCommand": ["sh", "-c", "curl -fsS http://127.0.0.1:$PORT/healthz"],
     },
-    "custom": {"appImage": "ghcr.io/example/app:0.9.0", "redis": True, "minio": True},
+    "custom": {
+        "appImage": "ghcr.io/example/app:0.9.0",
+        "redis": True,
+        "minio": True,
+        "wwwRedirect": True,
+    },
 }
 
 CASES = [(stack, preset) for stack in STACKS for preset in PRESET_SETTINGS]

@@ -1,7 +1,9 @@
 """Render the proxy's Caddyfile (pure; checked by `caddy validate`).
 
-Servers get automatic HTTPS for the app host (and a www redirect), HSTS and
-admin paths limited to the admin CIDRs / the Tailscale range. The local stack
+Servers get automatic HTTPS for the app host (and a www redirect), HSTS,
+admin paths limited to the admin CIDRs / the Tailscale range, the backup
+health endpoint when backups run, and the MTA-STS policy on `mta-sts.<domain>`
+when the platform receives mail. The local stack
 serves plain HTTP on ports published to 127.0.0.1 only, plus the mail sink's UI.
 """
 
@@ -16,6 +18,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "assets" / "services"
 TAILSCALE_RANGE = "100.64.0.0/10"
 LOCAL_HTTP_PORT = 80
 """Where the proxy listens inside its container on the local stack."""
+MTA_STS_ROOT = "/srv/mta-sts"
+"""Inside the proxy: the directory whose `.well-known/mta-sts.txt` is the policy."""
+BACKUP_STATUS_ROOT = "/srv/backup-status"
+"""Inside the proxy: the host's backup status directory (read-only)."""
+BACKUP_HEALTH_PATH = "/healthz/backup"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,12 @@ class Site:
     """A host that redirects to the app host (e.g. `www.example.com`); empty for none."""
     mail_ui: Route | None = None
     mail_ui_port: int = 8025
+    mta_sts_host: str = ""
+    """`mta-sts.<domain>`, serving the MTA-STS policy; empty for none."""
+    mta_sts_root: str = MTA_STS_ROOT
+    backup_status_root: str = ""
+    """Where the proxy sees `backup.json` and the `backup.stale` marker; empty: no
+    backup health endpoint."""
 
     @property
     def local(self) -> bool:
@@ -60,6 +73,8 @@ def _env() -> jinja2.Environment:
 def render_caddyfile(site: Site) -> str:
     if not site.routes or site.routes[-1].path:
         raise ValueError("the last route must catch every other request (empty path)")
+    if site.local and (site.www_host or site.mta_sts_host):
+        raise ValueError("www and MTA-STS hosts need the app's public host name")
     return (
         _env()
         .get_template("Caddyfile.j2")
@@ -76,5 +91,9 @@ def render_caddyfile(site: Site) -> str:
             admin_cidrs=site.admin_cidrs,
             mail_ui=site.mail_ui,
             mail_ui_port=site.mail_ui_port,
+            mta_sts_host=site.mta_sts_host,
+            mta_sts_root=site.mta_sts_root,
+            backup_status_root=site.backup_status_root,
+            backup_health_path=BACKUP_HEALTH_PATH,
         )
     )

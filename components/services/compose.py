@@ -24,8 +24,8 @@ def env_file_path(service: Service) -> str:
     return f"env/{service.name}.env"
 
 
-def service_dict(service: Service, project: Project) -> dict[str, Any]:
-    """One service's compose definition (also what its deploy trigger hashes)."""
+def service_dict(service: Service) -> dict[str, Any]:
+    """One service's compose definition (part of what its deploy trigger hashes)."""
     out: dict[str, Any] = {"image": service.image.ref, "pull_policy": "missing"}
     if service.entrypoint:
         out["entrypoint"] = list(service.entrypoint)
@@ -87,14 +87,14 @@ def _volume(name: str, project: Project) -> dict[str, Any]:
     }
 
 
+NETWORKS: dict[Network, dict[str, Any]] = {Network.EDGE: {}, Network.INTERNAL: {"internal": True}}
+
+
 def compose_dict(project: Project) -> dict[str, Any]:
     return {
         "name": project.name,
-        "services": {s.name: service_dict(s, project) for s in project.services},
-        "networks": {
-            Network.EDGE.value: {},
-            Network.INTERNAL.value: {"internal": True},
-        },
+        "services": {s.name: service_dict(s) for s in project.services},
+        "networks": {n.value: NETWORKS[n] for n in Network},
         "volumes": {v: _volume(v, project) for v in project.volumes},
     }
 
@@ -107,9 +107,19 @@ def render_compose(project: Project) -> str:
     return header + yaml.safe_dump(compose_dict(project), sort_keys=False, width=100)
 
 
-def service_hash(service: Service, project: Project, extra: str = "") -> str:
-    """Hash of a service's rendered definition: its deploy step's trigger."""
-    text = yaml.safe_dump(service_dict(service, project), sort_keys=True) + extra
+def service_hash(service: Service, project: Project) -> str:
+    """Hash of a service's rendered definition: its deploy step's trigger.
+
+    Includes the top-level definitions of the volumes and networks it uses:
+    compose recreates the container when those change (e.g. a volume's bind
+    path under `volume_root`), so its step must run again.
+    """
+    definition = {
+        "service": service_dict(service),
+        "volumes": {v: _volume(v, project) for v in service.volumes},
+        "networks": {n.value: NETWORKS[n] for n in service.networks},
+    }
+    text = yaml.safe_dump(definition, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

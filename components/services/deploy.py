@@ -24,12 +24,16 @@ import pulumi_command as command
 import pulumi_random as random
 
 from components.host import Host
+from components.mail_records import mta_sts_policy
+from components.services import kinds
+from components.services.caddyfile import BACKUP_HEALTH_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
 from components.services.presets import AppParams, Relay
-from components.services.stack import StackParams, build_stack
+from components.services.stack import MtaSts, StackParams, build_stack
 from components.services.steps import (
     render_deploy_step,
+    render_down_step,
     render_files_step,
     render_remove_step,
 )
@@ -60,7 +64,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     """Map the stack's config to the services' Args."""
     local = config.is_local
     if config.mail.relay is MailRelay.SINK:
-        relay = Relay("mailpit", 1025)
+        relay = Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
     else:
         smtp_host = config.mail.smtp_host or (
             f"email-smtp.{config.mail.ses_region}.amazonaws.com"
@@ -93,7 +97,15 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         egress=not local,
         web_image=config.app.web_image,
         web_port=config.app.web_port,
+        health_command=tuple(config.app.health_command),
+        web_health_command=tuple(config.app.web_health_command),
     )
+    backups = not local and config.backup.enabled
+    mta_sts = None
+    if not local and config.dns.receives_mail and config.dns.mta_sts:
+        # The same pure function renders the policy whose id DNS publishes.
+        policy = mta_sts_policy(config.dns.mta_sts_mode.value, [config.domain.mail_host])
+        mta_sts = MtaSts(f"mta-sts.{config.domain.domain}", policy)
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append("100.64.0.0/10")
@@ -101,11 +113,15 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         project=f"mailstack-{pulumi.get_stack()}",
         app=app,
         app_host="" if local else config.domain.app_host,
-        www_host=f"www.{config.domain.domain}" if config.domain.www_redirect else "",
+        # Locally there is no public name to redirect to.
+        www_host=f"www.{config.domain.domain}" if config.domain.www_redirect and not local else "",
         admin_cidrs=tuple(admin_cidrs),
         local_http_port=config.services.local_http_port,
         local_mail_ui_port=config.services.local_mail_ui_port,
         volume_root="" if local else f"{host.data_dir}/volumes",
+        mta_sts=mta_sts,
+        # Written by the backup units on the host (components/backup.py).
+        backup_status_dir=f"{host.data_dir}/status" if backups else "",
     )
     secrets = {}
     if relay.password is not None:
@@ -118,6 +134,7 @@ def _step(
     host: Host,
     create: str,
     *,
+    update: str | None = None,
     delete: str | None = None,
     stdin: pulumi.Input[str] | None = None,
     triggers: Sequence[pulumi.Input[str]] = (),
@@ -128,6 +145,7 @@ def _step(
         return command.local.Command(
             name,
             create=create,
+            update=update,
             delete=delete,
             stdin=stdin,
             triggers=list(triggers),
@@ -140,6 +158,7 @@ def _step(
         name,
         connection=host.connection,
         create=create,
+        update=update,
         delete=delete,
         stdin=stdin,
         triggers=list(triggers),
@@ -199,6 +218,9 @@ class ComposeStack(pulumi.ComponentResource):
     """Every service of one host, deployed in dependency order: `mailstack:services:Stack`."""
 
     app_url: pulumi.Output[str]
+    backup_health_url: str | None
+    """Public URL of the backup health endpoint (503 while backups are stale);
+    None when backups are off."""
     services: dict[str, ServiceDeployment]
     project: Project
     """The rendered service model (what backups read their sources from)."""
@@ -227,12 +249,19 @@ class ComposeStack(pulumi.ComponentResource):
         for path, text in rendered.files.items():
             publish(f"{ARTIFACT_DIR}/{path}", text)
         write_files = render_files_step(project, args.project_dir, rendered.files)
+        first_write = render_files_step(project, args.project_dir, rendered.files, create=True)
+        # Deleted last on `pulumi destroy` (every service step depends on it).
+        down = render_down_step(project, args.project_dir)
         if args.host.is_local:
             publish(f"{ARTIFACT_DIR}/deploy/files.sh", write_files, 0o755)
+            publish(f"{ARTIFACT_DIR}/deploy/files-create.sh", first_write, 0o755)
+            publish(f"{ARTIFACT_DIR}/deploy/down.sh", down, 0o755)
         files = _step(
             f"{name}-files",
             args.host,
-            write_files,
+            first_write,
+            update=write_files,
+            delete=down,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.host.ready)),
         )
 
@@ -257,6 +286,11 @@ class ComposeStack(pulumi.ComponentResource):
             )
 
         self.app_url = pulumi.Output.from_input(args.stack.app.app_url)
+        self.backup_health_url = (
+            f"{args.stack.app.app_url}{BACKUP_HEALTH_PATH}"
+            if args.stack.backup_status_dir
+            else None
+        )
         self.register_outputs({"appUrl": self.app_url})
 
 

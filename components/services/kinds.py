@@ -47,8 +47,13 @@ def http_check(port: int, path: str) -> Healthcheck:
     return Healthcheck(("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"))
 
 
-def caddy(ports: Sequence[Port], depends_on: Mapping[str, Condition]) -> Service:
-    """The reverse proxy: the only service that publishes ports."""
+def caddy(
+    ports: Sequence[Port], depends_on: Mapping[str, Condition], mounts: Sequence[Mount] = ()
+) -> Service:
+    """The reverse proxy: the only service that publishes ports.
+
+    `mounts`: what it serves itself besides its config (read-only files).
+    """
     return Service(
         name=PROXY_NAME,
         role=Role.PROXY,
@@ -60,6 +65,7 @@ def caddy(ports: Sequence[Port], depends_on: Mapping[str, Condition]) -> Service
             Mount("caddy-data", "/data"),
             Mount("caddy-config", "/config"),
             Mount("./Caddyfile", "/etc/caddy/Caddyfile", read_only=True),
+            *mounts,
         ),
         tmpfs=("/tmp",),
         networks=(Network.EDGE, Network.INTERNAL),
@@ -157,10 +163,15 @@ def minio() -> Service:
 
 
 def minio_buckets(buckets: Sequence[str]) -> Service:
-    """A one-shot job that creates the buckets (idempotent) once MinIO is healthy."""
+    """A one-shot job that creates the buckets (idempotent) once MinIO is healthy.
+
+    `mc` takes the alias from `MC_HOST_store`, exported by the shell builtin,
+    so the password is in no process's argv (`mc alias set` would put it there).
+    Generated passwords are URL-safe (`special=False`; locally `token_urlsafe`).
+    """
     makes = " && ".join(f"mc mb --ignore-existing store/{b}" for b in buckets)
     script = (
-        'mc alias set store http://minio:9000 "$$MINIO_ROOT_USER" "$$MINIO_ROOT_PASSWORD" '
+        'export MC_HOST_store="http://$$MINIO_ROOT_USER:$$MINIO_ROOT_PASSWORD@minio:9000" '
         f"&& {makes}"
     )
     return Service(

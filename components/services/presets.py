@@ -6,6 +6,8 @@ only admins may reach, and any extra files the services mount. The proxy and
 
 Generic apps (transactional-api, web-api, custom) receive the mail relay as
 `SMTP_HOST`, `SMTP_PORT`, `SMTP_USERNAME`, `SMTP_PASSWORD` and `MAIL_FROM`.
+Their healthcheck is `wget` on the health path unless `appHealthCommand`
+(`appWebHealthCommand`) replaces it: the image must ship `wget` otherwise.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Relay:
     port: int
     username: str = ""
     password: Secret | None = None
+    starttls: bool = True
+    """Upgrade to TLS with STARTTLS (every real relay on 587); off for the local sink."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class AppParams:
     """The app reaches the internet (its mail relay); off on the local stack."""
     web_image: str = ""
     web_port: int = 3000
+    health_command: tuple[str, ...] = ()
+    """Replaces the app's healthcheck (exec form, without "CMD"); empty keeps the preset's."""
+    web_health_command: tuple[str, ...] = ()
+    """The same for `web-api`'s web front end."""
 
 
 @dataclass(frozen=True)
@@ -123,49 +131,102 @@ def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str
     return env, secrets, deps
 
 
+LISTMONK_SETTINGS = "listmonk-settings.sql"
+
+
 def listmonk(p: AppParams) -> App:
-    """listmonk + PostgreSQL. SMTP is set in listmonk's settings UI (stored in its DB)."""
+    """listmonk + PostgreSQL, with its mail relay written into its settings.
+
+    listmonk keeps SMTP servers in its database and reads them at start, so
+    two one-shot jobs run before each app deploy: `app-install` creates or
+    upgrades the schema (with the app's own image), then `app-settings`
+    writes the relay and sender from the stack's config (psql, from the
+    environment). SMTP changes made in listmonk's UI last until the next deploy.
+    """
     db = kinds.postgres("db", database="listmonk", user="listmonk", password=random_secret("db"))
-    start = (
-        "./listmonk --install --idempotent --yes --config '' && "
-        "./listmonk --upgrade --yes --config '' && exec ./listmonk --config ''"
+    image = Image.parse(p.image) if p.image else LISTMONK
+    db_env = {
+        "LISTMONK_db__host": "db",
+        "LISTMONK_db__port": "5432",
+        "LISTMONK_db__user": "listmonk",
+        "LISTMONK_db__database": "listmonk",
+        "LISTMONK_db__ssl_mode": "disable",
+        "TZ": "Etc/UTC",
+    }
+    install = Service(
+        name="app-install",
+        role=Role.JOB,
+        image=image,
+        limits=Limits(memory_mb=256, cpus=0.5),
+        command=(
+            "sh",
+            "-c",
+            "./listmonk --install --idempotent --yes --config '' && "
+            "./listmonk --upgrade --yes --config ''",
+        ),
+        environment={**db_env, "LISTMONK_ADMIN_USER": "admin"},
+        secret_env={
+            "LISTMONK_db__password": random_secret("db"),
+            "LISTMONK_ADMIN_PASSWORD": random_secret("app-admin"),
+        },
+        tmpfs=("/tmp",),
+        depends_on={"db": Condition.HEALTHY},
+    )
+    relay = p.relay
+    settings = Service(
+        name="app-settings",
+        role=Role.JOB,
+        image=kinds.POSTGRES,
+        limits=Limits(memory_mb=64, cpus=0.25),
+        command=("psql", "-q", "-f", f"/setup/{LISTMONK_SETTINGS}"),
+        user="postgres",
+        environment={
+            "PGHOST": "db",
+            "PGUSER": "listmonk",
+            "PGDATABASE": "listmonk",
+            "SMTP_HOST": relay.host,
+            "SMTP_PORT": str(relay.port),
+            "SMTP_USERNAME": relay.username,
+            "SMTP_AUTH": "plain" if relay.username else "none",
+            "SMTP_TLS": "STARTTLS" if relay.starttls else "none",
+            "MAIL_FROM": p.from_address,
+        },
+        secret_env={
+            "PGPASSWORD": random_secret("db"),
+            **({"SMTP_PASSWORD": relay.password} if relay.password else {}),
+        },
+        mounts=(Mount(f"./{LISTMONK_SETTINGS}", f"/setup/{LISTMONK_SETTINGS}", read_only=True),),
+        tmpfs=("/tmp",),
+        depends_on={"app-install": Condition.COMPLETED},
     )
     extras = _extras(p)
     app = Service(
         name="app",
         role=Role.APP,
-        image=Image.parse(p.image) if p.image else LISTMONK,
+        image=image,
         limits=Limits(memory_mb=512),
-        command=("sh", "-c", start),
+        command=("./listmonk", "--config", ""),
         environment={
+            **db_env,
             "LISTMONK_app__address": "0.0.0.0:9000",
             "LISTMONK_app__root_url": p.app_url,
-            "LISTMONK_db__host": "db",
-            "LISTMONK_db__port": "5432",
-            "LISTMONK_db__user": "listmonk",
-            "LISTMONK_db__database": "listmonk",
-            "LISTMONK_db__ssl_mode": "disable",
-            "LISTMONK_ADMIN_USER": "admin",
-            "TZ": "Etc/UTC",
         },
-        secret_env={
-            "LISTMONK_db__password": random_secret("db"),
-            "LISTMONK_ADMIN_PASSWORD": random_secret("app-admin"),
-        },
+        secret_env={"LISTMONK_db__password": random_secret("db")},
         # Runs as the image's root user (PUID 0) with every capability dropped:
         # switching to another user would make its entrypoint edit /etc/passwd.
         mounts=(Mount("app-uploads", "/listmonk/uploads"),),
         tmpfs=("/tmp",),
         networks=_app_networks(p),
-        depends_on={"db": Condition.HEALTHY},
+        depends_on={"db": Condition.HEALTHY, "app-settings": Condition.COMPLETED},
         update=Update.START_FIRST,
         healthcheck=kinds.http_check(9000, "/health"),
     )
     return App(
-        (db, app, *extras.services),
+        (db, install, settings, app, *extras.services),
         (Route("app", 9000),),
         admin_paths=("/admin", "/admin/*", "/api/*"),
         public_paths=("/api/public/*",),
+        files={LISTMONK_SETTINGS: (ASSETS / LISTMONK_SETTINGS).read_text()},
     )
 
 
@@ -325,10 +386,22 @@ PRESETS = {
 }
 
 
+def _command_check(command: tuple[str, ...]) -> Healthcheck:
+    """A configured healthcheck; `$` is doubled so compose passes it on literally."""
+    return Healthcheck(("CMD", *(arg.replace("$", "$$") for arg in command)))
+
+
 def build_app(p: AppParams) -> App:
     app = PRESETS[p.preset](p)
+    checks = {"api" if p.preset is AppPreset.WEB_API else "app": p.health_command}
+    if p.preset is AppPreset.WEB_API:
+        checks["web"] = p.web_health_command
+    services = tuple(
+        replace(s, healthcheck=_command_check(checks[s.name])) if checks.get(s.name) else s
+        for s in app.services
+    )
     return App(
-        app.services,
+        services,
         app.routes,
         admin_paths=(*app.admin_paths, *(a for a in p.admin_paths if a not in app.admin_paths)),
         public_paths=app.public_paths,

@@ -11,10 +11,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from components.services import kinds
-from components.services.caddyfile import LOCAL_HTTP_PORT, Route, Site, render_caddyfile
+from components.services.caddyfile import (
+    BACKUP_STATUS_ROOT,
+    LOCAL_HTTP_PORT,
+    MTA_STS_ROOT,
+    Route,
+    Site,
+    render_caddyfile,
+)
 from components.services.compose import render_compose
-from components.services.model import Condition, Port, Project, Role, Service
+from components.services.model import Condition, Mount, Port, Project, Role, Service
 from components.services.presets import AppParams, build_app
+
+MTA_STS_FILE = "mta-sts.txt"
+
+
+@dataclass(frozen=True)
+class MtaSts:
+    """The MTA-STS policy the proxy serves (the one DNS announces)."""
+
+    host: str
+    """`mta-sts.<domain>`."""
+    policy: str
+    """The policy file's exact text."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +48,10 @@ class StackParams:
     local_http_port: int = 8080
     local_mail_ui_port: int = 8025
     volume_root: str = ""
+    mta_sts: MtaSts | None = None
+    backup_status_dir: str = ""
+    """Host directory with the backup status (`backup.json`, `backup.stale`),
+    served at the backup health endpoint; empty when backups are off."""
 
     @property
     def local(self) -> bool:
@@ -65,14 +88,25 @@ def build_stack(p: StackParams) -> Rendered:
         www_host=p.www_host,
         mail_ui=mail_ui,
         mail_ui_port=kinds.MAIL_SINK_UI_PORT,
+        mta_sts_host=p.mta_sts.host if p.mta_sts else "",
+        backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
     )
     caddyfile = render_caddyfile(site)
+    served: dict[str, str] = {}
+    proxy_mounts = []
+    if p.mta_sts:
+        served[MTA_STS_FILE] = p.mta_sts.policy
+        target = f"{MTA_STS_ROOT}/.well-known/mta-sts.txt"
+        proxy_mounts.append(Mount(f"./{MTA_STS_FILE}", target, read_only=True))
+    if p.backup_status_dir:
+        proxy_mounts.append(Mount(p.backup_status_dir, BACKUP_STATUS_ROOT, read_only=True))
     upstreams = {r.upstream for r in app.routes} | ({mail_ui.upstream} if mail_ui else set())
     # The proxy also waits for one-shot setup jobs: besides ordering, this is
     # what lets `docker compose up --wait` accept a job that exited with 0.
     jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
-    proxy = kinds.caddy(ports, {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs})
-    mounted = {"Caddyfile": caddyfile, **app.files}
+    deps = {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs}
+    proxy = kinds.caddy(ports, deps, proxy_mounts)
+    mounted = {"Caddyfile": caddyfile, **served, **app.files}
     services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
     return Rendered(project, {"compose.yaml": render_compose(project), **mounted})

@@ -34,8 +34,14 @@ def _check_quotable(*values: str) -> None:
             raise ValueError(f"{value!r} cannot be single-quoted in a shell step")
 
 
-def render_files_step(project: Project, directory: str, files: Mapping[str, str]) -> str:
-    """Write every non-secret file of the project into `directory`."""
+def render_files_step(
+    project: Project, directory: str, files: Mapping[str, str], *, create: bool = False
+) -> str:
+    """Write every non-secret file of the project into `directory`.
+
+    The `create` variant also leaves a marker when the project is already
+    running, so that the delete of a step it replaces does not stop it.
+    """
     _check_quotable(directory, *files)
     for path, text in files.items():
         if HEREDOC_END in text.splitlines() or not text.endswith("\n"):
@@ -43,8 +49,14 @@ def render_files_step(project: Project, directory: str, files: Mapping[str, str]
     return (
         _env()
         .get_template("files.sh.j2")
-        .render(project=project.name, dir=directory, files=sorted(files.items()))
+        .render(project=project.name, dir=directory, files=sorted(files.items()), create=create)
     )
+
+
+def render_down_step(project: Project, directory: str) -> str:
+    """Stop every container of the project, keeping its volumes (the files step's delete)."""
+    _check_quotable(directory)
+    return _env().get_template("down.sh.j2").render(project=project.name, dir=directory)
 
 
 def render_deploy_step(
@@ -53,9 +65,9 @@ def render_deploy_step(
     """Bring one service up (or replace it) and wait until it is healthy."""
     _check_quotable(directory)
     volume_dirs = (
-        [f"{project.volume_root}/{v}" for v in service.volumes] if project.volume_root else []
+        [(v, f"{project.volume_root}/{v}") for v in service.volumes] if project.volume_root else []
     )
-    _check_quotable(*volume_dirs)
+    _check_quotable(*(d for _, d in volume_dirs))
     return (
         _env()
         .get_template("deploy.sh.j2")

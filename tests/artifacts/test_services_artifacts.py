@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -47,16 +48,56 @@ def test_caddyfile_passes_caddy_validate(
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_server_certificates_come_only_from_lets_encrypt(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
+) -> None:
+    """What caddy itself makes of the Caddyfile: one issuer, ACME at its default CA."""
+    caddyfile = write(runs[(stack, preset)], tmp_path) / "Caddyfile"
+    done = subprocess.run(
+        ["caddy", "adapt", "--config", str(caddyfile), "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    policies = json.loads(done.stdout)["apps"].get("tls", {}).get("automation", {}).get("policies")
+    if stack == "local":
+        assert policies is None
+    else:
+        assert policies and all(p["issuers"] == [{"module": "acme"}] for p in policies)
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
 def test_deploy_steps_pass_shellcheck(
     runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
 ) -> None:
     scripts = []
     for reg in runs[(stack, preset)].registrations:
         if reg.type.startswith("command:") and reg.name.startswith("services-"):
-            for phase in ("create", "delete"):
+            for phase in ("create", "update", "delete"):
                 if phase in reg.inputs:
                     path = tmp_path / f"{reg.name}-{phase}.sh"
                     path.write_text(reg.inputs[phase])
                     scripts.append(str(path))
     assert len(scripts) > 4
     check("shellcheck", "--shell=sh", *scripts)
+
+
+def test_the_files_step_writes_every_file_byte_for_byte(
+    runs: dict[tuple[str, str], Run], tmp_path: Path
+) -> None:
+    """Run the rendered step (the policy file's CRLF line ends must survive the heredoc)."""
+    run = runs[("prod", "transactional-api")]
+    script = run.named("services-files").inputs["update"]
+    project_dir = "/srv/mailstack/compose"
+    assert script.count(f"'{project_dir}'") == 2
+    check("sh", "-c", script.replace(f"'{project_dir}'", f"'{tmp_path}'"))
+    expected = {
+        rel.removeprefix("compose/"): artifact.text
+        for rel, artifact in run.artifacts.items()
+        if rel.startswith("compose/") and not rel.startswith(("compose/env/", "compose/deploy/"))
+    }
+    assert "mta-sts.txt" in expected
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == set(expected)
+    for rel, text in expected.items():
+        assert (tmp_path / rel).read_bytes() == text.encode(), rel

@@ -8,6 +8,7 @@ developer's own `make local`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -78,10 +79,52 @@ class LocalStack:
     def down(self, volumes: bool = False) -> None:
         self.compose("down", *(["-v"] if volumes else []), check=False)
 
-    def deploy(self, service: str) -> None:
+    def run_step(self, script: str) -> None:
+        """Run one of the published steps (`deploy/<script>`) as Pulumi would."""
+        done = subprocess.run(
+            ["sh", str(self.compose_dir / "deploy" / script)],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            raise RuntimeError(f"{script}: {done.stderr[-3000:]}")
+
+    def write_files(self) -> None:
+        """Run the files step as an update runs it."""
+        self.run_step("files.sh")
+
+    def volumes(self) -> set[str]:
+        out = subprocess.run(
+            [
+                "docker",
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return set(out.split())
+
+    def running(self) -> list[str]:
+        """Ids of the project's running containers."""
+        out = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={self.project}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out.split()
+
+    def deploy(self, service: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the deploy path: the files step, then the service's step with its env file."""
         deploy = self.compose_dir / "deploy"
-        subprocess.run(["sh", str(deploy / "files.sh")], cwd=self.root, env=self.env, check=True)
+        self.write_files()
         env_file = self.compose_dir / "env" / f"{service}.env"
         stdin = env_file.read_text() if env_file.exists() else ""
         done = subprocess.run(
@@ -92,8 +135,9 @@ class LocalStack:
             text=True,
             capture_output=True,
         )
-        if done.returncode:
+        if check and done.returncode:
             raise RuntimeError(f"deploy {service}: {done.stderr[-3000:]}")
+        return done
 
     def containers(self, service: str) -> list[dict[str, Any]]:
         ids = self.compose("ps", "-a", "-q", service).stdout.split()
@@ -108,8 +152,10 @@ class LocalStack:
     def services(self) -> list[str]:
         return self.compose("config", "--services").stdout.split()
 
-    def get(self, path: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(f"{self.app_url}{path}")
+    def get(
+        self, path: str, timeout: float = 10, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(f"{self.app_url}{path}", headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, dict(response.headers), response.read()
@@ -159,7 +205,8 @@ def requests_during(
                 result.versions.add(headers.get("X-App-Version", ""))
                 if status != 200:
                     result.failures += 1
-            except OSError:
+            # A connection the proxy closes mid-response is an HTTPException, not an OSError.
+            except (OSError, http.client.HTTPException):
                 result.failures += 1
             result.slowest = max(result.slowest, time.monotonic() - start)
 

@@ -7,21 +7,49 @@ first, then persistence across `down` + `up`, then an app update.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import os
 import re
+import socket
 import subprocess
+import tarfile
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from components.services.model import Role
-from tests.e2e.images.build import NEXT_LISTMONK, build_all
+from components.services.compose import NETWORKS, service_dict
+from components.services.model import Image, Role
+from components.services.presets import AppParams, Relay, build_app
+from mailstack.config import AppPreset
+from tests.conftest import RunStack
+from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DATA_SERVICES = ("db", "redis", "minio")
+_E2E_APP = AppParams(
+    preset=AppPreset.CUSTOM,
+    image="example/app:1.0",
+    port=8000,
+    health_path="/",
+    admin_paths=(),
+    app_url="http://localhost:8080",
+    from_address="noreply@example.com",
+    relay=Relay("mailpit", 1025),
+    redis=False,
+    minio=False,
+    buckets=(),
+    egress=False,
+)
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+DATA_PORTS = {"db": (5432,), "redis": (6379,), "minio": (9000, 9001)}
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +90,51 @@ def test_the_proxy_serves_the_app_with_security_headers(stack: LocalStack) -> No
     assert status == 200
 
 
-def test_the_mail_sink_ui_is_served_through_the_proxy(stack: LocalStack) -> None:
-    import urllib.request
+def test_the_proxy_compresses_what_the_client_accepts(stack: LocalStack) -> None:
+    status, headers, plain = stack.get("/admin")
+    assert status == 200 and "Content-Encoding" not in headers
+    assert len(plain) > 1024  # above Caddy's minimum length for compressing
+    _, headers, body = stack.get("/admin", headers={"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == plain
+    _, headers, body = stack.get("/admin", headers={"Accept-Encoding": "zstd"})
+    assert headers["Content-Encoding"] == "zstd"
+    assert body.startswith(ZSTD_MAGIC) and len(body) < len(plain)
 
+
+def test_the_mail_sink_ui_is_served_through_the_proxy(stack: LocalStack) -> None:
     url = f"http://127.0.0.1:{stack.mail_ui_port}/"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.status == 200
         assert b"Mailpit" in response.read()
+
+
+def test_mail_the_app_sends_reaches_the_local_sink(stack: LocalStack) -> None:
+    """listmonk sends through the SMTP settings in its database, which the
+    `app-settings` job pointed at the sink; mail arrives in the sink's API."""
+    smtp = stack.compose(
+        "exec",
+        "-T",
+        "db",
+        "psql",
+        "-U",
+        "listmonk",
+        "-d",
+        "listmonk",
+        "-tA",
+        "-c",
+        "SELECT value->0->>'host', value->0->>'port' FROM settings WHERE key = 'smtp'",
+    ).stdout.strip()
+    assert smtp == "mailpit|1025"
+    subject = "e2e: sent through listmonk's SMTP settings"
+    body = {"subscriber_email": "reader@example.org", "template_id": 2, "subject": subject}
+    assert stack.post_json("/api/tx", body) == 200
+    url = f"http://127.0.0.1:{stack.mail_ui_port}/api/v1/messages"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        listing = json.load(response)
+    (message,) = [m for m in listing["messages"] if m["Subject"] == subject]
+    assert [to["Address"] for to in message["To"]] == ["reader@example.org"]
+    assert message["From"]["Address"] == "noreply@mailstack.localhost"
 
 
 def _published(container: dict[str, object]) -> list[str]:
@@ -84,6 +150,32 @@ def test_only_the_proxy_is_published_and_only_on_loopback(stack: LocalStack) -> 
                 assert published and all("->127.0.0.1:" in p for p in published)
             else:
                 assert published == [], service
+
+
+def _primary_ip() -> str:
+    """The host's address on its default route (a UDP connect sends no packet)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))
+        address: str = probe.getsockname()[0]
+        return address
+
+
+def test_data_service_ports_refuse_connections_on_the_host(stack: LocalStack) -> None:
+    """Connecting from the host to their ports, on loopback and on the host's own
+    address, is refused: nothing is published for them.
+
+    Out of scope: the containers' bridge addresses. A Linux host routes to its
+    own bridges, so it can reach 172.x.y.z directly; that is not exposure,
+    since no other machine can (and `internal: true` gives them no way out).
+    """
+    hosts = ("127.0.0.1", _primary_ip())
+    assert not hosts[1].startswith("127."), hosts
+    for service, ports in DATA_PORTS.items():
+        assert stack.containers(service)[0]["State"]["Running"], service
+        for host in hosts:
+            for port in ports:
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection((host, port), timeout=5).close()
 
 
 def test_data_services_are_unreachable_from_the_host(stack: LocalStack) -> None:
@@ -125,17 +217,71 @@ def test_docker_applies_the_security_options(stack: LocalStack) -> None:
     assert stack.containers("redis")[0]["Config"]["User"] == "redis"
 
 
+def _secret_values(stack: LocalStack) -> set[str]:
+    """Every value of every env file (all of them are secrets)."""
+    return {
+        line.split("=", 1)[1].strip("'")
+        for env_file in (stack.compose_dir / "env").glob("*.env")
+        for line in env_file.read_text().splitlines()
+    }
+
+
 def test_secrets_stay_out_of_the_compose_file_and_env_files_are_private(
     stack: LocalStack,
 ) -> None:
     compose = (stack.compose_dir / "compose.yaml").read_text()
     for env_file in (stack.compose_dir / "env").glob("*.env"):
         assert env_file.stat().st_mode & 0o777 == 0o600
-        for line in env_file.read_text().splitlines():
-            value = line.split("=", 1)[1].strip("'")
-            assert len(value) >= 24 and value not in compose
-    (app,) = stack.containers("app")
-    assert not any("password" in arg.lower() for arg in app["Args"])
+    secrets = _secret_values(stack)
+    assert secrets
+    for value in secrets:
+        assert len(value) >= 24 and value not in compose
+
+
+def _argv_log(container_id: str) -> str:
+    """The mc stand-in's record of its own command lines, copied out of a container."""
+    tar = subprocess.run(
+        ["docker", "cp", f"{container_id}:/root/.mc/argv.log", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        member = archive.extractfile("argv.log")
+        assert member is not None
+        return member.read().decode()
+
+
+def test_no_secret_is_on_any_command_line(stack: LocalStack) -> None:
+    """argv is world-readable (`ps`, /proc/<pid>/cmdline): secrets go in env and files only."""
+    secrets = _secret_values(stack)
+    seen = 0
+    for service in stack.services():
+        for container in stack.containers(service):
+            config = container["Config"]
+            health = (config.get("Healthcheck") or {}).get("Test") or []
+            argv = [container["Path"], *container["Args"], *(config["Cmd"] or [])]
+            argv += [*(config["Entrypoint"] or []), *health]
+            command_lines = ["\n".join(argv)]
+            if container["State"]["Running"]:
+                top = subprocess.run(
+                    ["docker", "top", container["Id"], "-eo", "pid,args"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                assert len(top.splitlines()) > 1, service  # a header and the processes
+                command_lines.append(top)
+            else:
+                assert config["Labels"]["org.mailstack.role"] == Role.JOB.value, service
+            if service == "minio-buckets":
+                # The job has exited; its `mc` logged the command lines it ran with.
+                command_lines.append(_argv_log(container["Id"]))
+                assert "store/uploads" in command_lines[-1]
+            for text in command_lines:
+                seen += 1
+                # any(), not a list: a failure must not print the secret.
+                assert not any(s in text for s in secrets), f"{service}: secret on a command line"
+    assert seen > len(stack.services())
 
 
 def test_data_written_through_the_app_survives_down_and_up(stack: LocalStack) -> None:
@@ -159,6 +305,121 @@ def test_an_app_update_through_the_deploy_path_fails_no_request(stack: LocalStac
     assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
 
 
+def test_a_failed_update_leaves_the_old_container_serving_alone(stack: LocalStack) -> None:
+    """A release that never turns healthy: the deploy step fails and removes it."""
+    (before,) = stack.containers("app")
+    stack.synth(appImage=BROKEN_LISTMONK)
+    deploys: list[subprocess.CompletedProcess[str]] = []
+    load = requests_during(stack, lambda: deploys.append(stack.deploy("app", check=False)))
+    (deploy,) = deploys
+    assert deploy.returncode != 0
+    assert "did not turn healthy" in deploy.stderr
+    assert load.failures == 0, f"{load.failures} of {load.requests} requests failed"
+    assert load.requests >= 20
+    assert load.versions == {"v5.0.4"}
+    (after,) = stack.containers("app")
+    assert after["Id"] == before["Id"]
+    assert after["State"]["Running"]
+    status, headers, _ = stack.get("/")
+    assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
+    # Leave the project files as the running stack is, for the tests after this one.
+    stack.synth(appImage=NEXT_LISTMONK)
+    stack.write_files()
+
+
 def test_env_files_written_by_the_deploy_step_are_private(stack: LocalStack) -> None:
     app_env = stack.compose_dir / "env" / "app.env"
     assert Path(app_env).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_replaced_files_step_leaves_the_project_running(stack: LocalStack) -> None:
+    """pulumi-command replaces a remote step when its connection changes: the new
+    step's create runs, then the old step's delete, which must not stop anything."""
+    running = stack.running()
+    stack.run_step("files-create.sh")
+    assert (stack.compose_dir / ".keep-running").exists()
+    stack.run_step("down.sh")
+    assert sorted(stack.running()) == sorted(running)
+    assert not (stack.compose_dir / ".keep-running").exists()
+
+
+def test_destroy_stops_every_container_and_keeps_the_data(stack: LocalStack) -> None:
+    volumes = stack.volumes()
+    assert {f"{stack.project}_db-data", f"{stack.project}_minio-data"} <= volumes
+    stack.run_step("down.sh")
+    assert stack.running() == []
+    assert stack.compose("ps", "-a", "-q").stdout.split() == []
+    assert stack.volumes() == volumes
+    stack.up()
+    status, _, body = stack.get("/api/subscribers")
+    assert status == 200
+    assert "kept@example.org" in json.loads(body)["data"]
+
+
+def test_a_server_deploy_step_refuses_a_volume_bound_elsewhere(
+    run_stack: RunStack, tmp_path: Path
+) -> None:
+    """Docker keeps a volume's bind path from its creation: a changed `volume_root`
+    must stop the step, not leave the service on the old path unnoticed."""
+    script = run_stack("prod").named("services-db-deploy").inputs["create"]
+    assert "/srv/mailstack/volumes/db-data" in script
+    script = script.replace("/srv/mailstack/", f"{tmp_path}/")
+    (tmp_path / "compose").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project = "mailstack-e2e-volume-guard"
+    volume = f"{project}_db-data"
+    options = ["type=none", "o=bind", f"device={elsewhere}"]
+    subprocess.run(
+        ["docker", "volume", "create", *(f"--opt={o}" for o in options), volume],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        done = subprocess.run(
+            ["sh", "-c", script],
+            input="POSTGRES_PASSWORD='not-a-real-one'\n",
+            env={**os.environ, "COMPOSE_PROJECT_NAME": project},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 1
+        expected = f"volume db-data is bound to {elsewhere}, not {tmp_path}/volumes/db-data"
+        assert expected in done.stderr
+        containers = subprocess.run(
+            ["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert containers == ""
+    finally:
+        subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True)
+
+
+def test_a_configured_healthcheck_reaches_the_engine_verbatim(tmp_path: Path) -> None:
+    """`appHealthCommand` is exec form without a shell; `$` survives compose."""
+    command = ("sh", "-c", 'test "$HOME" = /root')
+    app = build_app(replace(_E2E_APP, health_command=command))
+    service = replace(app.services[0], image=Image.parse(DEBIAN), command=("sleep", "600"))
+    compose = {
+        "name": "mailstack-e2e-healthcheck",
+        "services": {service.name: service_dict(service)},
+        "networks": {n.value: NETWORKS[n] for n in service.networks},
+        "volumes": {v: {} for v in service.volumes},
+    }
+    path = tmp_path / "compose.yaml"
+    path.write_text(yaml.safe_dump(compose))
+    up = ["docker", "compose", "-f", str(path)]
+    try:
+        subprocess.run([*up, "up", "-d", "--wait"], check=True, capture_output=True)
+        ids = subprocess.run([*up, "ps", "-q"], check=True, capture_output=True, text=True)
+        (container,) = json.loads(
+            subprocess.run(
+                ["docker", "inspect", *ids.stdout.split()], check=True, capture_output=True
+            ).stdout
+        )
+        assert container["Config"]["Healthcheck"]["Test"] == ["CMD", *command]
+        assert container["State"]["Health"]["Status"] == "healthy"
+    finally:
+        subprocess.run([*up, "down", "-v"], capture_output=True)

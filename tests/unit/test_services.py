@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
+from dataclasses import replace
 from typing import Any
 
+import pulumi_command as command
 import pytest
 
+from components.host import Host
+from components.mail_records import mta_sts_id
+from components.services.caddyfile import Route, Site, render_caddyfile
+from components.services.compose import service_hash
+from components.services.deploy import ComposeStack, services_args
 from components.services.model import (
     Healthcheck,
     Image,
@@ -18,10 +26,12 @@ from components.services.model import (
     Service,
     Update,
 )
-from mailstack.config import ConfigError
-from mailstack.harness import Run, mask_secrets
-from tests.conftest import RunStack
-from tests.services_cases import CASE_IDS, CASES, compose_of, runs
+from components.services.presets import AppParams, Relay
+from components.services.stack import StackParams, build_stack
+from mailstack.config import AppPreset, ConfigError, load_config
+from mailstack.harness import Run, mask_secrets, run_program
+from tests.conftest import STACKS, RunStack, stack_config
+from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, compose_of, runs
 
 __all__ = ["runs"]  # a shared fixture
 
@@ -118,10 +128,17 @@ def test_deploy_steps_wait_for_the_host_and_follow_service_dependencies(
             assert step.inputs["connection"], name
     if stack != "local":
         assert run.named("server-cloud-init").urn in files.dependencies
-    # One service at a time: every step but the last is a dependency of another.
-    chained = {u for s in steps.values() for u in s.dependencies if u != files.urn}
-    step_urns = {s.urn for s in steps.values()}
-    assert len(step_urns - chained) == 1, "exactly one last step"
+    # One service at a time: the steps form a single chain, each depending
+    # directly on the one before it (a total order, no two runnable at once).
+    urns = {s.urn: name for name, s in steps.items()}
+    after = {name: {urns[u] for u in s.dependencies if u in urns} for name, s in steps.items()}
+    chain: list[str] = []
+    while len(chain) < len(steps):
+        ready = [n for n in steps if n not in chain and after[n] <= set(chain)]
+        assert len(ready) == 1, f"after {chain}, {ready} could deploy at the same time"
+        if chain:
+            assert chain[-1] in after[ready[0]], f"{ready[0]} does not wait for {chain[-1]}"
+        chain.append(ready[0])
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
@@ -144,13 +161,111 @@ def test_secrets_travel_only_on_stdin_and_in_private_env_files(
         assert step.inputs["logging"] == "stderr"
 
 
-def test_a_changed_app_image_retriggers_only_the_app_step(
+@pytest.mark.parametrize("stack", STACKS)
+def test_destroy_stops_the_project_and_keeps_its_volumes(
+    stack_runs: dict[str, Run], stack: str
+) -> None:
+    files = stack_runs[stack].named("services-files")
+    delete = files.inputs["delete"]
+    (down,) = [shlex.split(line) for line in delete.splitlines() if " down" in line]
+    assert down[:3] == ["docker", "compose", "-p"]
+    assert down[3].endswith(f"mailstack-{stack}}}") and down[4] == "down"
+    assert not {"-v", "--volumes", "--rmi"} & set(down), "destroy must keep the data"
+    # Only a fresh create marks a running project as taken over (a replacement).
+    assert ".keep-running" in files.inputs["create"]
+    assert ".keep-running" not in files.inputs["update"]
+    assert "if [ -e .keep-running ]" in delete
+
+
+def test_a_changed_app_image_retriggers_only_the_schema_upgrade_and_the_app(
     run_stack: RunStack,
 ) -> None:
     before = deploy_steps(run_stack("prod"))
     after = deploy_steps(run_stack("prod", set={"appImage": "listmonk/listmonk:v5.0.4"}))
     changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
-    assert changed == {"app"}
+    # The new version's `--upgrade` runs before the new app starts.
+    assert changed == {"app-install", "app"}
+
+
+def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> None:
+    app = AppParams(
+        preset=AppPreset.CUSTOM,
+        image="ghcr.io/example/app:0.9.0",
+        port=8000,
+        health_path="/",
+        admin_paths=(),
+        app_url="https://app.example.com",
+        from_address="noreply@example.com",
+        relay=Relay("smtp.example.com", 587),
+        redis=True,
+        minio=True,
+        buckets=("uploads",),
+        egress=True,
+    )
+
+    def hashes(volume_root: str) -> dict[str, str]:
+        params = StackParams("mailstack-x", app, "app.example.com", volume_root=volume_root)
+        project = build_stack(params).project
+        return {s.name: service_hash(s, project) for s in project.services}
+
+    before, after = hashes("/srv/mailstack/volumes"), hashes("/mnt/data/volumes")
+    changed = {name for name in before if before[name] != after[name]}
+    with_volumes = {
+        s.name for s in build_stack(StackParams("p", app, "a.b")).project.services if s.volumes
+    }
+    assert changed == with_volumes == {"proxy", "redis", "minio"}
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_the_app_healthcheck_is_the_configured_command_or_wget(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    services = compose_of(runs[(stack, preset)])["services"]
+    configured = PRESET_SETTINGS[preset].get("appHealthCommand")
+    main = services["api" if preset == "web-api" else "app"]
+    if configured:
+        escaped = [arg.replace("$", "$$") for arg in configured]
+        assert main["healthcheck"]["test"] == ["CMD", *escaped]
+    elif preset in ("transactional-api", "custom"):
+        assert main["healthcheck"]["test"][:2] == ["CMD", "wget"]
+    if preset == "web-api":
+        assert services["web"]["healthcheck"]["test"][:2] == ["CMD", "wget"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "relay"),
+    [
+        ("local", {"SMTP_HOST": "mailpit", "SMTP_PORT": "1025", "SMTP_USERNAME": ""}),
+        (
+            "prod",
+            {
+                "SMTP_HOST": "email-smtp.eu-central-1.amazonaws.com",
+                "SMTP_PORT": "587",
+                "SMTP_USERNAME": "AKIAEXAMPLESMTPUSER",
+            },
+        ),
+    ],
+)
+def test_listmonk_gets_the_stack_relay_before_it_starts(
+    stack_runs: dict[str, Run], stack: str, relay: dict[str, str]
+) -> None:
+    services = compose_of(stack_runs[stack])["services"]
+    job = services["app-settings"]
+    assert job["labels"]["org.mailstack.role"] == Role.JOB.value
+    assert {k: job["environment"][k] for k in relay} == relay
+    auth, tls = ("none", "none") if stack == "local" else ("plain", "STARTTLS")
+    assert (job["environment"]["SMTP_AUTH"], job["environment"]["SMTP_TLS"]) == (auth, tls)
+    secrets = {"PGPASSWORD"} | (set() if stack == "local" else {"SMTP_PASSWORD"})
+    assert set(job["x-secret-env"]) == secrets
+    # psql reads the script and the environment: nothing secret on its command line.
+    assert job["command"] == ["psql", "-q", "-f", "/setup/listmonk-settings.sql"]
+    assert "./listmonk-settings.sql:/setup/listmonk-settings.sql:ro" in job["volumes"]
+    # Schema first, then the settings, then the app, which reads them at start.
+    assert job["depends_on"] == {"app-install": {"condition": "service_completed_successfully"}}
+    assert services["app"]["depends_on"]["app-settings"] == {
+        "condition": "service_completed_successfully"
+    }
+    assert "LISTMONK_ADMIN_PASSWORD" not in services["app"]["x-secret-env"]
 
 
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:
@@ -173,6 +288,85 @@ def test_server_volumes_live_on_the_data_volume(stack_runs: dict[str, Run]) -> N
         assert volume["driver_opts"]["device"] == f"/srv/mailstack/volumes/{name}"
 
 
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_the_proxy_serves_the_mta_sts_policy_dns_announces(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    run = runs[(stack, preset)]
+    caddyfile = run.artifacts["compose/Caddyfile"].text
+    served = run.artifacts.get("compose/mta-sts.txt")
+    if stack == "local" or not PRESET_SETTINGS[preset].get("mtaSts"):
+        assert served is None and "mta-sts." not in caddyfile
+        return
+    assert served is not None
+    assert served.text == run.artifacts["dns/mta-sts.txt"].text
+    domain = run.outputs["appUrl"].removeprefix("https://app.")
+    (txt,) = [r for r in run.registrations if r.inputs.get("name") == f"_mta-sts.{domain}"]
+    assert txt.inputs["content"] == f'"v=STSv1; id={mta_sts_id(served.text)}"'
+    assert f"\nmta-sts.{domain} {{\n" in caddyfile
+    proxy = compose_of(run)["services"]["proxy"]
+    assert "./mta-sts.txt:/srv/mta-sts/.well-known/mta-sts.txt:ro" in proxy["volumes"]
+
+
+def _stack_of(stack: str, **edits: Any) -> tuple[Run, ComposeStack]:
+    """Evaluate just the services of `stack` on a stand-in server host."""
+    built: list[ComposeStack] = []
+
+    def program() -> None:
+        host = Host(
+            "server",
+            connection=command.remote.ConnectionArgs(host="192.0.2.10", user="mailstack"),
+            data_dir="/srv/mailstack",
+        )
+        built.append(ComposeStack("services", services_args(load_config(), host)))
+
+    config, secret_keys = stack_config(stack, **edits)
+    run = run_program(stack, config, secret_keys, program=program)
+    return run, built[0]
+
+
+def test_the_proxy_serves_backup_health_from_the_host_status_dir() -> None:
+    run, services = _stack_of("prod")
+    assert services.backup_health_url == "https://app.example.com/healthz/backup"
+    proxy = compose_of(run)["services"]["proxy"]
+    assert "/srv/mailstack/status:/srv/backup-status:ro" in proxy["volumes"]
+    caddyfile = run.artifacts["compose/Caddyfile"].text
+    site = caddyfile.split("\napp.example.com {\n", 1)[1]
+    # Public: answered before the admin check, whatever the admin paths are.
+    assert site.index("handle /healthz/backup {") < site.index("@admin_denied {")
+    assert "root * /srv/backup-status" in site
+
+
+def test_no_backup_health_endpoint_without_backups() -> None:
+    run, services = _stack_of("dev", set={"backupEnabled": False})
+    assert services.backup_health_url is None
+    proxy = compose_of(run)["services"]["proxy"]
+    assert not [v for v in proxy["volumes"] if "status" in v]
+    assert "/healthz/backup" not in run.artifacts["compose/Caddyfile"].text
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_www_redirects_to_the_app_host_when_asked(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    caddyfile = runs[(stack, preset)].artifacts["compose/Caddyfile"].text
+    if stack == "local" or not PRESET_SETTINGS[preset].get("wwwRedirect"):
+        assert "redir " not in caddyfile
+        return
+    domain = runs[(stack, preset)].outputs["appUrl"].removeprefix("https://app.")
+    block = f"\nwww.{domain} {{\n\tredir https://app.{domain}{{uri}} permanent\n}}\n"
+    assert block in caddyfile
+
+
+def test_servers_take_certificates_only_from_lets_encrypt(stack_runs: dict[str, Run]) -> None:
+    """CAA allows letsencrypt.org alone: no fallback issuer (Caddy's is ZeroSSL)."""
+    for stack in ("dev", "prod"):
+        options = stack_runs[stack].artifacts["compose/Caddyfile"].text.split("\n}\n", 1)[0]
+        issuers = [line.split() for line in options.splitlines() if "cert_issuer" in line]
+        assert issuers == [["cert_issuer", "acme"]], stack
+    assert "cert_issuer" not in stack_runs["local"].artifacts["compose/Caddyfile"].text
+
+
 def test_admin_paths_are_limited_to_admin_cidrs(run_stack: RunStack) -> None:
     run = run_stack("prod", set={"tailscale": True}, secrets={"tailscaleAuthKey": "tskey"})
     caddyfile = run.artifacts["compose/Caddyfile"].text
@@ -188,6 +382,7 @@ def test_admin_paths_are_limited_to_admin_cidrs(run_stack: RunStack) -> None:
         ({"app": "transactional-api"}, "appImage"),
         ({"appImage": "listmonk/listmonk:latest"}, "appImage"),
         ({"localMailUiPort": 8080}, "localMailUiPort"),
+        ({"appHealthCommand": ["curl", ""]}, r"appHealthCommand\[1\]"),
     ],
 )
 def test_bad_service_config_names_the_key(
@@ -234,3 +429,15 @@ def test_a_project_needs_one_proxy_and_known_dependencies() -> None:
         Project("p", (_service(),))
     with pytest.raises(ValueError, match="unknown 'db'"):
         Project("p", (_service(depends_on={"db": "service_healthy"}),))
+
+
+_LOCAL_SITE = Site(project="p", app_host="", routes=(Route("app", 9000),))
+
+
+@pytest.mark.parametrize(
+    "site",
+    [replace(_LOCAL_SITE, www_host="www.x.y"), replace(_LOCAL_SITE, mta_sts_host="mta-sts.x.y")],
+)
+def test_the_caddyfile_needs_a_public_host_for_www_and_mta_sts(site: Site) -> None:
+    with pytest.raises(ValueError, match="public host name"):
+        render_caddyfile(site)

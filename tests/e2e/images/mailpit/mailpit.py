@@ -3,6 +3,7 @@
 (GET / and /api/v1/messages) plus /readyz on 8025. Messages stay in memory."""
 
 import asyncore
+import email
 import json
 import smtpd
 import threading
@@ -13,7 +14,17 @@ MESSAGES: list[dict[str, object]] = []
 
 class Sink(smtpd.SMTPServer):
     def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):  # type: ignore[no-untyped-def]
-        MESSAGES.append({"from": mailfrom, "to": rcpttos, "size": len(data)})
+        message = email.message_from_bytes(data)
+        # The summary fields of Mailpit's GET /api/v1/messages.
+        MESSAGES.append(
+            {
+                "ID": str(len(MESSAGES) + 1),
+                "From": {"Name": "", "Address": mailfrom},
+                "To": [{"Name": "", "Address": r} for r in rcpttos],
+                "Subject": message["Subject"] or "",
+                "Size": len(data),
+            }
+        )
 
 
 class Ui(BaseHTTPRequestHandler):
@@ -21,7 +32,8 @@ class Ui(BaseHTTPRequestHandler):
         if self.path == "/readyz":
             body, kind = b"ok", "text/plain"
         elif self.path == "/api/v1/messages":
-            body, kind = json.dumps({"messages": MESSAGES}).encode(), "application/json"
+            listing = {"total": len(MESSAGES), "messages": MESSAGES[::-1]}  # newest first
+            body, kind = json.dumps(listing).encode(), "application/json"
         else:
             body, kind = (
                 f"<h1>Mailpit stand-in</h1><p>{len(MESSAGES)} messages</p>".encode(),

@@ -3,6 +3,11 @@
 # with the given user, password and database, then run as `postgres`.
 set -eu
 bin=$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)
+# Any other command (e.g. psql in a one-shot job) runs as given, as there.
+case "$1" in
+  postgres | -*) ;;
+  *) exec "$@" ;;
+esac
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 
 mkdir -p "$PGDATA" /var/run/postgresql

@@ -1,5 +1,5 @@
 # Deploy service `db` of mailstack-local (rendered by mailstack).
-# definition sha256: 6f954b81f3594d429f6bc99e403f2cf35c968121f9aadddc71ef3d5c04628548
+# definition sha256: 0e60feb4c268a47c6b5f9ab41a22528fb56d50682af734f0f29474f806527f25
 # stdin: the service's env file (its secrets); never echoed.
 set -eu
 cd 'build/local/compose'

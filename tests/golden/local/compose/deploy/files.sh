@@ -41,15 +41,19 @@ cat > 'Caddyfile.new' <<'MAILSTACK_EOF'
 
 :80 {
 	import hardening
-
-	handle {
-		reverse_proxy {
-			dynamic a {
-				name app
-				port 9000
-				refresh 1s
+	# `route` runs these blocks in the order written. Outside it Caddy orders
+	# handlers by directive (every `handle` before any `respond`) and by path
+	# length, which would put the proxy before the admin check.
+	route {
+		handle {
+			reverse_proxy {
+				dynamic a {
+					name app
+					port 9000
+					refresh 1s
+				}
+				import upstream_policy
 			}
-			import upstream_policy
 		}
 	}
 }
@@ -97,6 +101,10 @@ services:
     depends_on:
       app:
         condition: service_healthy
+      app-install:
+        condition: service_completed_successfully
+      app-settings:
+        condition: service_completed_successfully
       mailpit:
         condition: service_healthy
     healthcheck:
@@ -127,7 +135,7 @@ services:
         max-size: 10m
         max-file: '3'
     labels:
-      org.mailstack.files-sha256: 25fbab7fef0bd47b3e72a8f7c0b710a19c789b92d146c7265004ef800f75e023
+      org.mailstack.files-sha256: 0270aae1e23a28e8f8cb61ac377fc2702a247f9c417d94d060fdef9e2f68eea4
       org.mailstack.role: proxy
   db:
     image: postgres:17.5
@@ -181,17 +189,109 @@ services:
         max-file: '3'
     labels:
       org.mailstack.role: database
-  app:
+  app-install:
     image: listmonk/listmonk:v5.0.3
     pull_policy: missing
     command:
     - sh
     - -c
-    - ./listmonk --install --idempotent --yes --config '' && ./listmonk --upgrade --yes --config '' &&
-      exec ./listmonk --config ''
-    restart: unless-stopped
+    - ./listmonk --install --idempotent --yes --config '' && ./listmonk --upgrade --yes --config ''
+    restart: 'no'
     environment:
       LISTMONK_ADMIN_USER: admin
+      LISTMONK_db__database: listmonk
+      LISTMONK_db__host: db
+      LISTMONK_db__port: '5432'
+      LISTMONK_db__ssl_mode: disable
+      LISTMONK_db__user: listmonk
+      TZ: Etc/UTC
+    env_file:
+    - env/app-install.env
+    x-secret-env:
+    - LISTMONK_ADMIN_PASSWORD
+    - LISTMONK_db__password
+    tmpfs:
+    - /tmp
+    read_only: true
+    networks:
+    - internal
+    depends_on:
+      db:
+        condition: service_healthy
+    security_opt:
+    - no-new-privileges:true
+    cap_drop:
+    - ALL
+    mem_limit: 256m
+    memswap_limit: 256m
+    cpus: 0.5
+    pids_limit: 512
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: '3'
+    labels:
+      org.mailstack.role: job
+  app-settings:
+    image: postgres:17.5
+    pull_policy: missing
+    command:
+    - psql
+    - -q
+    - -f
+    - /setup/listmonk-settings.sql
+    user: postgres
+    restart: 'no'
+    environment:
+      MAIL_FROM: noreply@mailstack.localhost
+      PGDATABASE: listmonk
+      PGHOST: db
+      PGUSER: listmonk
+      SMTP_AUTH: none
+      SMTP_HOST: mailpit
+      SMTP_PORT: '1025'
+      SMTP_TLS: none
+      SMTP_USERNAME: ''
+    env_file:
+    - env/app-settings.env
+    x-secret-env:
+    - PGPASSWORD
+    volumes:
+    - ./listmonk-settings.sql:/setup/listmonk-settings.sql:ro
+    tmpfs:
+    - /tmp
+    read_only: true
+    networks:
+    - internal
+    depends_on:
+      app-install:
+        condition: service_completed_successfully
+    security_opt:
+    - no-new-privileges:true
+    cap_drop:
+    - ALL
+    mem_limit: 64m
+    memswap_limit: 64m
+    cpus: 0.25
+    pids_limit: 512
+    logging:
+      driver: json-file
+      options:
+        max-size: 10m
+        max-file: '3'
+    labels:
+      org.mailstack.files-sha256: 1a8796237cfae7f5f038f6d3ad423ac1323c58d6493a737d0e7407a8ae3cf3cd
+      org.mailstack.role: job
+  app:
+    image: listmonk/listmonk:v5.0.3
+    pull_policy: missing
+    command:
+    - ./listmonk
+    - --config
+    - ''
+    restart: unless-stopped
+    environment:
       LISTMONK_app__address: 0.0.0.0:9000
       LISTMONK_app__root_url: http://localhost:8080
       LISTMONK_db__database: listmonk
@@ -203,7 +303,6 @@ services:
     env_file:
     - env/app.env
     x-secret-env:
-    - LISTMONK_ADMIN_PASSWORD
     - LISTMONK_db__password
     volumes:
     - app-uploads:/listmonk/uploads
@@ -213,6 +312,8 @@ services:
     networks:
     - internal
     depends_on:
+      app-settings:
+        condition: service_completed_successfully
       db:
         condition: service_healthy
     healthcheck:
@@ -293,3 +394,44 @@ volumes:
   db-data: {}
 MAILSTACK_EOF
 mv 'compose.yaml.new' 'compose.yaml'
+mkdir -p "$(dirname 'listmonk-settings.sql')"
+cat > 'listmonk-settings.sql.new' <<'MAILSTACK_EOF'
+-- listmonk keeps its SMTP servers and sender in its database, not in its
+-- config, and reads them once at start: the `app-settings` job writes the
+-- stack's relay here after the schema exists and before the app starts.
+-- Every value comes from the job's environment (\getenv), so none is on a
+-- command line; SMTP_PASSWORD is unset when the relay takes no password.
+\set ON_ERROR_STOP on
+\getenv smtp_host SMTP_HOST
+\getenv smtp_port SMTP_PORT
+\getenv smtp_username SMTP_USERNAME
+\getenv smtp_password SMTP_PASSWORD
+\getenv smtp_auth SMTP_AUTH
+\getenv smtp_tls SMTP_TLS
+\getenv mail_from MAIL_FROM
+\if :{?smtp_password}
+\else
+\set smtp_password ''
+\endif
+
+INSERT INTO settings (key, value, updated_at) VALUES
+    ('smtp', jsonb_build_array(jsonb_build_object(
+        'enabled', true,
+        'host', :'smtp_host'::text,
+        'hello_hostname', ''::text,
+        'port', (:'smtp_port')::int,
+        'auth_protocol', :'smtp_auth'::text,
+        'username', :'smtp_username'::text,
+        'password', :'smtp_password'::text,
+        'email_headers', '[]'::jsonb,
+        'max_conns', 10,
+        'max_msg_retries', 2,
+        'idle_timeout', '15s'::text,
+        'wait_timeout', '5s'::text,
+        'tls_type', :'smtp_tls'::text,
+        'tls_skip_verify', false
+    )), NOW()),
+    ('app.from_email', to_jsonb(:'mail_from'::text), NOW())
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
+MAILSTACK_EOF
+mv 'listmonk-settings.sql.new' 'listmonk-settings.sql'

@@ -1,5 +1,5 @@
 # Deploy service `mailpit` of mailstack-local (rendered by mailstack).
-# definition sha256: 9d204a6c6908f626c5a8521953eb58883d3d72abbeaff3080d8c6b4697f77262
+# definition sha256: 979b0bea17ef0245434d68eafc38c9133b4d67db587b8d4caa499a3460925c74
 set -eu
 cd 'build/local/compose'
 docker compose up -d --no-deps --wait 'mailpit'

@@ -1,5 +1,5 @@
 # Deploy service `proxy` of mailstack-local (rendered by mailstack).
-# definition sha256: a4e259a38c1329f9e5a6f4c94b01cdfc9f6ca8b777a3b6e2d339e703ad787605
+# definition sha256: 2f13498a0a8b4196213dbd158adf6aa6e85333333f1492075b51ae207bf36fc4
 set -eu
 cd 'build/local/compose'
 docker compose up -d --no-deps --wait 'proxy'

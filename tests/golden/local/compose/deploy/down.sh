@@ -1,0 +1,11 @@
+# Stop mailstack-local when its files step is deleted, i.e. on `pulumi destroy`
+# (rendered by mailstack). No -v: the volumes, and so the data, stay.
+set -eu
+cd 'build/local/compose' 2>/dev/null || exit 0
+if [ -e .keep-running ]; then
+  # The step was replaced, not destroyed: its successor runs this project now.
+  rm -f .keep-running
+  exit 0
+fi
+# COMPOSE_PROJECT_NAME overrides the name here as it does for every other step.
+docker compose -p "${COMPOSE_PROJECT_NAME:-mailstack-local}" down --remove-orphans
