@@ -52,5 +52,8 @@ if config.backup.enabled and not config.is_local:
     backup = Backup("backup", backup_args(config, host, services.project))
 pulumi.export("appUrl", services.app_url)
 pulumi.export("backup", backup_outputs(config, backup))
+if services.backup_health_url is not None:
+    # 503 while the host marks the last backup stale or failed: for uptime monitors.
+    pulumi.export("backupHealthUrl", services.backup_health_url)
 # The URL the throwaway smoke test and monitors probe.
 pulumi.export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))

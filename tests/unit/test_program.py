@@ -15,3 +15,8 @@ def test_every_stack_evaluates_and_exports_its_environment(
     run = stack_runs[stack]
     assert run.outputs["environment"] == stack
     assert run.outputs["target"] == ("local" if stack == "local" else "hetzner")
+
+
+def test_servers_with_backups_export_the_backup_health_url(stack_runs: dict[str, Run]) -> None:
+    assert stack_runs["prod"].outputs["backupHealthUrl"] == "https://app.example.com/healthz/backup"
+    assert "backupHealthUrl" not in stack_runs["local"].outputs
