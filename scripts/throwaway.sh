@@ -18,12 +18,14 @@
 # stdout carries only the result (Markdown, for a PR comment); pulumi's own
 # output goes to stderr.
 #
-# Environment: PULUMI (pulumi), PY (.venv/bin/python), TTL_DAYS (3),
-# SMOKE_ATTEMPTS (60) and SMOKE_DELAY (10 s) between health probes.
+# Environment: PULUMI (pulumi), PY (the interpreter with the project's
+# dependencies; default .venv/bin/python), TTL_DAYS (3), SMOKE_ATTEMPTS (60)
+# and SMOKE_DELAY (10 s) between health probes.
 set -euo pipefail
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
 PULUMI=${PULUMI:-pulumi}
-PY=${PY:-.venv/bin/python}
+PY=${PY:-$root/.venv/bin/python}
 TTL_DAYS=${TTL_DAYS:-3}
 SMOKE_ATTEMPTS=${SMOKE_ATTEMPTS:-60}
 SMOKE_DELAY=${SMOKE_DELAY:-10}
@@ -139,8 +141,8 @@ cmd_destroy() {
   printf "Throwaway stack \`%s\` destroyed and removed.\n" "$stack"
 }
 
-cd "$(dirname "$0")/.."
-[[ -x $PY ]] || die "no $PY: run make setup first"
+cd "$root"
+command -v "$PY" >/dev/null || die "no $PY: run make setup first, or set PY"
 if [[ ${1:-} == --skip-if-unconfigured ]]; then
   SKIP_IF_UNCONFIGURED=1
   shift

@@ -118,7 +118,8 @@ class FakeTools:
         self.state = {**self.state, **changes}
 
     def env(self, **extra: str) -> dict[str, str]:
-        """A clean environment: PATH with the fakes first, no inherited Pulumi secrets."""
+        """A clean environment: PATH with the fakes first, no inherited Pulumi secrets,
+        and PY, the interpreter the scripts run Python with: this one, not ROOT/.venv."""
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GITHUB_"))}
         keep.pop("HCLOUD_TOKEN", None)
         return {
@@ -126,6 +127,7 @@ class FakeTools:
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             "FAKE_LOG": str(self.log),
             "FAKE_STATE": str(self.state_file),
+            "PY": sys.executable,
             **extra,
         }
 

@@ -11,6 +11,7 @@ import http.server
 import json
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -278,7 +279,14 @@ def test_only_throwaway_stacks_pass_and_prod_never_reaches_pulumi(
 @pytest.mark.parametrize("stack", ["prod", "dev", "local"])
 def test_make_destroy_goes_through_the_same_refusal(tools: FakeTools, stack: str) -> None:
     result = run(
-        ["make", "--no-print-directory", "destroy", f"STACK={stack}", "PULUMI=pulumi"],
+        [
+            "make",
+            "--no-print-directory",
+            "destroy",
+            f"STACK={stack}",
+            "PULUMI=pulumi",
+            f"PY={sys.executable}",
+        ],
         tools.env(**SECRETS),
     )
     assert result.returncode != 0
@@ -289,7 +297,13 @@ def test_make_destroy_goes_through_the_same_refusal(tools: FakeTools, stack: str
 def test_make_destroy_destroys_a_throwaway(tools: FakeTools) -> None:
     tools.update(stacks=["dev", "prod", "tw-jane-20260310-ab12"])
     result = run(
-        ["make", "--no-print-directory", "destroy", "STACK=tw-jane-20260310-ab12"],
+        [
+            "make",
+            "--no-print-directory",
+            "destroy",
+            "STACK=tw-jane-20260310-ab12",
+            f"PY={sys.executable}",
+        ],
         tools.env(**SECRETS),
     )
     assert result.returncode == 0, result.stderr
@@ -313,6 +327,29 @@ def test_nothing_in_scripts_or_workflows_destroys_prod_another_way() -> None:
             if ("destroy --" in code or "stack rm" in code) and path.name != "throwaway.sh":
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+
+
+# --- the interpreter ------------------------------------------------------------------
+
+
+def test_throwaway_runs_python_through_py(tools: FakeTools, tmp_path: Path) -> None:
+    """Not ROOT/.venv/bin/python: PY names the interpreter (CI, tests, other venvs)."""
+    used = tmp_path / "py-calls"
+    wrapper = tmp_path / "py"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >>{used}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    tools.update(stacks=["dev", "prod", "pr-12"])
+    env = tools.env(**SECRETS, PY=str(wrapper))
+    result = run([str(SCRIPTS / "throwaway.sh"), "destroy", "pr-12"], env)
+    assert result.returncode == 0, result.stderr
+    assert "-m mailstack.throwaway check pr-12" in used.read_text()
+
+    missing = run(
+        [str(SCRIPTS / "throwaway.sh"), "destroy", "pr-12"],
+        tools.env(**SECRETS, PY=str(tmp_path / "nowhere")),
+    )
+    assert missing.returncode == 1
+    assert "nowhere: run make setup first, or set PY" in missing.stderr
 
 
 # --- missing secrets ------------------------------------------------------------------
