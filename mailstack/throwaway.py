@@ -86,9 +86,13 @@ def throwaway_labels(stack: str, expires: date) -> dict[str, str]:
     }
 
 
+ConfigValue = str | list[str]
+"""A stack config value as the throwaway sets it: text, or an array of text."""
+
+
 def throwaway_config(
     stack: str, base: Mapping[str, str], today: date, ttl_days: int = DEFAULT_TTL_DAYS
-) -> dict[str, str]:
+) -> dict[str, ConfigValue]:
     """Config keys a throwaway stack overrides on top of the `dev` stack's config.
 
     `base` is the dev config in the CLI's wire form (arrays as JSON text). The
@@ -108,8 +112,33 @@ def throwaway_config(
     return {
         "mailstack:domain": f"{stack}.{base['mailstack:domain']}",
         "mailstack:expiresAt": expires.isoformat(),
-        "mailstack:serverLabels": json.dumps(kept + ours),
+        "mailstack:serverLabels": kept + ours,
     }
+
+
+def wire(config: Mapping[str, ConfigValue]) -> dict[str, str]:
+    """`config` as the program receives it: arrays as JSON text."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def set_all_pairs(config: Mapping[str, ConfigValue]) -> list[str]:
+    """`key=value` pairs for `pulumi config set-all --path --plaintext` that write `config`.
+
+    An array goes in item by item (`key[0]=...`), which stores a real array: for
+    a key that Pulumi.yaml declares `type: array`, Pulumi refuses a JSON string.
+    With `--path` a top-level value stays text, but an item that reads as a
+    boolean or an integer would be stored as one, so such items are refused.
+    """
+    pairs = []
+    for key, value in config.items():
+        if isinstance(value, str):
+            pairs.append(f"{key}={value}")
+            continue
+        for i, item in enumerate(value):
+            if item in ("true", "false") or re.fullmatch(r"-?[0-9]+", item):
+                raise ValueError(f"{key}[{i}]: {item!r} would be stored as a non-string")
+            pairs.append(f"{key}[{i}]={item}")
+    return pairs
 
 
 # --- the reaper's choice ---------------------------------------------------------
@@ -201,7 +230,8 @@ def main(argv: Sequence[str]) -> int:
     name.add_argument("--pr", type=int, help="pull request number: pr-<n>")
     name.add_argument("--user", default="anon", help="laptop user: tw-<user>-<date>-<rand>")
     config = sub.add_parser(
-        "config", help="print `key=value` lines a new throwaway stack sets over dev"
+        "config",
+        help="print the `key=value` pairs (`config set-all --path`) a throwaway sets over dev",
     )
     config.add_argument("stack")
     config.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS)
@@ -225,8 +255,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"{args.stack!r} is not a throwaway stack", file=sys.stderr)
         return 1
     base, _ = read_stack_config(BASE_STACK, args.root)
-    for key, value in throwaway_config(args.stack, base, _today(), args.ttl_days).items():
-        print(f"{key}={value}")
+    for pair in set_all_pairs(throwaway_config(args.stack, base, _today(), args.ttl_days)):
+        print(pair)
     return 0
 
 

@@ -65,7 +65,7 @@ def test_throwaway_config_gets_own_domain_expiry_and_labels() -> None:
     config = throwaway_config("pr-12", base, TODAY, ttl_days=3)
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     assert config["mailstack:expiresAt"] == "2026-03-13"
-    assert json.loads(config["mailstack:serverLabels"]) == [
+    assert config["mailstack:serverLabels"] == [
         "team=mail",
         "mailstack-kind=throwaway",
         "mailstack-stack=pr-12",
@@ -87,9 +87,35 @@ def test_throwaway_config_refuses_non_throwaway_names() -> None:
         throwaway_config("prod", base, TODAY)
 
 
+def test_set_all_pairs_write_arrays_item_by_item() -> None:
+    config: dict[str, throwaway.ConfigValue] = {
+        "mailstack:domain": "pr-1.dev.example.com",
+        "mailstack:serverLabels": ["a=1", "b=2"],
+    }
+    assert throwaway.set_all_pairs(config) == [
+        "mailstack:domain=pr-1.dev.example.com",
+        "mailstack:serverLabels[0]=a=1",
+        "mailstack:serverLabels[1]=b=2",
+    ]
+
+
+@pytest.mark.parametrize("item", ["true", "false", "42", "-1"])
+def test_set_all_pairs_refuse_items_pulumi_would_not_keep_as_text(item: str) -> None:
+    with pytest.raises(ValueError, match=r"serverLabels\[1\]"):
+        throwaway.set_all_pairs({"mailstack:serverLabels": ["a=1", item]})
+
+
+def test_the_config_cli_prints_set_all_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert throwaway.main(["config", "pr-12"]) == 0
+    pairs = capsys.readouterr().out.splitlines()
+    assert "mailstack:domain=pr-12.dev.example.com" in pairs
+    assert "mailstack:serverLabels[0]=mailstack-kind=throwaway" in pairs
+    assert "mailstack:serverLabels[1]=mailstack-stack=pr-12" in pairs
+
+
 def test_a_throwaway_config_over_dev_validates() -> None:
     config, secret_keys = stack_config("dev")
-    config.update(throwaway_config("tw-jane-20260310-ab12", config, TODAY))
+    config.update(throwaway.wire(throwaway_config("tw-jane-20260310-ab12", config, TODAY)))
     validated = validate(config, secret_keys)
     assert validated.stack.expires_at == "2026-03-13"
     assert validated.domain.app_host == "app.tw-jane-20260310-ab12.dev.example.com"
