@@ -98,7 +98,10 @@ def throwaway_config(
     `base` is the dev config in the CLI's wire form (arrays as JSON text). The
     mail domain becomes `<stack>.<dev domain>`, so every DNS name the stack
     creates (apex SPF/DMARC, DKIM, app and mail hosts) is its own and never
-    collides with dev or with another throwaway in the same zone.
+    collides with dev or with another throwaway in the same zone. It lives in
+    dev's Hetzner project, which already holds dev's admin SSH keys, and Hetzner
+    takes a public key once per project: so it registers only its own deploy
+    key (the admin keys still reach the admin user through cloud-init).
     """
     if not 1 <= ttl_days <= MAX_TTL_DAYS:
         raise ValueError(f"ttl must be 1..{MAX_TTL_DAYS} days, got {ttl_days}")
@@ -112,6 +115,8 @@ def throwaway_config(
     return {
         "mailstack:domain": f"{stack}.{base['mailstack:domain']}",
         "mailstack:expiresAt": expires.isoformat(),
+        # Text, as Pulumi keeps every top-level value; it reads "false" as a boolean.
+        "mailstack:registerSshKeys": "false",
         "mailstack:serverLabels": kept + ours,
     }
 

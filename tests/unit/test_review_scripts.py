@@ -160,6 +160,8 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     config = tools.state["config"]["pr-12"]
     assert config["mailstack:cloudflareZoneId"] == "0123456789abcdef0123456789abcdef"
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
+    # dev's admin keys are registered in the Hetzner project already.
+    assert config["mailstack:registerSshKeys"] == "false"
     assert config["mailstack:expiresAt"] in utc_dates_around(3)
     expires = config["mailstack:expiresAt"]
     assert config["mailstack:serverLabels"] == [
@@ -268,6 +270,7 @@ def test_up_from_a_laptop_names_the_stack_after_user_and_date(
     assert prefix in {f"tw-janedoe-{d}" for d in today}
     assert len(rand) == 4
     assert all(created in a for a in tools.argvs()[1:] if a[0] in ("up", "config"))
+    assert tools.state["config"][created]["mailstack:registerSshKeys"] == "false"
 
 
 def test_up_fails_when_the_health_url_never_answers(tools: FakeTools) -> None:

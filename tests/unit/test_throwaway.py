@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mailstack import throwaway
 from mailstack.config import ConfigError, validate
+from mailstack.harness import run_program
 from mailstack.throwaway import CloudResource, select_expired, throwaway_config
 from tests.conftest import stack_config
 
@@ -65,6 +66,7 @@ def test_throwaway_config_gets_own_domain_expiry_and_labels() -> None:
     config = throwaway_config("pr-12", base, TODAY, ttl_days=3)
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     assert config["mailstack:expiresAt"] == "2026-03-13"
+    assert config["mailstack:registerSshKeys"] == "false"
     assert config["mailstack:serverLabels"] == [
         "team=mail",
         "mailstack-kind=throwaway",
@@ -119,6 +121,19 @@ def test_a_throwaway_config_over_dev_validates() -> None:
     validated = validate(config, secret_keys)
     assert validated.stack.expires_at == "2026-03-13"
     assert validated.domain.app_host == "app.tw-jane-20260310-ab12.dev.example.com"
+    assert validated.admin.register_ssh_keys is False
+    assert validated.admin.ssh_public_keys  # the admin keys still go in through cloud-init
+
+
+def test_a_throwaway_registers_only_its_own_deploy_key_with_hetzner() -> None:
+    """dev's admin keys are in the Hetzner project already, which takes a key once."""
+    config, secret_keys = stack_config("dev")
+    config.update(throwaway.wire(throwaway_config("pr-12", config, TODAY)))
+    run = run_program("pr-12", config, secret_keys)
+    (key,) = run.of_type("hcloud:index/sshKey:SshKey")
+    assert key.name == "server-key-deploy"
+    admin_key = json.loads(config["mailstack:sshPublicKeys"])[0]
+    assert admin_key in run.artifacts["cloud-init/user-data.yaml"].text
 
 
 # --- config rules -------------------------------------------------------------
