@@ -49,8 +49,12 @@ _PROD_VALUES = frozenset({"prod", "production"})
 
 
 def is_throwaway_name(stack: str) -> bool:
-    """True only for `pr-<n>` and `tw-<user>-<yyyymmdd>-<rand>` stack names."""
-    return _NAME_RE.fullmatch(stack) is not None
+    """True only for `pr-<n>` and `tw-<user>-<yyyymmdd>-<rand>` stack names.
+
+    Never for a name containing `prod`: the reaper leaves everything that says
+    prod alone, so such a throwaway would never be reaped.
+    """
+    return _NAME_RE.fullmatch(stack) is not None and "prod" not in stack
 
 
 def pr_stack(number: int) -> str:
@@ -59,12 +63,25 @@ def pr_stack(number: int) -> str:
     return f"pr-{number}"
 
 
-def laptop_stack(user: str, today: date, rand: str | None = None) -> str:
-    """`tw-<user>-<yyyymmdd>-<rand>`; the user part is cut to what a label allows."""
-    slug = re.sub(r"[^a-z0-9]", "", user.lower())[:12] or "anon"
+def _random_suffix() -> str:
     alphabet = string.ascii_lowercase + string.digits
-    rand = rand if rand is not None else "".join(secrets.choice(alphabet) for _ in range(4))
-    name = f"tw-{slug}-{today:%Y%m%d}-{rand}"
+    while True:
+        suffix = "".join(secrets.choice(alphabet) for _ in range(4))
+        if suffix != "prod":
+            return suffix
+
+
+def laptop_stack(user: str, today: date, rand: str | None = None) -> str:
+    """`tw-<user>-<yyyymmdd>-<rand>`; the user part is cut to what a label allows.
+
+    `prod` is taken out of the user name (`prodigy` -> `igy`), and the random part
+    is never `prod`, so the name is always one the reaper deletes once expired.
+    """
+    slug = re.sub(r"[^a-z0-9]", "", user.lower())
+    while "prod" in slug:
+        slug = slug.replace("prod", "")
+    slug = slug[:12] or "anon"
+    name = f"tw-{slug}-{today:%Y%m%d}-{rand if rand is not None else _random_suffix()}"
     if not is_throwaway_name(name):
         raise ValueError(f"{name!r} is not a throwaway stack name")
     return name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import date
 from typing import Any
 
@@ -39,6 +40,9 @@ def test_throwaway_names_are_recognised(name: str) -> None:
         "tw-jane-2026031-a1b2",
         "tw--20260310-a1b2",
         "tw-jane-20260310-a1b2-prod",
+        "tw-prodigy-20260310-a1b2",
+        "tw-jane-20260310-prod",
+        "tw-xprodx-20260310-a1b2",
         "../pr-1",
         "",
     ],
@@ -47,9 +51,34 @@ def test_everything_else_is_not_a_throwaway(name: str) -> None:
     assert not throwaway.is_throwaway_name(name)
 
 
-@given(st.text(max_size=40))
-def test_a_laptop_name_is_always_a_throwaway_name(user: str) -> None:
-    assert throwaway.is_throwaway_name(throwaway.laptop_stack(user, TODAY))
+@given(st.text(max_size=40) | st.text(alphabet="pProOdD.-_", max_size=40))
+def test_a_laptop_name_is_always_a_throwaway_name_without_prod(user: str) -> None:
+    name = throwaway.laptop_stack(user, TODAY)
+    assert throwaway.is_throwaway_name(name)
+    assert "prod" not in name
+
+
+@pytest.mark.parametrize(
+    ("user", "slug"),
+    [
+        ("prodigy", "igy"),
+        ("Prod", "anon"),
+        ("pprodrod", "anon"),
+        ("p.rod", "anon"),
+        ("jprodane", "jane"),
+    ],
+)
+def test_prod_is_taken_out_of_laptop_user_names(user: str, slug: str) -> None:
+    """The reaper never deletes what says prod: such a throwaway would live forever."""
+    assert throwaway.laptop_stack(user, TODAY, rand="ab12") == f"tw-{slug}-20260310-ab12"
+
+
+def test_the_random_part_is_never_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = iter("prodab12")
+    monkeypatch.setattr(secrets, "choice", lambda _alphabet: next(drawn))
+    assert throwaway.laptop_stack("jane", TODAY) == "tw-jane-20260310-ab12"
+    with pytest.raises(ValueError, match="not a throwaway"):
+        throwaway.laptop_stack("jane", TODAY, rand="prod")
 
 
 def test_laptop_names_carry_user_date_and_randomness() -> None:
