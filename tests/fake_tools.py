@@ -190,10 +190,13 @@ with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({"tool": "gh", "argv": args,
                           "token": bool(os.environ.get("GH_TOKEN"))}) + "\n")
 if "--jq" in args:
-    marker = args[args.index("--jq") + 1].split('startswith("')[1].split('")')[0]
-    for c in state["comments"]:
-        if c["body"].startswith(marker):
-            print(c["id"])
+    # The real jq over the stored comments, as gh applies --jq to each page.
+    import subprocess
+    result = subprocess.run(["jq", "-r", args[args.index("--jq") + 1]],
+                            input=json.dumps(state["comments"]), capture_output=True, text=True)
+    sys.stderr.write(result.stderr)
+    print(result.stdout, end="")
+    sys.exit(result.returncode)
 """
 
 

@@ -27,6 +27,7 @@ SECRETS = {
     "PULUMI_CONFIG_PASSPHRASE": "correct horse",
 }
 PREVIEW_FLAGS = ["--diff", "--non-interactive", "--color", "never"]
+BOT = {"login": "github-actions[bot]"}  # the author of the job token's comments
 
 
 @pytest.fixture
@@ -474,8 +475,8 @@ def test_pr_comment_creates_then_edits_one_comment_per_kind(
     assert run([script, "12", "preview", str(body)], env).returncode == 0
     tools.update(
         comments=[
-            {"id": 5, "body": "<!-- mailstack:review-server -->\nold"},
-            {"id": 9, "body": "<!-- mailstack:preview -->\nold"},
+            {"id": 5, "body": "<!-- mailstack:review-server -->\nold", "user": BOT},
+            {"id": 9, "body": "<!-- mailstack:preview -->\nold", "user": BOT},
         ]
     )
     assert run([script, "12", "preview", str(body)], env).returncode == 0
@@ -484,6 +485,28 @@ def test_pr_comment_creates_then_edits_one_comment_per_kind(
     assert post[:4] == ["api", "--method", "POST", "repos/acme/mailstack/issues/12/comments"]
     assert post[-1] == "body=<!-- mailstack:preview -->\npreview text"
     assert patch[:4] == ["api", "--method", "PATCH", "repos/acme/mailstack/issues/comments/9"]
+
+
+def test_pr_comment_never_edits_a_comment_of_someone_else(tools: FakeTools, tmp_path: Path) -> None:
+    body = tmp_path / "body.md"
+    body.write_text("preview text\n")
+    tools.update(
+        comments=[
+            {"id": 3, "body": "<!-- mailstack:preview -->\nforged", "user": {"login": "mallory"}},
+            {"id": 4, "body": "<!-- mailstack:preview -->\nforged", "user": {"login": "bot"}},
+            {"id": 8, "body": "<!-- mailstack:preview -->\nours", "user": BOT},
+        ]
+    )
+    env = tools.env(GITHUB_REPOSITORY="acme/mailstack", GH_TOKEN="t")
+    assert run([str(SCRIPTS / "pr-comment.sh"), "12", "preview", str(body)], env).returncode == 0
+    (patch,) = [c for c in tools.argvs("gh") if "--method" in c]
+    assert patch[:4] == ["api", "--method", "PATCH", "repos/acme/mailstack/issues/comments/8"]
+
+    # With only someone else's comments, a new one of our own.
+    tools.update(comments=tools.state["comments"][:2])
+    assert run([str(SCRIPTS / "pr-comment.sh"), "12", "preview", str(body)], env).returncode == 0
+    post = [c for c in tools.argvs("gh") if "--method" in c][-1]
+    assert post[:4] == ["api", "--method", "POST", "repos/acme/mailstack/issues/12/comments"]
 
 
 @pytest.mark.parametrize(
