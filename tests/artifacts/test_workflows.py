@@ -259,3 +259,35 @@ def test_reaper_needs_only_the_standard_library() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "reap skipped: HCLOUD_TOKEN is not set" in result.stderr
+
+
+def test_review_server_gets_the_cloud_tokens_from_secrets_through_env() -> None:
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    for job_id, job in review["jobs"].items():
+        (step,) = [s for s in job["steps"] if "throwaway.sh" in s.get("run", "")]
+        for name in ("HCLOUD_TOKEN", "CLOUDFLARE_API_TOKEN"):
+            assert step["env"][name] == f"${{{{ secrets.{name} }}}}", f"{job_id}: {name}"
+
+
+@pytest.mark.parametrize("job_id", ["up", "destroy"])
+def test_review_server_reports_a_failure_and_comments_even_then(
+    job_id: str, tmp_path: Path
+) -> None:
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    steps = review["jobs"][job_id]["steps"]
+    (failure,) = [s for s in steps if s.get("if") == "failure()"]
+    (comment,) = [s for s in steps if "pr-comment.sh" in s.get("run", "")]
+    assert comment["if"] == "${{ !cancelled() }}"
+    assert steps.index(failure) < steps.index(comment)
+    # The failure note is written on a runner where nothing made build/ yet.
+    result = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", failure["run"]],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PR": "12", "RUN_URL": "https://ci/run/1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    note = (tmp_path / "build" / "review-server.md").read_text()
+    assert "`pr-12` failed to" in note and "https://ci/run/1" in note
