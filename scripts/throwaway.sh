@@ -60,7 +60,7 @@ require_backend() {
   local reason="throwaway $1 skipped: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE are not set"
   if ((SKIP_IF_UNCONFIGURED)); then
     log "$reason"
-    printf '%s (repository secrets; pull requests from forks never receive them).\n' "$reason"
+    printf "%s (secrets of the job's GitHub environment: docs/reviewing.md).\n" "$reason"
     exit 0
   fi
   die "$reason: export them (see docs/reviewing.md)"

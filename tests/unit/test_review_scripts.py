@@ -106,6 +106,28 @@ def test_preview_runs_preview_diff_for_dev_and_prod_only(tools: FakeTools, tmp_p
     assert "<code>prod</code>: ok" in text and "preview of prod: + 1 to create" in text
 
 
+def test_preview_runs_only_the_stacks_it_is_given(tools: FakeTools, tmp_path: Path) -> None:
+    """One job per stack, so a job holds only its own stack's passphrase."""
+    report = tmp_path / "preview-prod.md"
+    result = run([str(SCRIPTS / "pr-preview.sh"), str(report), "prod"], tools.env(**SECRETS))
+    assert result.returncode == 0, result.stderr
+    assert tools.argvs() == [["preview", "--stack", "prod", *PREVIEW_FLAGS]]
+    assert "<code>prod</code>: ok" in report.read_text()
+    assert "<code>dev</code>" not in report.read_text()
+
+
+@pytest.mark.parametrize("stack", ["--stack=prod", "-s", "", "Prod"])
+def test_preview_refuses_what_is_not_a_stack_name(
+    tools: FakeTools, tmp_path: Path, stack: str
+) -> None:
+    result = run(
+        [str(SCRIPTS / "pr-preview.sh"), str(tmp_path / "r.md"), "dev", stack],
+        tools.env(**SECRETS),
+    )
+    assert result.returncode == 2
+    assert tools.calls() == []
+
+
 def test_a_failed_preview_is_reported_and_fails_after_both_ran(
     tools: FakeTools, tmp_path: Path
 ) -> None:
