@@ -23,7 +23,7 @@ import re
 import secrets
 import string
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -166,26 +166,42 @@ def set_all_pairs(config: Mapping[str, ConfigValue]) -> list[str]:
 # --- the reaper's choice ---------------------------------------------------------
 
 
+# Hetzner has no delete protection for these: their API objects carry no
+# `protection` field, and for them its absence means "none".
+UNPROTECTABLE_KINDS = frozenset({"firewalls", "ssh_keys"})
+
+
 @dataclass(frozen=True)
 class CloudResource:
-    """What the reaper needs to know of a Hetzner server, volume or primary IP."""
+    """What the reaper needs to know of a Hetzner server, volume, primary IP,
+    firewall or SSH key."""
 
     kind: str
     id: int
     name: str
     labels: Mapping[str, str]
     delete_protected: bool
+    applied_to: tuple[int | None, ...] = ()
+    """Firewalls: the ids of the servers it is applied to (None: a label selector)."""
 
     @classmethod
     def from_api(cls, kind: str, item: Mapping[str, Any]) -> CloudResource:
-        protection = item.get("protection") or {}
+        protection = item.get("protection")
+        if protection is None and kind in UNPROTECTABLE_KINDS:
+            protected = False
+        else:
+            # Unknown protection counts as protected: never guess towards deleting.
+            protected = bool((protection or {}).get("delete", True))
         return cls(
             kind=kind,
             id=int(item["id"]),
             name=str(item.get("name", "")),
             labels=dict(item.get("labels") or {}),
-            # Unknown protection counts as protected: never guess towards deleting.
-            delete_protected=bool(protection.get("delete", True)),
+            delete_protected=protected,
+            applied_to=tuple(
+                int(a["server"]["id"]) if a.get("type") == "server" else None
+                for a in item.get("applied_to") or []
+            ),
         )
 
 
@@ -202,8 +218,12 @@ class Selection:
     kept: list[Verdict] = field(default_factory=list)
 
 
-def judge(resource: CloudResource, today: date) -> Verdict:
-    """Delete only an expired throwaway that nothing marks as prod or protected."""
+def judge(resource: CloudResource, today: date, servers_gone: Collection[int] = ()) -> Verdict:
+    """Delete only an expired throwaway that nothing marks as prod or protected.
+
+    `servers_gone`: ids of servers deleted before (or, in a dry run, that
+    would be), which no longer hold a firewall.
+    """
     labels = resource.labels
     if resource.delete_protected:
         return Verdict(resource, False, "delete protection is on")
@@ -222,13 +242,35 @@ def judge(resource: CloudResource, today: date) -> Verdict:
         return Verdict(resource, False, f"no valid {EXPIRES_LABEL} date")
     if expires >= today:
         return Verdict(resource, False, f"expires {expires.isoformat()}")
+    # Hetzner refuses to delete a firewall that is still applied.
+    held = [
+        f"server {a}" if a is not None else "a label selector"
+        for a in resource.applied_to
+        if a is None or a not in servers_gone
+    ]
+    if held:
+        return Verdict(resource, False, f"expired, but still applied to {', '.join(held)}")
     return Verdict(resource, True, f"expired {expires.isoformat()}")
 
 
-def select_expired(resources: Iterable[CloudResource], today: date) -> Selection:
+def select_expired(
+    resources: Iterable[CloudResource],
+    today: date,
+    servers_left: Iterable[str] = (),
+    servers_gone: Collection[int] = (),
+) -> Selection:
+    """The expired resources, and why each other one stays.
+
+    `servers_left` names the stacks whose server is still there (kept, or its
+    deletion failed): their firewalls and SSH keys stay with it.
+    """
+    left = frozenset(servers_left)
     selection = Selection()
     for resource in resources:
-        verdict = judge(resource, today)
+        verdict = judge(resource, today, servers_gone)
+        stack = resource.labels.get(STACK_LABEL, "")
+        if verdict.delete and resource.kind in UNPROTECTABLE_KINDS and stack in left:
+            verdict = Verdict(resource, False, f"the server of {stack} is still there")
         if verdict.delete:
             selection.expired.append(resource)
         else:

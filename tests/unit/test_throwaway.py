@@ -270,11 +270,12 @@ def test_unexpired_prod_protected_or_foreign_resources_are_never_selected(
         ),
     ),
     st.booleans(),
+    st.sampled_from(["servers", "volumes", "primary_ips", "firewalls", "ssh_keys"]),
 )
 def test_prod_or_protected_is_never_selected_whatever_else_it_says(
-    extra: dict[str, str], protected: bool
+    extra: dict[str, str], protected: bool, kind: str
 ) -> None:
-    resource = server(1, {**labels(expires="2000-01-01"), **extra}, protected)
+    resource = CloudResource(kind, 1, "r1", {**labels(expires="2000-01-01"), **extra}, protected)
     marked_prod = any(
         v in ("prod", "production") or "prod" in k for k, v in resource.labels.items()
     )
@@ -291,3 +292,40 @@ def test_missing_protection_field_counts_as_protected() -> None:
         "servers", {**item, "protection": {"delete": False, "rebuild": False}}
     )
     assert select_expired([unprotected], TODAY).expired == [unprotected]
+
+
+@pytest.mark.parametrize("kind", ["firewalls", "ssh_keys"])
+def test_firewalls_and_ssh_keys_have_no_protection_field_and_can_go(kind: str) -> None:
+    """Hetzner has no delete protection for them: no field means none."""
+    resource = CloudResource.from_api(kind, {"id": 7, "name": "k", "labels": labels()})
+    assert not resource.delete_protected
+    assert select_expired([resource], TODAY).expired == [resource]
+    guarded = CloudResource.from_api(
+        kind, {"id": 7, "name": "k", "labels": labels(), "protection": {"delete": True}}
+    )
+    assert select_expired([guarded], TODAY).expired == []
+
+
+def firewall(applied_to: list[dict[str, Any]]) -> CloudResource:
+    item = {"id": 31, "name": "fw", "labels": labels(), "applied_to": applied_to}
+    return CloudResource.from_api("firewalls", item)
+
+
+def test_a_firewall_goes_only_once_nothing_is_left_applied() -> None:
+    on_server = {"type": "server", "server": {"id": 1}}
+    by_selector = {"type": "label_selector", "label_selector": {"selector": "x=y"}}
+    applied = firewall([on_server])
+    (verdict,) = select_expired([applied], TODAY).kept
+    assert verdict.reason == "expired, but still applied to server 1"
+    assert select_expired([applied], TODAY, servers_gone={1}).expired == [applied]
+    (verdict,) = select_expired([firewall([on_server, by_selector])], TODAY, servers_gone={1}).kept
+    assert verdict.reason == "expired, but still applied to a label selector"
+
+
+def test_a_stack_whose_server_stays_keeps_its_firewalls_and_keys() -> None:
+    kinds = ["servers", "volumes", "primary_ips", "firewalls", "ssh_keys"]
+    fleet = [CloudResource(kind, i, f"r{i}", labels(), False) for i, kind in enumerate(kinds)]
+    selection = select_expired(fleet, TODAY, servers_left={"pr-12"})
+    assert [r.kind for r in selection.expired] == ["servers", "volumes", "primary_ips"]
+    assert {v.reason for v in selection.kept} == {"the server of pr-12 is still there"}
+    assert len(select_expired(fleet, TODAY, servers_left={"pr-99"}).expired) == 5
