@@ -8,6 +8,7 @@ with a clear message.
 from __future__ import annotations
 
 import http.server
+import re
 import socket
 import subprocess
 import sys
@@ -421,20 +422,28 @@ def test_make_destroy_destroys_a_throwaway(tools: FakeTools) -> None:
 
 
 def test_nothing_in_scripts_or_workflows_destroys_prod_another_way() -> None:
-    """The only `pulumi destroy` / `stack rm` in scripts, workflows and the Makefile
-    is the guarded one in throwaway.sh."""
+    """The only `pulumi destroy` in scripts, workflows and the Makefile is the guarded
+    one in throwaway.sh; the only other `stack rm` is the reaper's, which refuses
+    every name that is not a throwaway's (test_reap.py)."""
     sources = [
         *sorted((ROOT / "scripts").glob("*")),
         *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
         ROOT / "Makefile",
     ]
+    allowed = {"throwaway.sh": {"destroy", "stack rm"}, "reap.py": {"stack rm"}}
+    patterns = {
+        "destroy": re.compile(r"destroy --|[\"']destroy[\"']"),
+        "stack rm": re.compile(r"stack rm|[\"']stack[\"'],\s*[\"']rm[\"']"),
+    }
     offenders = []
     for path in sources:
         for n, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
-            if ("destroy --" in code or "stack rm" in code) and path.name != "throwaway.sh":
-                offenders.append(f"{path.name}:{n}: {line.strip()}")
+            for what, pattern in patterns.items():
+                if pattern.search(code) and what not in allowed.get(path.name, set()):
+                    offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+    assert any(patterns["stack rm"].search(line) for line in (SCRIPTS / "reap.py").open())
 
 
 # --- the interpreter ------------------------------------------------------------------
