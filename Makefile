@@ -68,8 +68,8 @@ throwaway: setup ## New throwaway stack from dev: deploy, smoke-test, print its 
 destroy: ## Destroy and remove throwaway STACK=pr-<n>|tw-... (refuses prod, dev, local)
 	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh destroy '$(STACK)'
 
-reap: ## Delete expired throwaway servers by label (needs HCLOUD_TOKEN of dev's project)
-	python3 scripts/reap.py --delete
+reap: ## Delete expired throwaways by label (HCLOUD_TOKEN of dev's project); their stacks too with PULUMI_BACKEND_URL
+	PULUMI=$(PULUMI) python3 scripts/reap.py --delete
 
 # The server's restore command comes from the stack's `backup` output, so these
 # need the Pulumi CLI and SSH access to the server (from an admin CIDR).

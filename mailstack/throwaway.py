@@ -23,7 +23,7 @@ import re
 import secrets
 import string
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -49,8 +49,12 @@ _PROD_VALUES = frozenset({"prod", "production"})
 
 
 def is_throwaway_name(stack: str) -> bool:
-    """True only for `pr-<n>` and `tw-<user>-<yyyymmdd>-<rand>` stack names."""
-    return _NAME_RE.fullmatch(stack) is not None
+    """True only for `pr-<n>` and `tw-<user>-<yyyymmdd>-<rand>` stack names.
+
+    Never for a name containing `prod`: the reaper leaves everything that says
+    prod alone, so such a throwaway would never be reaped.
+    """
+    return _NAME_RE.fullmatch(stack) is not None and "prod" not in stack
 
 
 def pr_stack(number: int) -> str:
@@ -59,12 +63,25 @@ def pr_stack(number: int) -> str:
     return f"pr-{number}"
 
 
-def laptop_stack(user: str, today: date, rand: str | None = None) -> str:
-    """`tw-<user>-<yyyymmdd>-<rand>`; the user part is cut to what a label allows."""
-    slug = re.sub(r"[^a-z0-9]", "", user.lower())[:12] or "anon"
+def _random_suffix() -> str:
     alphabet = string.ascii_lowercase + string.digits
-    rand = rand if rand is not None else "".join(secrets.choice(alphabet) for _ in range(4))
-    name = f"tw-{slug}-{today:%Y%m%d}-{rand}"
+    while True:
+        suffix = "".join(secrets.choice(alphabet) for _ in range(4))
+        if suffix != "prod":
+            return suffix
+
+
+def laptop_stack(user: str, today: date, rand: str | None = None) -> str:
+    """`tw-<user>-<yyyymmdd>-<rand>`; the user part is cut to what a label allows.
+
+    `prod` is taken out of the user name (`prodigy` -> `igy`), and the random part
+    is never `prod`, so the name is always one the reaper deletes once expired.
+    """
+    slug = re.sub(r"[^a-z0-9]", "", user.lower())
+    while "prod" in slug:
+        slug = slug.replace("prod", "")
+    slug = slug[:12] or "anon"
+    name = f"tw-{slug}-{today:%Y%m%d}-{rand if rand is not None else _random_suffix()}"
     if not is_throwaway_name(name):
         raise ValueError(f"{name!r} is not a throwaway stack name")
     return name
@@ -86,15 +103,22 @@ def throwaway_labels(stack: str, expires: date) -> dict[str, str]:
     }
 
 
+ConfigValue = str | list[str]
+"""A stack config value as the throwaway sets it: text, or an array of text."""
+
+
 def throwaway_config(
     stack: str, base: Mapping[str, str], today: date, ttl_days: int = DEFAULT_TTL_DAYS
-) -> dict[str, str]:
+) -> dict[str, ConfigValue]:
     """Config keys a throwaway stack overrides on top of the `dev` stack's config.
 
     `base` is the dev config in the CLI's wire form (arrays as JSON text). The
     mail domain becomes `<stack>.<dev domain>`, so every DNS name the stack
     creates (apex SPF/DMARC, DKIM, app and mail hosts) is its own and never
-    collides with dev or with another throwaway in the same zone.
+    collides with dev or with another throwaway in the same zone. It lives in
+    dev's Hetzner project, which already holds dev's admin SSH keys, and Hetzner
+    takes a public key once per project: so it registers only its own deploy
+    key (the admin keys still reach the admin user through cloud-init).
     """
     if not 1 <= ttl_days <= MAX_TTL_DAYS:
         raise ValueError(f"ttl must be 1..{MAX_TTL_DAYS} days, got {ttl_days}")
@@ -108,33 +132,76 @@ def throwaway_config(
     return {
         "mailstack:domain": f"{stack}.{base['mailstack:domain']}",
         "mailstack:expiresAt": expires.isoformat(),
-        "mailstack:serverLabels": json.dumps(kept + ours),
+        # Text, as Pulumi keeps every top-level value; it reads "false" as a boolean.
+        "mailstack:registerSshKeys": "false",
+        "mailstack:serverLabels": kept + ours,
     }
+
+
+def wire(config: Mapping[str, ConfigValue]) -> dict[str, str]:
+    """`config` as the program receives it: arrays as JSON text."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def set_all_pairs(config: Mapping[str, ConfigValue]) -> list[str]:
+    """`key=value` pairs for `pulumi config set-all --path --plaintext` that write `config`.
+
+    An array goes in item by item (`key[0]=...`), which stores a real array: for
+    a key that Pulumi.yaml declares `type: array`, Pulumi refuses a JSON string.
+    With `--path` a top-level value stays text, but an item that reads as a
+    boolean or an integer would be stored as one, so such items are refused.
+    """
+    pairs = []
+    for key, value in config.items():
+        if isinstance(value, str):
+            pairs.append(f"{key}={value}")
+            continue
+        for i, item in enumerate(value):
+            if item in ("true", "false") or re.fullmatch(r"-?[0-9]+", item):
+                raise ValueError(f"{key}[{i}]: {item!r} would be stored as a non-string")
+            pairs.append(f"{key}[{i}]={item}")
+    return pairs
 
 
 # --- the reaper's choice ---------------------------------------------------------
 
 
+# Hetzner has no delete protection for these: their API objects carry no
+# `protection` field, and for them its absence means "none".
+UNPROTECTABLE_KINDS = frozenset({"firewalls", "ssh_keys"})
+
+
 @dataclass(frozen=True)
 class CloudResource:
-    """What the reaper needs to know of a Hetzner server, volume or primary IP."""
+    """What the reaper needs to know of a Hetzner server, volume, primary IP,
+    firewall or SSH key."""
 
     kind: str
     id: int
     name: str
     labels: Mapping[str, str]
     delete_protected: bool
+    applied_to: tuple[int | None, ...] = ()
+    """Firewalls: the ids of the servers it is applied to (None: a label selector)."""
 
     @classmethod
     def from_api(cls, kind: str, item: Mapping[str, Any]) -> CloudResource:
-        protection = item.get("protection") or {}
+        protection = item.get("protection")
+        if protection is None and kind in UNPROTECTABLE_KINDS:
+            protected = False
+        else:
+            # Unknown protection counts as protected: never guess towards deleting.
+            protected = bool((protection or {}).get("delete", True))
         return cls(
             kind=kind,
             id=int(item["id"]),
             name=str(item.get("name", "")),
             labels=dict(item.get("labels") or {}),
-            # Unknown protection counts as protected: never guess towards deleting.
-            delete_protected=bool(protection.get("delete", True)),
+            delete_protected=protected,
+            applied_to=tuple(
+                int(a["server"]["id"]) if a.get("type") == "server" else None
+                for a in item.get("applied_to") or []
+            ),
         )
 
 
@@ -151,8 +218,12 @@ class Selection:
     kept: list[Verdict] = field(default_factory=list)
 
 
-def judge(resource: CloudResource, today: date) -> Verdict:
-    """Delete only an expired throwaway that nothing marks as prod or protected."""
+def judge(resource: CloudResource, today: date, servers_gone: Collection[int] = ()) -> Verdict:
+    """Delete only an expired throwaway that nothing marks as prod or protected.
+
+    `servers_gone`: ids of servers deleted before (or, in a dry run, that
+    would be), which no longer hold a firewall.
+    """
     labels = resource.labels
     if resource.delete_protected:
         return Verdict(resource, False, "delete protection is on")
@@ -171,13 +242,35 @@ def judge(resource: CloudResource, today: date) -> Verdict:
         return Verdict(resource, False, f"no valid {EXPIRES_LABEL} date")
     if expires >= today:
         return Verdict(resource, False, f"expires {expires.isoformat()}")
+    # Hetzner refuses to delete a firewall that is still applied.
+    held = [
+        f"server {a}" if a is not None else "a label selector"
+        for a in resource.applied_to
+        if a is None or a not in servers_gone
+    ]
+    if held:
+        return Verdict(resource, False, f"expired, but still applied to {', '.join(held)}")
     return Verdict(resource, True, f"expired {expires.isoformat()}")
 
 
-def select_expired(resources: Iterable[CloudResource], today: date) -> Selection:
+def select_expired(
+    resources: Iterable[CloudResource],
+    today: date,
+    servers_left: Iterable[str] = (),
+    servers_gone: Collection[int] = (),
+) -> Selection:
+    """The expired resources, and why each other one stays.
+
+    `servers_left` names the stacks whose server is still there (kept, or its
+    deletion failed): their firewalls and SSH keys stay with it.
+    """
+    left = frozenset(servers_left)
     selection = Selection()
     for resource in resources:
-        verdict = judge(resource, today)
+        verdict = judge(resource, today, servers_gone)
+        stack = resource.labels.get(STACK_LABEL, "")
+        if verdict.delete and resource.kind in UNPROTECTABLE_KINDS and stack in left:
+            verdict = Verdict(resource, False, f"the server of {stack} is still there")
         if verdict.delete:
             selection.expired.append(resource)
         else:
@@ -201,7 +294,8 @@ def main(argv: Sequence[str]) -> int:
     name.add_argument("--pr", type=int, help="pull request number: pr-<n>")
     name.add_argument("--user", default="anon", help="laptop user: tw-<user>-<date>-<rand>")
     config = sub.add_parser(
-        "config", help="print `key=value` lines a new throwaway stack sets over dev"
+        "config",
+        help="print the `key=value` pairs (`config set-all --path`) a throwaway sets over dev",
     )
     config.add_argument("stack")
     config.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS)
@@ -225,8 +319,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"{args.stack!r} is not a throwaway stack", file=sys.stderr)
         return 1
     base, _ = read_stack_config(BASE_STACK, args.root)
-    for key, value in throwaway_config(args.stack, base, _today(), args.ttl_days).items():
-        print(f"{key}={value}")
+    for pair in set_all_pairs(throwaway_config(args.stack, base, _today(), args.ttl_days)):
+        print(pair)
     return 0
 
 

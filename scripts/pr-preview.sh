@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# `pulumi preview --diff` of the dev and prod stacks, written as a Markdown report
-# for a pull-request comment and the job summary.
+# `pulumi preview --diff` of stacks (dev and prod unless named), written as a
+# Markdown report for a pull-request comment and the job summary.
 #
-#   scripts/pr-preview.sh [REPORT]        # default: build/preview.md
+#   scripts/pr-preview.sh [REPORT [STACK...]]     # default: build/preview.md dev prod
+#
+# The preview workflow runs one stack per job, so that each job gets only its
+# own stack's passphrase (its GitHub environment's secret).
 #
 # Needs the self-managed state backend and the passphrase secrets provider:
 #   PULUMI_BACKEND_URL        e.g. s3://BUCKET/mailstack?endpoint=fsn1.your-objectstorage.com&region=fsn1
 #   PULUMI_CONFIG_PASSPHRASE  (or PULUMI_CONFIG_PASSPHRASE_FILE)
 # and what the backend and providers read (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
 # for the bucket; hcloud:token and cloudflare:apiToken as stack secrets or
-# HCLOUD_TOKEN/CLOUDFLARE_API_TOKEN). Without the first two (pull requests from
-# forks never see repository secrets) it writes a "skipped" report and exits 0.
+# HCLOUD_TOKEN/CLOUDFLARE_API_TOKEN). Without the first two (a repository whose
+# environments are not set up yet) it writes a "skipped" report and exits 0.
 #
 # Runs `pulumi preview` and nothing else: a preview never changes a stack.
 # Exits 1 when a preview fails, after writing the whole report.
 set -euo pipefail
 
 PULUMI=${PULUMI:-pulumi}
-STACKS=(dev prod)
-# A PR comment holds 65536 characters; keep room for both stacks and the frame.
+# A PR comment holds 65536 characters; keep room for two stacks and the frame.
 MAX_CHARS=${PREVIEW_MAX_CHARS:-30000}
 REPORT=${1:-build/preview.md}
+STACKS=("${@:2}")
+if ((${#STACKS[@]} == 0)); then STACKS=(dev prod); fi
+for stack in "${STACKS[@]}"; do
+  [[ $stack =~ ^[a-z0-9][a-z0-9-]*$ ]] || {
+    echo "not a stack name: $stack" >&2
+    exit 2
+  }
+done
 
 log() { printf '[pr-preview] %s\n' "$*" >&2; }
 
@@ -34,7 +44,7 @@ mkdir -p "$(dirname "$REPORT")"
 
 if [[ -z ${PULUMI_BACKEND_URL:-} || -z ${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-} ]]; then
   reason="pulumi preview skipped: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE are not set"
-  reason+=" (repository secrets; pull requests from forks never receive them)."
+  reason+=" (secrets of the job's GitHub environment: docs/reviewing.md)."
   log "$reason"
   printf '### pulumi preview\n\n%s\n' "$reason" >"$REPORT"
   publish

@@ -11,24 +11,28 @@
 #       runs `pulumi up`, polls the healthUrl output, prints how to reach it.
 #       Run again on an existing stack, it updates it and moves the expiry on.
 #   scripts/throwaway.sh [--skip-if-unconfigured] destroy STACK
-#       `pulumi destroy` then `pulumi stack rm`; nothing to do if STACK is gone.
+#       Writes the stack's config again as `up` does (a fresh runner has none),
+#       then `pulumi destroy` and `pulumi stack rm`; nothing to do if STACK is gone.
 #
 # Needs PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (or ..._FILE); with
 # --skip-if-unconfigured (CI) their absence is a note and exit 0, else an error.
 # stdout carries only the result (Markdown, for a PR comment); pulumi's own
 # output goes to stderr.
 #
-# Environment: PULUMI (pulumi), PY (.venv/bin/python), TTL_DAYS (3),
-# SMOKE_ATTEMPTS (60) and SMOKE_DELAY (10 s) between health probes.
+# Environment: PULUMI (pulumi), PY (the interpreter with the project's
+# dependencies; default .venv/bin/python), TTL_DAYS (3), SMOKE_ATTEMPTS (60)
+# and SMOKE_DELAY (10 s) between health probes.
 set -euo pipefail
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
 PULUMI=${PULUMI:-pulumi}
-PY=${PY:-.venv/bin/python}
+PY=${PY:-$root/.venv/bin/python}
 TTL_DAYS=${TTL_DAYS:-3}
 SMOKE_ATTEMPTS=${SMOKE_ATTEMPTS:-60}
 SMOKE_DELAY=${SMOKE_DELAY:-10}
 BASE=dev
 SKIP_IF_UNCONFIGURED=0
+EXPIRES=""
 
 log() { printf '[throwaway] %s\n' "$*" >&2; }
 die() {
@@ -56,7 +60,7 @@ require_backend() {
   local reason="throwaway $1 skipped: PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE are not set"
   if ((SKIP_IF_UNCONFIGURED)); then
     log "$reason"
-    printf '%s (repository secrets; pull requests from forks never receive them).\n' "$reason"
+    printf "%s (secrets of the job's GitHub environment: docs/reviewing.md).\n" "$reason"
     exit 0
   fi
   die "$reason: export them (see docs/reviewing.md)"
@@ -81,14 +85,34 @@ smoke() {
   return 1
 }
 
+# Writes STACK's whole config: dev's (`config cp`), then what a throwaway
+# sets over it. Pulumi.<stack>.yaml is not committed, so on a fresh runner this
+# is all the config there is, and Pulumi checks it against Pulumi.yaml before
+# `up` and `destroy` alike (mailstack:domain has no default). Arrays go in item
+# by item (`--path 'key[0]=...'`): Pulumi refuses a JSON string for an array
+# key. The keys are removed first so no item of an older, longer array stays.
+# Sets EXPIRES to the expiry date it wrote.
+write_config() {
+  local stack=$1 pairs pair keys=() args=()
+  pairs="$("$PY" -m mailstack.throwaway config "$stack" --ttl-days "$TTL_DAYS")"
+  while IFS= read -r pair; do
+    args+=(--plaintext "$pair")
+    keys+=("${pair%%[[=]*}")
+    if [[ $pair == mailstack:expiresAt=* ]]; then EXPIRES=${pair#*=}; fi
+  done <<<"$pairs"
+  "$PULUMI" config cp --stack "$BASE" --dest "$stack" >&2
+  mapfile -t keys < <(printf '%s\n' "${keys[@]}" | sort -u)
+  "$PULUMI" config rm-all --stack "$stack" "${keys[@]}" >&2
+  "$PULUMI" config set-all --stack "$stack" --path "${args[@]}" >&2
+}
+
 cmd_up() {
-  local stack=${1:-} settings expires=""
+  local stack=${1:-}
   if [[ -z $stack ]]; then
     stack="$("$PY" -m mailstack.throwaway name --user "${USER:-$(id -un)}")"
   fi
   assert_throwaway "$stack"
   require_backend up
-  settings="$("$PY" -m mailstack.throwaway config "$stack" --ttl-days "$TTL_DAYS")"
 
   if stack_exists "$stack"; then
     log "stack $stack exists: updating it"
@@ -96,15 +120,8 @@ cmd_up() {
     log "creating stack $stack"
     "$PULUMI" stack init "$stack" --secrets-provider passphrase --non-interactive >&2
   fi
-  # Always from dev, also for an existing stack: its Pulumi.<stack>.yaml is not
-  # committed, so a fresh CI runner has only what this writes.
-  "$PULUMI" config cp --stack "$BASE" --dest "$stack" >&2
-  local args=() line
-  while IFS= read -r line; do
-    args+=(--plaintext "$line")
-    if [[ $line == mailstack:expiresAt=* ]]; then expires=${line#*=}; fi
-  done <<<"$settings"
-  "$PULUMI" config set-all --stack "$stack" "${args[@]}" >&2
+  # Also for an existing stack: this runner may never have seen it.
+  write_config "$stack"
   "$PULUMI" up --stack "$stack" --yes --non-interactive --color never >&2
 
   local health app
@@ -112,14 +129,14 @@ cmd_up() {
   app="$("$PULUMI" stack output appUrl --stack "$stack")"
   if ! smoke "$health"; then
     log "smoke test failed: $health did not answer after $SMOKE_ATTEMPTS attempts"
-    log "the server stays up for debugging until $expires; remove it: make destroy STACK=$stack"
+    log "the server stays up for debugging until $EXPIRES; remove it: make destroy STACK=$stack"
     exit 1
   fi
   cat <<MD
 Throwaway stack \`$stack\` is up and healthy: $app
 
 - health check: $health answered
-- expires: $expires (after that day \`make reap\` deletes the server)
+- expires: $EXPIRES (after that day \`make reap\` deletes the server)
 - everything else (IP, SSH command): \`pulumi stack output --stack $stack\`
 - remove it: \`make destroy STACK=$stack\`
 MD
@@ -134,13 +151,14 @@ cmd_destroy() {
     printf "Throwaway stack \`%s\` does not exist: nothing to destroy.\n" "$stack"
     return 0
   fi
+  write_config "$stack"
   "$PULUMI" destroy --stack "$stack" --yes --non-interactive --color never >&2
   "$PULUMI" stack rm --yes --non-interactive "$stack" >&2
   printf "Throwaway stack \`%s\` destroyed and removed.\n" "$stack"
 }
 
-cd "$(dirname "$0")/.."
-[[ -x $PY ]] || die "no $PY: run make setup first"
+cd "$root"
+command -v "$PY" >/dev/null || die "no $PY: run make setup first, or set PY"
 if [[ ${1:-} == --skip-if-unconfigured ]]; then
   SKIP_IF_UNCONFIGURED=1
   shift

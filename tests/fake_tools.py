@@ -3,7 +3,14 @@
 Each fake is a small Python program put first on PATH. It appends one JSON
 line per call (argv plus the environment facts that matter) to a log, keeps
 just enough state in a JSON file to behave like the real tool (which stacks
-exist, stack outputs, existing PR comments), and fails where a test asks it to.
+exist, each stack's config, whether it still has resources, stack outputs,
+existing PR comments), and fails where a test asks it to.
+
+The fake `pulumi` checks a stack's config against Pulumi.yaml before every
+preview, up and destroy, as the real CLI does: a key without a default must be
+set, and a value must have the declared type (an array must be a YAML array,
+not a JSON string). A stack's config starts as its Pulumi.<stack>.yaml in the
+working directory, if there is one. Commands it does not know fail.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 _FAKE_PULUMI = r"""
-import json, os, sys
+import json, os, re, sys
+import yaml
+
 args = sys.argv[1:]
 state_file = os.environ["FAKE_STATE"]
 state = json.load(open(state_file))
@@ -36,24 +45,140 @@ def arg(flag):
 def save():
     json.dump(state, open(state_file, "w"))
 
+def fail(message):
+    sys.exit(f"error: {message}")
+
+def require_stack(stack):
+    if stack not in state["stacks"]:
+        fail(f"no stack named {stack!r} found")
+
+def scalar(value):
+    # Pulumi keeps every top-level scalar of a stack file as its text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, (str, list, dict)) else str(value)
+
+def stack_config(stack):
+    # A stack's config is its Pulumi.<stack>.yaml beside Pulumi.yaml; a throwaway's
+    # is never committed, so on a fresh runner it starts out empty.
+    configs = state.setdefault("config", {})
+    if stack not in configs:
+        path = f"Pulumi.{stack}.yaml"
+        doc = (yaml.safe_load(open(path)) if os.path.exists(path) else None) or {}
+        configs[stack] = {k: scalar(v) for k, v in (doc.get("config") or {}).items()}
+    return configs[stack]
+
+def path_item(text):
+    # With --path, "true"/"false" and integers inside a list are typed.
+    if text in ("true", "false"):
+        return text == "true"
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else text
+
+def set_value(config, key, value, path, secret):
+    index = re.fullmatch(r"([^\[\].]+)\[([0-9]+)\]", key) if path else None
+    if index is None:
+        if path and re.search(r"[\[\].]", key):
+            fail(f"fake pulumi: unsupported config path {key!r}")
+        config[key] = {"secure": value} if secret else value
+        return
+    name, i = index.group(1), int(index.group(2))
+    items = config.setdefault(name, [])
+    if not isinstance(items, list):
+        fail(f"{name}: an array was expected for index {i}")
+    if i > len(items):
+        fail(f"{key}: array index out of range")
+    items[i:i + 1] = [path_item(value)]
+
+def fits(decl, value):
+    # ValidateConfigValue in pulumi/sdk/go/common/workspace/project.go.
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        value = "<decrypted>"
+    kind = decl.get("type")
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+", value) is not None)
+    if kind == "boolean":
+        return isinstance(value, bool) or value in ("true", "false")
+    if kind == "array":
+        return isinstance(value, list) and all(fits(decl.get("items") or {}, v) for v in value)
+    return True
+
+def type_name(decl):
+    if decl.get("type") == "array":
+        return f"array<{type_name(decl.get('items') or {})}>"
+    return decl.get("type")
+
+def validate(stack):
+    # What Pulumi checks before every preview, up and destroy: required keys
+    # are there and every value has its declared type.
+    project = yaml.safe_load(open("Pulumi.yaml"))
+    config = stack_config(stack)
+    declared = project.get("config") or {}
+    missing = sorted(k for k, d in declared.items()
+                     if k not in config and not (isinstance(d, dict) and "default" in d))
+    if missing:
+        values = "values" if len(missing) > 1 else "value"
+        fail(f"Stack {stack!r} is missing configuration {values} "
+             + ", ".join(repr(k) for k in missing))
+    for key, decl in declared.items():
+        if key in config and isinstance(decl, dict) and not fits(decl, config[key]):
+            fail(f"Stack {stack!r} with configuration key {key!r} "
+                 f"must be of type {type_name(decl)!r}")
+
 if args[:2] == ["stack", "ls"]:
     print(json.dumps([{"name": "organization/mailstack/" + s, "current": False}
                       for s in state["stacks"]]))
 elif args[:2] == ["stack", "init"]:
     if args[2] in state["stacks"]:
-        sys.exit("error: stack already exists")
+        fail("stack already exists")
     state["stacks"].append(args[2]); save()
 elif args[:2] == ["stack", "rm"]:
-    state["stacks"].remove(args[-1]); save()
+    stack = args[-1]
+    require_stack(stack)
+    if state.get("resources", {}).get(stack) and "--force" not in args:
+        fail(f"{stack!r} still has resources; removal rejected (--force removes it anyway)")
+    state["stacks"].remove(stack)
+    state.get("config", {}).pop(stack, None)
+    state.get("resources", {}).pop(stack, None)
+    save()
 elif args[:2] == ["stack", "output"]:
     print(state["outputs"][args[2]])
+elif args[:2] == ["config", "cp"]:
+    source, dest = arg("--stack"), arg("--dest")
+    require_stack(source); require_stack(dest)
+    stack_config(dest).update(json.loads(json.dumps(stack_config(source))))
+    save()
+elif args[:2] == ["config", "rm-all"]:
+    stack = arg("--stack")
+    require_stack(stack)
+    keys = [a for i, a in enumerate(args[2:], 2)
+            if not a.startswith("-") and args[i - 1] != "--stack"]
+    for key in keys:
+        stack_config(stack).pop(key, None)
+    save()
+elif args[:2] == ["config", "set-all"]:
+    stack = arg("--stack")
+    require_stack(stack)
+    path = "--path" in args
+    for i, flag in enumerate(args):
+        if flag in ("--plaintext", "--secret"):
+            key, _, value = args[i + 1].partition("=")
+            set_value(stack_config(stack), key, value, path, flag == "--secret")
+    save()
 elif args and args[0] in ("preview", "up", "destroy"):
     stack = arg("--stack")
-    if stack not in state["stacks"]:
-        sys.exit(f"error: no stack named {stack!r} found")
+    require_stack(stack)
+    validate(stack)
     print(f"{args[0]} of {stack}: " + state.get("body", "+ 1 to create"))
     if f"{args[0]}:{stack}" in state.get("fail", []):
         sys.exit(1)
+    if args[0] != "preview":
+        state.setdefault("resources", {})[stack] = 12 if args[0] == "up" else 0
+        save()
+else:
+    fail(f"fake pulumi: unsupported command {args}")
 """
 
 _FAKE_GH = r"""
@@ -65,10 +190,13 @@ with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({"tool": "gh", "argv": args,
                           "token": bool(os.environ.get("GH_TOKEN"))}) + "\n")
 if "--jq" in args:
-    marker = args[args.index("--jq") + 1].split('startswith("')[1].split('")')[0]
-    for c in state["comments"]:
-        if c["body"].startswith(marker):
-            print(c["id"])
+    # The real jq over the stored comments, as gh applies --jq to each page.
+    import subprocess
+    result = subprocess.run(["jq", "-r", args[args.index("--jq") + 1]],
+                            input=json.dumps(state["comments"]), capture_output=True, text=True)
+    sys.stderr.write(result.stderr)
+    print(result.stdout, end="")
+    sys.exit(result.returncode)
 """
 
 
@@ -118,7 +246,8 @@ class FakeTools:
         self.state = {**self.state, **changes}
 
     def env(self, **extra: str) -> dict[str, str]:
-        """A clean environment: PATH with the fakes first, no inherited Pulumi secrets."""
+        """A clean environment: PATH with the fakes first, no inherited Pulumi secrets,
+        and PY, the interpreter the scripts run Python with: this one, not ROOT/.venv."""
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GITHUB_"))}
         keep.pop("HCLOUD_TOKEN", None)
         return {
@@ -126,6 +255,7 @@ class FakeTools:
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             "FAKE_LOG": str(self.log),
             "FAKE_STATE": str(self.state_file),
+            "PY": sys.executable,
             **extra,
         }
 

