@@ -66,7 +66,8 @@ def _writable_mounts(run: Run) -> list[tuple[str, str, str]]:
     for name, svc in compose["services"].items():
         for spec in svc.get("volumes", []):
             source, _target, *mode = spec.split(":")
-            if mode == ["ro"]:
+            # `ro`, or `ro` with a propagation mode (`ro,rslave`).
+            if mode and "ro" in mode[0].split(","):
                 continue
             if source.startswith((".", "/")):
                 host = posixpath.normpath(posixpath.join(_project_dir(run), source))
