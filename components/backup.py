@@ -384,14 +384,18 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
     """Stop, start and health-check the compose project's services around a restore.
 
     Everything that runs is stopped, except the databases whose dumps are
-    loaded (the load needs them up); one-shot jobs have finished already. The
+    loaded (the load needs them up) and the metrics exporter (it writes
+    nothing, and the host is worth watching while a restore fills its disk);
+    one-shot jobs have finished already. The
     compose file orders the start by `depends_on`. Healthy means every service
     with a healthcheck, databases included, has all its containers healthy.
     """
     compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
     loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
     running = [s for s in project.services if s.role is not Role.JOB]
-    stopped = " ".join(s.name for s in running if s.name not in loaded)
+    stopped = " ".join(
+        s.name for s in running if s.name not in loaded and s.role is not Role.METRICS
+    )
     checked = " ".join(s.name for s in running if s.healthcheck is not None)
     return AppControl(
         stop=f"{compose} stop {stopped}",

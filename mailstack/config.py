@@ -571,7 +571,13 @@ class ServicesSection(Section):
     minio_buckets: list[DnsLabel] = key(
         "minioBuckets", ["uploads"], "Buckets the MinIO setup job creates."
     )
-    monitoring: bool = key("monitoring", True, "Run the health monitor and metrics endpoint.")
+    monitoring: bool = key(
+        "monitoring",
+        True,
+        "Servers: run Prometheus node_exporter (host metrics and the backups' metrics) and "
+        "serve it at `https://<appHost>/metrics` to `adminCidrs` (and the tailnet with "
+        "`tailscale`) only. The `local` stack runs no exporter.",
+    )
     local_http_port: Port = key(
         "localHttpPort", 8080, "`local` stack: the app is served on http://localhost:<this>."
     )

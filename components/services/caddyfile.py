@@ -2,14 +2,15 @@
 
 Servers get automatic HTTPS for the app host (and a www redirect), HSTS,
 admin paths limited to the admin CIDRs / the Tailscale range, the backup
-health endpoint when backups run, and the MTA-STS policy on `mta-sts.<domain>`
-when the platform receives mail. The local stack
+health endpoint when backups run, `/metrics` (admin-only) when monitoring
+runs, and the MTA-STS policy on `mta-sts.<domain>` when the platform
+receives mail. The local stack
 serves plain HTTP on ports published to 127.0.0.1 only, plus the mail sink's UI.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -23,6 +24,7 @@ MTA_STS_ROOT = "/srv/mta-sts"
 BACKUP_STATUS_ROOT = "/srv/backup-status"
 """Inside the proxy: the host's backup status directory (read-only)."""
 BACKUP_HEALTH_PATH = "/healthz/backup"
+METRICS_PATH = "/metrics"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Site:
     backup_status_root: str = ""
     """Where the proxy sees `backup.json` and the `backup.stale` marker; empty: no
     backup health endpoint."""
+    metrics: Route | None = None
+    """The metrics exporter, served at `/metrics` to `admin_cidrs` only; None: no route."""
 
     @property
     def local(self) -> bool:
@@ -75,6 +79,13 @@ def render_caddyfile(site: Site) -> str:
         raise ValueError("the last route must catch every other request (empty path)")
     if site.local and (site.www_host or site.mta_sts_host):
         raise ValueError("www and MTA-STS hosts need the app's public host name")
+    admin_paths, routes = site.admin_paths, site.routes
+    if site.metrics:
+        if not site.admin_cidrs:
+            raise ValueError("/metrics needs admin CIDRs: without them it would be public")
+        # An admin path like the app's: the same check, before any proxying.
+        admin_paths = (*admin_paths, METRICS_PATH)
+        routes = (replace(site.metrics, path=METRICS_PATH), *routes)
     return (
         _env()
         .get_template("Caddyfile.j2")
@@ -85,8 +96,8 @@ def render_caddyfile(site: Site) -> str:
             site=site.app_host or f":{LOCAL_HTTP_PORT}",
             app_host=site.app_host,
             www_host=site.www_host,
-            routes=site.routes,
-            admin_paths=site.admin_paths,
+            routes=routes,
+            admin_paths=admin_paths,
             public_paths=site.public_paths,
             admin_cidrs=site.admin_cidrs,
             mail_ui=site.mail_ui,

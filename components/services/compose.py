@@ -42,9 +42,7 @@ def service_dict(service: Service) -> dict[str, Any]:
     if service.ports:
         out["ports"] = [p.render() for p in service.ports]
     if service.mounts:
-        out["volumes"] = [
-            f"{m.source}:{m.target}" + (":ro" if m.read_only else "") for m in service.mounts
-        ]
+        out["volumes"] = [m.render() for m in service.mounts]
     if service.tmpfs:
         out["tmpfs"] = list(service.tmpfs)
     out["read_only"] = service.read_only

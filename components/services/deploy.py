@@ -26,7 +26,7 @@ import pulumi_random as random
 from components.host import Host
 from components.mail_records import mta_sts_policy
 from components.services import kinds
-from components.services.caddyfile import BACKUP_HEALTH_PATH
+from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
 from components.services.presets import AppParams, Relay
@@ -62,6 +62,9 @@ class ServicesArgs:
 
 def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     """Map the stack's config to the services' Args."""
+    # Imported here: components.backup imports this module.
+    from components.backup import HostPaths
+
     local = config.is_local
     if config.mail.relay is MailRelay.SINK:
         relay = Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
@@ -122,6 +125,10 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         mta_sts=mta_sts,
         # Written by the backup units on the host (components/backup.py).
         backup_status_dir=f"{host.data_dir}/status" if backups else "",
+        # Servers only: locally it would watch the developer's machine (or
+        # its engine's VM), and no backups write metrics there.
+        monitoring=not local and config.services.monitoring,
+        textfile_dir=HostPaths.on(host.data_dir).metrics_dir if backups else "",
     )
     secrets = {}
     if relay.password is not None:
@@ -221,6 +228,10 @@ class ComposeStack(pulumi.ComponentResource):
     backup_health_url: str | None
     """Public URL of the backup health endpoint (503 while backups are stale);
     None when backups are off."""
+    metrics_url: str | None
+    """URL of the host's Prometheus metrics (node_exporter, with the backups'
+    metrics), answered only to `adminCidrs` and the tailnet; None when
+    monitoring is off or on the local stack."""
     services: dict[str, ServiceDeployment]
     project: Project
     """The rendered service model (what backups read their sources from)."""
@@ -290,6 +301,9 @@ class ComposeStack(pulumi.ComponentResource):
             f"{args.stack.app.app_url}{BACKUP_HEALTH_PATH}"
             if args.stack.backup_status_dir
             else None
+        )
+        self.metrics_url = (
+            f"{args.stack.app.app_url}{METRICS_PATH}" if args.stack.monitoring else None
         )
         self.register_outputs({"appUrl": self.app_url})
 

@@ -32,6 +32,7 @@ REDIS = Image("redis", "7.4.2")
 MINIO = Image("minio/minio", "RELEASE.2025-04-22T22-12-26Z")
 MINIO_CLIENT = Image("minio/mc", "RELEASE.2025-04-16T18-13-26Z")
 MAILPIT = Image("axllent/mailpit", "v1.20.4")
+NODE_EXPORTER = Image("prom/node-exporter", "v1.8.2")
 
 # The database entrypoints chown their data directory and switch user.
 DB_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")
@@ -40,6 +41,10 @@ PROXY_NAME = "proxy"
 MAIL_SINK_NAME = "mailpit"
 MAIL_SINK_SMTP_PORT = 1025
 MAIL_SINK_UI_PORT = 8025
+NODE_EXPORTER_NAME = "node-exporter"
+NODE_EXPORTER_PORT = 9100
+TEXTFILE_DIR = "/var/lib/node_exporter/textfile_collector"
+"""Inside the exporter: the host's textfile directory (read-only)."""
 
 
 def http_check(port: int, path: str) -> Healthcheck:
@@ -199,6 +204,40 @@ def mail_sink() -> Service:
         environment={"MP_MAX_MESSAGES": "5000", "MP_SMTP_AUTH_ACCEPT_ANY": "1"},
         tmpfs=("/tmp",),
         healthcheck=http_check(MAIL_SINK_UI_PORT, "/readyz"),
+    )
+
+
+def node_exporter(textfile_dir: str = "") -> Service:
+    """Prometheus node_exporter: the host's metrics, for the proxy's admin-only /metrics.
+
+    It reads the host's /proc, /sys and root filesystem through read-only
+    mounts and the `--path.*` flags, as node_exporter's own Docker
+    instructions do, but stays on the internal network (host networking
+    would take it out of the proxy's reach and onto the host's interfaces),
+    so its network metrics are its own namespace's. The root is mounted
+    `rslave`, as those instructions say: mounts and unmounts on the host reach
+    it, so it neither misses a volume mounted later nor keeps an unmounted
+    one busy. `textfile_dir`: a host directory of `*.prom` files it also serves (the
+    backups' metrics); its own mount, since its host parent may be root-only.
+    """
+    mounts = [
+        Mount("/proc", "/host/proc", read_only=True),
+        Mount("/sys", "/host/sys", read_only=True),
+        Mount("/", "/rootfs", read_only=True, propagation="rslave"),
+    ]
+    command = ["--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--path.rootfs=/rootfs"]
+    if textfile_dir:
+        mounts.append(Mount(textfile_dir, TEXTFILE_DIR, read_only=True))
+        command.append(f"--collector.textfile.directory={TEXTFILE_DIR}")
+    return Service(
+        name=NODE_EXPORTER_NAME,
+        role=Role.METRICS,
+        image=NODE_EXPORTER,
+        limits=Limits(memory_mb=64, cpus=0.25, pids=128),
+        command=tuple(command),
+        user="65534:65534",
+        mounts=tuple(mounts),
+        healthcheck=http_check(NODE_EXPORTER_PORT, "/"),
     )
 
 

@@ -36,6 +36,8 @@ class Role(enum.StrEnum):
     STORAGE = "storage"
     MAIL_SINK = "mail-sink"
     WORKER = "worker"
+    METRICS = "metrics"
+    """Exports host metrics to the proxy: internal network, read-only mounts only."""
     JOB = "job"
     """Runs once to completion (e.g. creating buckets); no healthcheck, no restart."""
 
@@ -142,6 +144,8 @@ class Mount:
     sqlite: tuple[str, ...] = ()
     """SQLite database files the service writes in this mount, relative to it
     (e.g. `app.db`): backups copy them with VACUUM INTO, never as raw files."""
+    propagation: str = ""
+    """Bind propagation, e.g. `rslave`; empty keeps Docker's `rprivate`."""
 
     def __post_init__(self) -> None:
         for path in self.sqlite:
@@ -154,6 +158,11 @@ class Mount:
     @property
     def is_volume(self) -> bool:
         return "/" not in self.source and not self.source.startswith(".")
+
+    def render(self) -> str:
+        """Compose's short syntax: `source:target[:ro][,propagation]`."""
+        options = ",".join(o for o in ("ro" if self.read_only else "", self.propagation) if o)
+        return f"{self.source}:{self.target}" + (f":{options}" if options else "")
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,12 @@ class Service:
             raise ValueError(f"{where}: data services stay on the internal network only")
         if not self.networks:
             raise ValueError(f"{where}: needs at least one network")
+        if self.role is Role.METRICS and (
+            self.networks != (Network.INTERNAL,) or not all(m.read_only for m in self.mounts)
+        ):
+            # It reads the whole host: nothing it sees may leave but through
+            # the proxy's admin-only route, and it may change nothing.
+            raise ValueError(f"{where}: an exporter stays internal with read-only mounts only")
         if self.limits.memory_mb < 16:
             raise ValueError(f"{where}: memory limit {self.limits.memory_mb} MiB is too small")
         for name in (*self.environment, *self.secret_env):

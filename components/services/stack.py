@@ -1,4 +1,5 @@
-"""Assemble one host's services: the app preset, the proxy, the local mail sink.
+"""Assemble one host's services: the app preset, the proxy, the local mail sink,
+the metrics exporter.
 
 Pure: from `StackParams` to the `Project` model and the non-secret files
 (compose.yaml, Caddyfile, preset files) that go next to each other on the host.
@@ -52,6 +53,11 @@ class StackParams:
     backup_status_dir: str = ""
     """Host directory with the backup status (`backup.json`, `backup.stale`),
     served at the backup health endpoint; empty when backups are off."""
+    monitoring: bool = False
+    """Run node_exporter, served at `/metrics` to `admin_cidrs` only."""
+    textfile_dir: str = ""
+    """Host directory of `*.prom` files the exporter serves too (the backups'
+    metrics); empty for none."""
 
     @property
     def local(self) -> bool:
@@ -78,6 +84,12 @@ def build_stack(p: StackParams) -> Rendered:
         )
     else:
         ports = (Port(80, 80), Port(443, 443))
+    metrics = None
+    if p.monitoring:
+        # Not among the proxy's dependencies: the app neither waits for its
+        # monitoring nor goes down with it.
+        services.append(kinds.node_exporter(p.textfile_dir))
+        metrics = Route(kinds.NODE_EXPORTER_NAME, kinds.NODE_EXPORTER_PORT)
     site = Site(
         project=p.project,
         app_host=p.app_host,
@@ -90,6 +102,7 @@ def build_stack(p: StackParams) -> Rendered:
         mail_ui_port=kinds.MAIL_SINK_UI_PORT,
         mta_sts_host=p.mta_sts.host if p.mta_sts else "",
         backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
+        metrics=metrics,
     )
     caddyfile = render_caddyfile(site)
     served: dict[str, str] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,8 +36,10 @@ LISTMONK = build_app(
 
 
 class _Upstream(BaseHTTPRequestHandler):
+    body = b"upstream"
+
     def do_GET(self) -> None:
-        body = b"upstream"
+        body = self.body
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -46,10 +49,13 @@ class _Upstream(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def upstream() -> Iterator[int]:
-    """A loopback HTTP server standing in for the app; yields its port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+class _Exporter(_Upstream):
+    body = b"exporter"
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -57,6 +63,20 @@ def upstream() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[int]:
+    """A loopback HTTP server standing in for the app; yields its port."""
+    with _serving(_Upstream) as port:
+        yield port
+
+
+@pytest.fixture
+def exporter() -> Iterator[int]:
+    """A loopback HTTP server standing in for node_exporter; yields its port."""
+    with _serving(_Exporter) as port:
+        yield port
 
 
 def _server_site(port: int, upstream: int, **fields: object) -> Site:
@@ -89,6 +109,30 @@ def test_admin_paths_answer_only_admin_sources(
         for path in ("/", "/api/public/subscription", "/subscription/form"):
             response = curl(f"http://127.0.0.1:{port}{path}")
             assert (response.status, response.body) == (200, b"upstream"), path
+
+
+@pytest.mark.parametrize(
+    ("admin_cidrs", "admin"), [(("192.0.2.0/24",), False), (("127.0.0.1/32",), True)]
+)
+def test_metrics_answer_only_admin_sources(
+    tmp_path: Path, upstream: int, exporter: int, admin_cidrs: tuple[str, ...], admin: bool
+) -> None:
+    port = free_port()
+    site = _server_site(
+        port, upstream, admin_cidrs=admin_cidrs, metrics=Route("127.0.0.1", exporter)
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    with serving(render_caddyfile(site), tmp_path, port):
+        response = curl(url)
+        if admin:
+            assert (response.status, response.body) == (200, b"exporter")
+        else:
+            assert (response.status, response.body) == (403, b"Forbidden")
+            # The check is on the connection's address, not on what the client claims.
+            spoofed = curl(url, "-H", "X-Forwarded-For: 192.0.2.10")
+            assert spoofed.status == 403
+        # Everything else still reaches the app.
+        assert curl(f"http://127.0.0.1:{port}/").body == b"upstream"
 
 
 def test_the_mta_sts_host_serves_exactly_the_policy(tmp_path: Path, upstream: int) -> None:

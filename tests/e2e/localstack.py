@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,11 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         return {**os.environ, "COMPOSE_PROJECT_NAME": self.project}
 
-    def synth(self, **extra: Any) -> None:
-        """Render the local stack (with `extra` config keys) and fill its passwords."""
+    def synth(self, program: Callable[[], None] | None = None, **extra: Any) -> None:
+        """Render the local stack (with `extra` config keys) and fill its passwords.
+
+        `program` replaces __main__.py, as in `run_program`.
+        """
         settings = {
             **self.settings,
             "localHttpPort": self.http_port,
@@ -56,7 +60,8 @@ class LocalStack:
             **extra,
         }
         config, secret_keys = stack_config("local", set=settings)
-        write_build(run_program("local", config, secret_keys), self.root / "build" / "local")
+        run = run_program("local", config, secret_keys, program=program)
+        write_build(run, self.root / "build" / "local")
         fill_secrets(self.compose_dir, self.root / "secrets.json")
 
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

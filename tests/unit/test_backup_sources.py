@@ -66,7 +66,8 @@ def _writable_mounts(run: Run) -> list[tuple[str, str, str]]:
     for name, svc in compose["services"].items():
         for spec in svc.get("volumes", []):
             source, _target, *mode = spec.split(":")
-            if mode == ["ro"]:
+            # `ro`, or `ro` with a propagation mode (`ro,rslave`).
+            if mode and "ro" in mode[0].split(","):
                 continue
             if source.startswith((".", "/")):
                 host = posixpath.normpath(posixpath.join(_project_dir(run), source))
@@ -187,7 +188,7 @@ def _run_with_fake_docker(
 
 
 @pytest.mark.parametrize("preset", sorted(PRESET_SETTINGS))
-def test_restore_stops_everything_but_the_loaded_databases_and_waits_for_every_health(
+def test_restore_stops_all_but_loaded_databases_and_the_exporter_then_waits_for_health(
     runs: dict[tuple[str, str], Run], preset: str, tmp_path: Path
 ) -> None:
     run = runs[("prod", preset)]
@@ -195,6 +196,9 @@ def test_restore_stops_everything_but_the_loaded_databases_and_waits_for_every_h
     services = compose["services"]
     databases = {n for n, s in services.items() if s["image"].split(":")[0] in PG_OR_MARIADB}
     long_running = {n for n, s in services.items() if s["restart"] != "no"}
+    # It writes nothing, and keeps watching the host through the restore.
+    assert "node-exporter" in long_running
+    kept = databases | {"node-exporter"}
     with_health = {n for n, s in services.items() if "healthcheck" in s}
     project = ["compose", "-p", compose["name"], "-f", f"{_project_dir(run)}/compose.yaml"]
     commands = _app_commands(run)
@@ -204,7 +208,7 @@ def test_restore_stops_everything_but_the_loaded_databases_and_waits_for_every_h
         assert status == 0
         (call,) = calls
         assert call[: len(project) + 1] == [*project, action]
-        assert sorted(call[len(project) + 1 :]) == sorted(long_running - databases), action
+        assert sorted(call[len(project) + 1 :]) == sorted(long_running - kept), action
 
     status, calls = _run_with_fake_docker(tmp_path, commands["health"])
     assert status == 0

@@ -19,6 +19,7 @@ from components.services.model import (
     Healthcheck,
     Image,
     Limits,
+    Mount,
     Network,
     Port,
     Project,
@@ -345,6 +346,111 @@ def test_no_backup_health_endpoint_without_backups() -> None:
     assert "/healthz/backup" not in run.artifacts["compose/Caddyfile"].text
 
 
+def _mount_options(spec: str) -> tuple[str, set[str]]:
+    """(host source, options) of a compose short-syntax volume."""
+    source, _target, *options = spec.split(":")
+    return source, set(options[0].split(",")) if options else set()
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_servers_export_host_metrics_internally_and_read_only(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    services = compose_of(runs[(stack, preset)])["services"]
+    if stack == "local":
+        assert "node-exporter" not in services
+        return
+    exporter = services["node-exporter"]
+    assert exporter["image"] == "prom/node-exporter:v1.8.2"
+    assert "ports" not in exporter and "expose" not in exporter
+    assert exporter["networks"] == ["internal"]
+    mounts = dict(_mount_options(v) for v in exporter["volumes"])
+    assert all("ro" in options for options in mounts.values()), exporter["volumes"]
+    assert mounts == {
+        "/proc": {"ro"},
+        "/sys": {"ro"},
+        "/": {"ro", "rslave"},
+        "/var/lib/mailstack-backup/metrics": {"ro"},
+    }
+    assert exporter["command"] == [
+        "--path.procfs=/host/proc",
+        "--path.sysfs=/host/sys",
+        "--path.rootfs=/rootfs",
+        "--collector.textfile.directory=/var/lib/node_exporter/textfile_collector",
+    ]
+    textfiles = "/var/lib/mailstack-backup/metrics:/var/lib/node_exporter/textfile_collector:ro"
+    assert textfiles in exporter["volumes"]
+    assert exporter["user"] == "65534:65534"
+    assert exporter["read_only"] is True and "cap_add" not in exporter
+    assert exporter["healthcheck"]["test"] == [
+        "CMD",
+        "wget",
+        "-q",
+        "-O",
+        "/dev/null",
+        "http://127.0.0.1:9100/",
+    ]
+    # The app does not wait for, or fall with, its monitoring.
+    assert "node-exporter" not in services["proxy"].get("depends_on", {})
+
+
+def test_metrics_are_served_to_admin_sources_only_before_any_proxying(
+    run_stack: RunStack,
+) -> None:
+    run = run_stack("prod", set={"tailscale": True}, secrets={"tailscaleAuthKey": "tskey"})
+    site = run.artifacts["compose/Caddyfile"].text.split("\napp.example.com {\n", 1)[1]
+    denied = site[site.index("@admin_denied {") : site.index("handle @admin_denied {")]
+    assert "\t\t\tpath /admin /admin/* /api/* /metrics\n" in denied
+    assert "\t\t\tnot remote_ip 198.51.100.7/32 100.64.0.0/10\n" in denied
+    metrics = site[site.index("handle /metrics {") :].split("\n\t\t}\n", 1)[0]
+    assert "name node-exporter" in metrics and "port 9100" in metrics
+    # The 403 comes first: `route` runs its blocks in the order written.
+    assert site.index("handle @admin_denied {") < site.index("handle /metrics {")
+    assert site.count("handle /metrics {") == 1
+
+
+def test_the_stack_names_its_metrics_url() -> None:
+    _, services = _stack_of("prod")
+    assert services.metrics_url == "https://app.example.com/metrics"
+    assert "node-exporter" in services.services
+
+
+def test_monitoring_off_removes_the_exporter_and_its_route() -> None:
+    run, services = _stack_of("prod", set={"monitoring": False})
+    assert services.metrics_url is None
+    assert "node-exporter" not in services.services
+    assert "node-exporter" not in compose_of(run)["services"]
+    caddyfile = run.artifacts["compose/Caddyfile"].text
+    assert "/metrics" not in caddyfile and "node-exporter" not in caddyfile
+    # The app's own admin paths keep their check.
+    assert "path /admin /admin/* /api/*\n" in caddyfile
+
+
+def test_without_backups_the_exporter_reads_no_textfiles() -> None:
+    run, services = _stack_of("dev", set={"backupEnabled": False})
+    exporter = compose_of(run)["services"]["node-exporter"]
+    assert [_mount_options(v)[0] for v in exporter["volumes"]] == ["/proc", "/sys", "/"]
+    assert not [a for a in exporter["command"] if "textfile" in a]
+    assert services.metrics_url == "https://app.dev.example.com/metrics"
+
+
+def test_the_local_stack_runs_no_exporter(run_stack: RunStack) -> None:
+    run = run_stack("local", set={"monitoring": True})
+    assert "node-exporter" not in compose_of(run)["services"]
+    assert "/metrics" not in run.artifacts["compose/Caddyfile"].text
+
+
+def test_metrics_without_admin_cidrs_are_refused() -> None:
+    site = Site(
+        project="p",
+        app_host="app.example.com",
+        routes=(Route("app", 9000),),
+        metrics=Route("node-exporter", 9100),
+    )
+    with pytest.raises(ValueError, match="/metrics needs admin CIDRs"):
+        render_caddyfile(site)
+
+
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
 def test_www_redirects_to_the_app_host_when_asked(
     runs: dict[tuple[str, str], Run], stack: str, preset: str
@@ -411,6 +517,11 @@ def _service(**overrides: Any) -> Service:
         ({"role": Role.DATABASE, "networks": (Network.EDGE,)}, "internal network only"),
         ({"role": Role.DATABASE, "update": Update.START_FIRST}, "only stateless app"),
         ({"environment": {"A": "1"}, "secret_env": {"A": None}}, "both plainly and as secrets"),
+        (
+            {"role": Role.METRICS, "networks": (Network.INTERNAL, Network.EDGE)},
+            "exporter stays internal",
+        ),
+        ({"role": Role.METRICS, "mounts": (Mount("/", "/rootfs"),)}, "read-only mounts only"),
     ],
 )
 def test_the_model_refuses_unsafe_services(overrides: dict[str, Any], message: str) -> None:

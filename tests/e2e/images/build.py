@@ -47,6 +47,7 @@ STANDINS = (
     Standin("redis", (kinds.REDIS.ref,)),
     Standin("minio", (kinds.MINIO.ref, kinds.MINIO_CLIENT.ref)),
     Standin("mailpit", (kinds.MAILPIT.ref,)),
+    Standin("node-exporter", (kinds.NODE_EXPORTER.ref,)),
     Standin("listmonk", (presets.LISTMONK.ref,), {"VERSION": presets.LISTMONK.tag}),
     Standin("listmonk", (NEXT_LISTMONK,), {"VERSION": "v5.0.4"}),
     Standin("listmonk", (BROKEN_LISTMONK,), {"VERSION": "v5.0.5-broken", "BROKEN": "1"}),
