@@ -55,5 +55,8 @@ pulumi.export("backup", backup_outputs(config, backup))
 if services.backup_health_url is not None:
     # 503 while the host marks the last backup stale or failed: for uptime monitors.
     pulumi.export("backupHealthUrl", services.backup_health_url)
+if services.metrics_url is not None:
+    # Prometheus node_exporter (with the backup gauges), for `adminCidrs` only.
+    pulumi.export("metricsUrl", services.metrics_url)
 # The URL the throwaway smoke test and monitors probe.
 pulumi.export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))
