@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.services.presets import AppParams, Relay
+from mailstack.config import AppPreset
 from mailstack.harness import Run, run_program
 from tests.conftest import STACKS, stack_config
 
@@ -36,6 +38,27 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "wwwRedirect": True,
     },
 }
+
+
+def app_params(**changes: Any) -> AppParams:
+    """A custom app on port 8000 sending to the local sink, with `changes` applied."""
+    values: dict[str, Any] = {
+        "preset": AppPreset.CUSTOM,
+        "image": "example/app:1.0",
+        "port": 8000,
+        "health_path": "/",
+        "admin_paths": (),
+        "app_url": "https://app.example.com",
+        "from_address": "noreply@example.com",
+        "relay": Relay("mailpit", 1025),
+        "redis": False,
+        "minio": False,
+        "buckets": (),
+        "egress": False,
+    }
+    values.update(changes)
+    return AppParams(**values)
+
 
 CASES = [(stack, preset) for stack in STACKS for preset in PRESET_SETTINGS]
 CASE_IDS = [f"{stack}-{preset}" for stack, preset in CASES]

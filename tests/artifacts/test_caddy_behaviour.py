@@ -13,26 +13,12 @@ import pytest
 
 from components.mail_records import mta_sts_policy
 from components.services.caddyfile import Route, Site, render_caddyfile
-from components.services.presets import AppParams, Relay, build_app
+from components.services.presets import build_app
 from mailstack.config import AppPreset
 from tests.caddy_loopback import curl, free_port, serving
+from tests.services_cases import app_params
 
-LISTMONK = build_app(
-    AppParams(
-        preset=AppPreset.LISTMONK,
-        image="",
-        port=9000,
-        health_path="/",
-        admin_paths=(),
-        app_url="https://app.example.com",
-        from_address="noreply@example.com",
-        relay=Relay("mailpit", 1025),
-        redis=False,
-        minio=False,
-        buckets=(),
-        egress=False,
-    )
-)
+LISTMONK = build_app(app_params(preset=AppPreset.LISTMONK, image="", port=9000))
 
 
 class _Upstream(BaseHTTPRequestHandler):

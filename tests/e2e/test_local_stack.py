@@ -25,29 +25,16 @@ import yaml
 
 from components.services.compose import NETWORKS, service_dict
 from components.services.model import Image, Role
-from components.services.presets import AppParams, Relay, build_app
-from mailstack.config import AppPreset
+from components.services.presets import build_app
 from tests.conftest import RunStack
 from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
+from tests.services_cases import app_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DATA_SERVICES = ("db", "redis", "minio")
-_E2E_APP = AppParams(
-    preset=AppPreset.CUSTOM,
-    image="example/app:1.0",
-    port=8000,
-    health_path="/",
-    admin_paths=(),
-    app_url="http://localhost:8080",
-    from_address="noreply@example.com",
-    relay=Relay("mailpit", 1025),
-    redis=False,
-    minio=False,
-    buckets=(),
-    egress=False,
-)
+_E2E_APP = app_params(app_url="http://localhost:8080")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DATA_PORTS = {"db": (5432,), "redis": (6379,), "minio": (9000, 9001)}
 

@@ -27,12 +27,12 @@ from components.services.model import (
     Service,
     Update,
 )
-from components.services.presets import AppParams, Relay
+from components.services.presets import Relay
 from components.services.stack import StackParams, build_stack
-from mailstack.config import AppPreset, ConfigError, load_config
+from mailstack.config import ConfigError, load_config
 from mailstack.harness import Run, mask_secrets, run_program
 from tests.conftest import STACKS, RunStack, stack_config
-from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, compose_of, runs
+from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, app_params, compose_of, runs
 
 __all__ = ["runs"]  # a shared fixture
 
@@ -189,14 +189,8 @@ def test_a_changed_app_image_retriggers_only_the_schema_upgrade_and_the_app(
 
 
 def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> None:
-    app = AppParams(
-        preset=AppPreset.CUSTOM,
+    app = app_params(
         image="ghcr.io/example/app:0.9.0",
-        port=8000,
-        health_path="/",
-        admin_paths=(),
-        app_url="https://app.example.com",
-        from_address="noreply@example.com",
         relay=Relay("smtp.example.com", 587),
         redis=True,
         minio=True,
