@@ -39,17 +39,28 @@ def render_files_step(
 ) -> str:
     """Write every non-secret file of the project into `directory`.
 
+    It also creates each missing env file empty: compose loads the whole
+    project, so a service's step would fail on a later service's env file that
+    its own step has not written yet ("env file ... not found").
+
     The `create` variant also leaves a marker when the project is already
     running, so that the delete of a step it replaces does not stop it.
     """
-    _check_quotable(directory, *files)
+    env_files = sorted(env_file_path(s) for s in project.services if s.secret_env)
+    _check_quotable(directory, *files, *env_files)
     for path, text in files.items():
         if HEREDOC_END in text.splitlines() or not text.endswith("\n"):
             raise ValueError(f"{path}: cannot be written by a heredoc step")
     return (
         _env()
         .get_template("files.sh.j2")
-        .render(project=project.name, dir=directory, files=sorted(files.items()), create=create)
+        .render(
+            project=project.name,
+            dir=directory,
+            files=sorted(files.items()),
+            env_files=env_files,
+            create=create,
+        )
     )
 
 

@@ -98,6 +98,29 @@ def test_the_files_step_writes_every_file_byte_for_byte(
     }
     assert "mta-sts.txt" in expected
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
-    assert written == set(expected)
+    env_files = {rel for rel in written if rel.startswith("env/")}
+    assert written - env_files == set(expected)
     for rel, text in expected.items():
         assert (tmp_path / rel).read_bytes() == text.encode(), rel
+    # Compose loads every service's env file, so each exists before any service
+    # step writes its own: empty and private.
+    published = {
+        rel.removeprefix("compose/") for rel in run.artifacts if rel.startswith("compose/env/")
+    }
+    assert published
+    assert env_files == published
+    for rel in env_files:
+        assert (tmp_path / rel).stat().st_size == 0
+        assert (tmp_path / rel).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_files_step_never_overwrites_an_env_file(
+    runs: dict[tuple[str, str], Run], tmp_path: Path
+) -> None:
+    """The placeholders must not blank the secrets a service step already wrote."""
+    script = runs[("prod", "listmonk")].named("services-files").inputs["update"]
+    script = script.replace("'/srv/mailstack/compose'", f"'{tmp_path}'")
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "db.env").write_text("POSTGRES_PASSWORD='kept'\n")
+    check("sh", "-c", script)
+    assert (tmp_path / "env" / "db.env").read_text() == "POSTGRES_PASSWORD='kept'\n"

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -410,3 +412,67 @@ def test_a_configured_healthcheck_reaches_the_engine_verbatim(tmp_path: Path) ->
         assert container["State"]["Health"]["Status"] == "healthy"
     finally:
         subprocess.run([*up, "down", "-v"], capture_output=True)
+
+
+def _deploy_order(resources: list[dict[str, Any]]) -> list[str]:
+    """The service steps in an order Pulumi may run them: each after its dependencies."""
+    prefix, suffix = "services-", "-deploy"
+    steps = {
+        r["name"]: set(r["dependencies"])
+        for r in resources
+        if r["name"].startswith(prefix) and r["name"].endswith(suffix)
+    }
+    order: list[str] = []
+    while steps:
+        ready = sorted(n for n, deps in steps.items() if not deps & steps.keys())
+        assert ready, f"dependency cycle among {sorted(steps)}"
+        order += ready
+        for n in ready:
+            del steps[n]
+    return [n.removeprefix(prefix).removesuffix(suffix) for n in order]
+
+
+def test_the_first_deploy_on_an_empty_host_brings_every_service_up(tmp_path: Path) -> None:
+    """`pulumi up` on a fresh host: the files step, then one service step at a time
+    in dependency order, each writing only its own env file (from stdin), into a
+    project directory that held nothing before."""
+    stack = LocalStack(
+        tmp_path, project="mailstack-e2e-first-up", http_port=18490, mail_ui_port=18435
+    )
+    stack.synth()
+    env_dir = stack.compose_dir / "env"
+    secrets = {p.stem: p.read_text() for p in env_dir.glob("*.env")}
+    assert secrets, "the local stack has no secret env files: this test would prove nothing"
+    steps = tmp_path / "steps"
+    shutil.copytree(stack.compose_dir / "deploy", steps)
+    shutil.rmtree(stack.compose_dir)
+    order = _deploy_order(json.loads((tmp_path / "build/local/resources.json").read_text()))
+    assert order[0] == "db" and order[-1] == "proxy"
+
+    def step(script: str, stdin: str = "") -> None:
+        done = subprocess.run(
+            ["sh", str(steps / script)],
+            cwd=tmp_path,
+            env=stack.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, f"{script}: {done.stderr[-3000:]}"
+
+    try:
+        step("files-create.sh")
+        for service in order:
+            step(f"{service}.sh", secrets.get(service, ""))
+        for service in stack.services():
+            (container,) = stack.containers(service)
+            state = container["State"]
+            if container["Config"]["Labels"]["org.mailstack.role"] == Role.JOB.value:
+                assert (state["Status"], state["ExitCode"]) == ("exited", 0), service
+            else:
+                assert state["Health"]["Status"] == "healthy", service
+        assert {p.stem: p.read_text() for p in env_dir.glob("*.env")} == secrets
+        status, _, _ = stack.get("/")
+        assert status == 200
+    finally:
+        stack.down(volumes=True)

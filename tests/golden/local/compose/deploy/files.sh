@@ -435,3 +435,10 @@ INSERT INTO settings (key, value, updated_at) VALUES
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
 MAILSTACK_EOF
 mv 'listmonk-settings.sql.new' 'listmonk-settings.sql'
+# Placeholders until each service's own step writes its env file (stdin).
+umask 077
+mkdir -p env
+[ -e 'env/app-install.env' ] || : > 'env/app-install.env'
+[ -e 'env/app-settings.env' ] || : > 'env/app-settings.env'
+[ -e 'env/app.env' ] || : > 'env/app.env'
+[ -e 'env/db.env' ] || : > 'env/db.env'
