@@ -10,6 +10,7 @@ named by its key path in Pulumi's notation, before any resource exists.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import enum
 import ipaddress
@@ -836,6 +837,7 @@ def validate(
     problems: list[Problem] = []
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     present: dict[str, bool] = {}
+    refused: set[str] = set()  # keys whose value was refused
 
     for full_key, raw in sorted(raw_config.items()):
         namespace, _, name = full_key.partition(":")
@@ -867,6 +869,7 @@ def validate(
         value, problem = _parse_raw(spec, raw)
         if problem:
             problems.append(problem)
+            refused.add(name)
             continue
         sections[spec.section][name] = value
 
@@ -881,14 +884,22 @@ def validate(
                 alias = str(e["loc"][0])
                 spec = specs[alias]
                 problems.append(Problem(_pulumi_path(spec, tuple(e["loc"][1:])), _message(e, spec)))
+                refused.add(alias)
+            # Validate the rest of the section again, with defaults for the
+            # refused keys, so the cross-field rules can still report in this
+            # same error instead of one fix-and-retry later.
+            rest = {k: v for k, v in sections[section].items() if k not in refused}
+            with contextlib.suppress(ValidationError):
+                parsed[section] = model.model_validate(rest)
 
-    if problems:
-        raise ConfigError(problems)
-
-    config = StackConfig(secrets=Secrets(present), **parsed)
-    problems = [p for rule in RULES for p in rule(config)]
-    if stack is not None:
-        problems += _stack_name_matches_environment(stack, config)
+    # Every other rule depends on these two: with a default in place of a
+    # refused one, the rules would report problems the user does not have.
+    if len(parsed) == len(SECTIONS) - 1 and not refused & {"environment", "target"}:
+        config = StackConfig(secrets=Secrets(present), **parsed)
+        found = [p for rule in RULES for p in rule(config)]
+        if stack is not None:
+            found += _stack_name_matches_environment(stack, config)
+        problems += [p for p in found if re.split(r"[\[.]", p.key)[0] not in refused]
     if problems:
         raise ConfigError(problems)
     return config
@@ -942,15 +953,33 @@ def _target_matches_environment(c: StackConfig) -> list[Problem]:
     return []
 
 
+def _vpn_range(cidr: str) -> bool:
+    """RFC 1918 / CGNAT for IPv4, unique local for IPv6: what a VPN hands out.
+
+    Not `is_private`, which also counts `::ffff:0:0/96` (all of IPv4).
+    """
+    net = ipaddress.ip_network(cidr)
+    vpn = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+    return any(
+        net.version == block.version and net.subnet_of(block)  # type: ignore[arg-type]
+        for block in map(ipaddress.ip_network, vpn)
+    )
+
+
 def _no_world_ssh_in_prod(c: StackConfig) -> list[Problem]:
     if not c.is_prod:
         return []
+    limit = (
+        f"at most /{MIN_SSH_PREFIX[4]} for IPv4 and /{MIN_SSH_PREFIX[6]} for IPv6 "
+        "(e.g. '198.51.100.7/32')"
+    )
     return [
         Problem(
             f"adminCidrs[{i}]",
-            f"{cidr!r} opens SSH to a large part of the internet, and prod must not; use "
-            f"your office/VPN blocks, at most /{MIN_SSH_PREFIX[4]} for IPv4 and "
-            f"/{MIN_SSH_PREFIX[6]} for IPv6 (e.g. '198.51.100.7/32')",
+            f"{cidr!r} is wider than prod allows for SSH; list the VPN's own subnets, {limit}"
+            if _vpn_range(cidr)
+            else f"{cidr!r} opens SSH to a large part of the internet, and prod must not; "
+            f"use your office/VPN blocks, {limit}",
         )
         for i, cidr in enumerate(c.admin.cidrs)
         if too_broad_for_ssh(cidr)
@@ -968,6 +997,17 @@ def _server_reachable(c: StackConfig) -> list[Problem]:
                 "a `hetzner` target needs at least one admin SSH public key, or nobody can log in",
             )
         )
+    first_seen: dict[tuple[str, ...], int] = {}
+    for i, line in enumerate(c.admin.ssh_public_keys):
+        # Type and key body; the comment does not make it another key.
+        seen = first_seen.setdefault(tuple(line.split()[:2]), i)
+        if seen != i:
+            problems.append(
+                Problem(
+                    f"sshPublicKeys[{i}]",
+                    f"the same key as sshPublicKeys[{seen}]; list each key once",
+                )
+            )
     if not c.admin.cidrs:
         # Even with Tailscale: the first boot is awaited and the tailnet joined
         # over SSH from wherever `pulumi up` runs, before the host is on the tailnet.

@@ -171,6 +171,67 @@ def test_cross_field_problems_are_all_reported_together() -> None:
     }
 
 
+def test_field_and_cross_field_problems_come_in_one_error() -> None:
+    """A refused value must not hide the rules' problems until the next try."""
+    config, secrets = stack_config(
+        "prod",
+        set={"serverType": "big", "adminCidrs": ["0.0.0.0/0"]},
+        unset=["backupPassword"],
+    )
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    assert {p.key for p in caught.value.problems} == {
+        "serverType",
+        "adminCidrs[0]",
+        "backupPassword",
+    }
+
+
+def test_rules_say_nothing_about_a_refused_key() -> None:
+    """A rule sees the default in place of a refused value: what it says of that
+    key would be about the default, so only the refusal is reported."""
+    config, secrets = stack_config("prod", set={"adminCidrs": ["0.0.0.0/0", "nope"]})
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    assert [p.key for p in caught.value.problems] == ["adminCidrs[1]"]
+
+
+def test_a_refused_environment_or_target_skips_the_rules() -> None:
+    """Every rule depends on them; rules run on a guessed environment would
+    report problems the stack does not have."""
+    for key in ("environment", "target"):
+        config, secrets = stack_config("prod", set={key: "staging"}, unset=["backupPassword"])
+        with pytest.raises(ConfigError) as caught:
+            validate(config, secrets)
+        assert [p.key for p in caught.value.problems] == [key]
+
+
+def test_a_wide_private_range_is_refused_without_calling_it_the_internet() -> None:
+    config, secrets = stack_config("prod", set={"adminCidrs": ["10.0.0.0/8", "::ffff:0:0/96"]})
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    private, mapped = caught.value.problems
+    assert private.key == "adminCidrs[0]"
+    assert "wider than prod allows for SSH" in private.message
+    assert "internet" not in private.message
+    assert mapped.key == "adminCidrs[1]"
+    assert "opens SSH to a large part of the internet" in mapped.message
+
+
+def test_the_same_ssh_key_twice_is_refused() -> None:
+    """Hetzner takes a key once per project, and resource names derive from it:
+    a duplicate (even with another comment) would fail only at `pulumi up`."""
+    config, secrets = stack_config("dev")
+    (key,) = validate(config, secrets).admin.ssh_public_keys
+    again = " ".join(key.split()[:2]) + " someone@else"
+    config, secrets = stack_config("dev", set={"sshPublicKeys": [key, again]})
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets)
+    assert [str(p) for p in caught.value.problems] == [
+        "mailstack:sshPublicKeys[1]: the same key as sshPublicKeys[0]; list each key once"
+    ]
+
+
 def test_errors_say_what_a_valid_value_looks_like() -> None:
     config, secrets = stack_config("dev", set={"adminCidrs": ["office"], "serverImage": "arch"})
     with pytest.raises(ConfigError) as caught:
