@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mailstack import synth as synth_module
 from mailstack.harness import ROOT
 from mailstack.synth import synth
 
@@ -71,6 +72,7 @@ def test_resources_json_lists_options_and_parents(tmp_path: Path) -> None:
 PROBE = """
 import sys
 from pathlib import Path
+from mailstack import synth as synth_module
 from mailstack.synth import synth
 import tempfile
 synth("local", Path(tempfile.mkdtemp()))
@@ -86,9 +88,7 @@ def test_local_stack_imports_no_cloud_sdk() -> None:
     assert result.stdout.strip() == ""
 
 
-def test_synth_cli_reports_config_errors_without_writing(tmp_path: Path) -> None:
-    bad = tmp_path / "proj"
-    bad.mkdir()
+def test_synth_cli_refuses_an_unknown_stack_without_writing(tmp_path: Path) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -106,4 +106,21 @@ def test_synth_cli_reports_config_errors_without_writing(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "Pulumi.nosuchstack.yaml" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_synth_cli_reports_config_errors_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The committed prod stack file plus one bad value, as `make synth` reads it."""
+    committed = synth_module.read_stack_config
+
+    def with_a_bad_value(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str]]:
+        config, secret_keys = committed(stack, root)
+        return {**config, "mailstack:volumeSizeGb": "lots"}, secret_keys
+
+    monkeypatch.setattr(synth_module, "read_stack_config", with_a_bad_value)
+    code = synth_module.main(["--stack", "prod", "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert "mailstack:volumeSizeGb:" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
