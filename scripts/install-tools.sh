@@ -14,7 +14,9 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export NEEDRESTART_SUSPEND=1 # needrestart's apt hook has nothing to restart here
 
+# python3-venv: Debian's python3 cannot `python3 -m venv` (make setup) without it.
 PACKAGES=(
+  python3 python3-venv git
   docker.io caddy cloud-init shellcheck bind9-utils
   postgresql mariadb-server mariadb-client sqlite3 restic graphviz debootstrap
   openssh-client openssh-server iproute2 curl jq ca-certificates
