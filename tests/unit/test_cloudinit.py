@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components.access import ufw_rules, ufw_tag
 from components.cloudinit import (
     STEPS,
     STEPS_DIR,
@@ -87,11 +88,12 @@ def test_ufw_mirrors_every_firewall_rule_and_keeps_ssh_to_admins() -> None:
     params = _params(rules=inbound_rules(["198.51.100.7/32"], [8443]))
     ufw = _file(_doc(params), f"{STEPS_DIR}/ufw.sh")
     allows = [line for line in ufw.splitlines() if line.startswith("ufw allow")]
+    tag = ufw_tag(ufw_rules(params.access))
     assert allows == [
-        "ufw allow proto tcp from 198.51.100.7/32 to any port 22 comment in-tcp-22",
-        "ufw allow proto tcp to any port 80 comment in-tcp-80",
-        "ufw allow proto tcp to any port 443 comment in-tcp-443",
-        "ufw allow proto tcp to any port 8443 comment in-tcp-8443",
+        f"ufw allow proto tcp from 198.51.100.7/32 to any port 22 comment 'in-tcp-22 {tag}'",
+        f"ufw allow proto tcp to any port 80 comment 'in-tcp-80 {tag}'",
+        f"ufw allow proto tcp to any port 443 comment 'in-tcp-443 {tag}'",
+        f"ufw allow proto tcp to any port 8443 comment 'in-tcp-8443 {tag}'",
     ]
     assert "ufw default deny incoming" in ufw and "ufw --force enable" in ufw
 
