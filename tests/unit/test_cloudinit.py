@@ -268,3 +268,37 @@ def test_app_and_service_settings_never_change_the_user_data(changes: dict[str, 
         base = validate(*stack_config(stack))
         changed = validate(*stack_config(stack, set=changes))
         assert _user_data(changed) == _user_data(base)
+
+
+_ACCESS = st.fixed_dictionaries(
+    {},
+    optional={
+        "adminCidrs": st.lists(
+            st.sampled_from(["198.51.100.7/32", "203.0.113.0/24", "2001:db8:7::/48"]),
+            min_size=1,
+            unique=True,
+        ),
+        "sshPublicKeys": st.lists(
+            st.sampled_from(
+                [
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop",
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther other@desk",
+                ]
+            ),
+            min_size=1,
+            unique=True,
+        ),
+        "firewallExtraTcpPorts": st.lists(st.sampled_from([8080, 8443]), unique=True),
+    },
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(changes=_ACCESS)
+def test_access_settings_never_change_the_user_data(changes: dict[str, Any]) -> None:
+    # The access step applies them (components/access.py); the first boot only
+    # bootstraps, so a replaced server never boots with stale networks.
+    for stack in ("dev", "prod"):
+        base = validate(*stack_config(stack))
+        changed = validate(*stack_config(stack, set=changes))
+        assert _user_data(changed) == _user_data(base)
