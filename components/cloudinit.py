@@ -129,7 +129,8 @@ def _apt_sources(params: CloudInitParams) -> dict[str, Any]:
 
 
 def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[dict[str, Any]]:
-    # The access renderers' files: the access step rewrites them later.
+    # These two come from components.access, not assets/cloud-init (the access
+    # step rewrites them after the boot).
     rendered = {
         JAIL_PATH: render_fail2ban_jail(params.access),
         f"{STEPS_DIR}/ufw.sh": render_ufw_step(params.access),
