@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from components.access import JAIL_PATH, AccessParams, render_fail2ban_jail, render_ufw_step
 from components.firewall import Rule
 from mailstack.config import ServerImage
 
@@ -48,11 +49,12 @@ class CloudInitParams:
     image: ServerImage
     admin_user: str
     ssh_public_keys: Sequence[str]
-    """Keys allowed to log in as the admin user (humans' keys and the deploy key)."""
+    """Keys allowed to log in as the admin user at first boot (servers: the deploy
+    key only; the access step writes the humans' keys, `components.access`)."""
     rules: Mapping[str, Rule]
-    """Inbound firewall rules, mirrored into UFW."""
+    """Inbound firewall rules UFW starts with."""
     admin_cidrs: Sequence[str]
-    """Networks fail2ban never bans."""
+    """Networks fail2ban never bans, from the first boot on."""
     data_dir: str
     volume_device: str
     """Block device of the data volume, e.g. /dev/disk/by-id/scsi-0HC_Volume_123."""
@@ -62,6 +64,17 @@ class CloudInitParams:
     reboot_time: str = "04:00"
     tailscale: bool = False
     timezone: str = "Etc/UTC"
+
+    @property
+    def access(self) -> AccessParams:
+        """The first boot's access settings, rendered by `components.access`."""
+        return AccessParams(
+            admin_user=self.admin_user,
+            ssh_public_keys=self.ssh_public_keys,
+            rules=self.rules,
+            admin_cidrs=self.admin_cidrs,
+            tailscale=self.tailscale,
+        )
 
 
 def _literal_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -116,9 +129,15 @@ def _apt_sources(params: CloudInitParams) -> dict[str, Any]:
 
 
 def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    # These two come from components.access, not assets/cloud-init (the access
+    # step rewrites them after the boot).
+    rendered = {
+        JAIL_PATH: render_fail2ban_jail(params.access),
+        f"{STEPS_DIR}/ufw.sh": render_ufw_step(params.access),
+    }
     files = [
         ("/etc/ssh/sshd_config.d/10-mailstack.conf", "files/sshd-hardening.conf", "0644"),
-        ("/etc/fail2ban/jail.d/50-mailstack-sshd.local", "files/fail2ban-sshd.local", "0644"),
+        (JAIL_PATH, "", "0644"),
         (
             "/etc/apt/apt.conf.d/52mailstack-unattended-upgrades",
             "files/unattended-upgrades.conf",
@@ -131,7 +150,12 @@ def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[di
     files += [(f"{STEPS_DIR}/{step}.sh", f"steps/{step}.sh", "0755") for step in STEPS]
     files.append((f"{STEPS_DIR}/firstboot.sh", "steps/firstboot.sh", "0755"))
     return [
-        {"path": path, "owner": "root:root", "permissions": mode, "content": _asset(name, context)}
+        {
+            "path": path,
+            "owner": "root:root",
+            "permissions": mode,
+            "content": rendered[path] if path in rendered else _asset(name, context),
+        }
         for path, name, mode in files
     ]
 
@@ -141,8 +165,6 @@ def render_user_data(params: CloudInitParams) -> str:
     image = _images()[params.image.value]
     context = {
         "admin_user": params.admin_user,
-        "admin_cidrs": list(params.admin_cidrs),
-        "rules": list(params.rules.values()),
         "reboot_time": params.reboot_time,
         "tailscale": params.tailscale,
         "docker_repo": bool(image["docker_apt_source"]),

@@ -3,7 +3,14 @@
 Rules are keyed `direction-protocol-port` (kube-hetzner's layout) so a stack's
 extras merge by key and a diff names the rule that changed. The same rules
 render to the cloud firewall (`components.server`) and to UFW inside the host
-(`components.cloudinit`), so the two layers cannot drift apart.
+(`components.access`). The cloud firewall follows them on every `pulumi up`;
+UFW follows them through the access step, which runs over SSH after the first
+boot and again whenever the rules change. Until that step has run (first boot,
+or an up whose access step failed) the layers differ: at first boot UFW admits
+SSH from anywhere and only the cloud firewall limits it to the admin networks.
+The step itself connects over SSH, so UFW must still admit the deploying
+machine: change `adminCidrs` by adding the new block first and removing the old
+one in a later `pulumi up`, never both at once from outside the old block.
 """
 
 from __future__ import annotations

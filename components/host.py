@@ -24,7 +24,8 @@ class Host:
     data_dir: str
     """Directory holding all persistent data (the mounted volume on servers)."""
     ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Steps that must finish before anything touches the host (the cloud-init wait)."""
+    """Steps that must finish before anything touches the host (the cloud-init wait,
+    then the access step)."""
 
     @property
     def is_local(self) -> bool:

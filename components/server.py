@@ -1,10 +1,13 @@
 """The Hetzner server: keys, firewall, stable IPs with reverse DNS, data volume.
 
 `HardenedServer` builds everything a mail host needs before services arrive and
-hands over a `Host` whose `ready` step waits for the first boot to finish.
+hands over a `Host` whose `ready` steps wait for the first boot to finish and
+then bring the host's access to the config.
 Nothing here may replace a running server by surprise: user data, SSH keys
 and image are ignored after creation, the public IPs live on primary IPs that
 outlive the server, and in prod the server, IPs and volume are protected.
+Who may reach the host (keys, UFW, fail2ban) is set after the first boot by the
+access step, over SSH, and again whenever those settings change.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import pulumi_command as command
 import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
+from components.access import (
+    AccessParams,
+    access_step_command,
+    bootstrap_access,
+    render_access_script,
+)
 from components.cloudinit import CloudInitParams, render_user_data, render_wait_script
 from components.firewall import Rule, inbound_rules
 from components.host import Host
@@ -30,6 +39,7 @@ DATA_DIR = "/srv/mailstack"
 """Where the data volume is mounted; every persistent file lives below it."""
 VOLUME_LABEL = "mailstack-data"
 USER_DATA_ARTIFACT = "cloud-init/user-data.yaml"
+ACCESS_ARTIFACT = "host/access.sh"
 # Each of these forces a replacement in the hcloud provider; user data is for
 # the first boot only, later changes go over SSH.
 IGNORED_AFTER_CREATE = ["userData", "sshKeys", "image"]
@@ -47,9 +57,9 @@ class HardenedServerArgs:
     location: str
     """Hetzner location, e.g. nbg1."""
     admin_user: str
-    """The non-root sudo user SSH allows."""
+    """The non-root sudo user SSH allows (created at first boot only)."""
     admin_ssh_keys: Sequence[str]
-    """OpenSSH public keys of the human admins."""
+    """OpenSSH public keys of the human admins (at least one)."""
     admin_cidrs: Sequence[str]
     """Networks allowed to reach SSH (and where `pulumi up` runs)."""
     register_admin_keys: bool = True
@@ -78,15 +88,32 @@ class HardenedServerArgs:
     def rules(self) -> dict[str, Rule]:
         return inbound_rules(self.admin_cidrs, self.extra_tcp_ports)
 
+    def access(self, deploy_public_key: str) -> AccessParams:
+        """Who may reach the running host, once the deploy key exists."""
+        return AccessParams(
+            admin_user=self.admin_user,
+            ssh_public_keys=(*self.admin_ssh_keys, deploy_public_key.strip()),
+            rules=self.rules,
+            admin_cidrs=self.admin_cidrs,
+            tailscale=self.tailscale_auth_key is not None,
+        )
+
     def cloud_init(self, deploy_public_key: str, volume_id: str) -> CloudInitParams:
-        """First-boot parameters, once the deploy key and volume exist."""
+        """First-boot parameters, once the deploy key and volume exist.
+
+        Access is the bootstrap (`bootstrap_access`): none of the access
+        settings, so changing them never changes the user data.
+        """
+        first_boot = bootstrap_access(
+            self.admin_user, deploy_public_key, self.tailscale_auth_key is not None
+        )
         return CloudInitParams(
             hostname=self.hostname,
             image=self.image,
-            admin_user=self.admin_user,
-            ssh_public_keys=[*self.admin_ssh_keys, deploy_public_key.strip()],
-            rules=self.rules,
-            admin_cidrs=self.admin_cidrs,
+            admin_user=first_boot.admin_user,
+            ssh_public_keys=first_boot.ssh_public_keys,
+            rules=first_boot.rules,
+            admin_cidrs=first_boot.admin_cidrs,
             data_dir=DATA_DIR,
             volume_device=f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}",
             volume_label=VOLUME_LABEL,
@@ -138,7 +165,7 @@ class HardenedServer(pulumi.ComponentResource):
     """A hardened Hetzner server with stable IPs, rDNS and a data volume."""
 
     host: Host
-    """Where services deploy; its `ready` is the cloud-init wait step."""
+    """Where services deploy; its `ready` is the cloud-init wait and the access step."""
     ipv4: pulumi.Output[str]
     ipv6: pulumi.Output[str]
     server_id: pulumi.Output[str]
@@ -148,6 +175,10 @@ class HardenedServer(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: HardenedServerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        if not args.admin_ssh_keys:
+            raise ValueError(
+                f"HardenedServer {name!r}: admin_ssh_keys is empty, so no admin could log in"
+            )
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions(parent=self, protect=args.protect)
@@ -289,6 +320,30 @@ class HardenedServer(pulumi.ComponentResource):
             triggers=[server.id],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[server, attachment]),
         )
+        access_command = deploy_key.public_key_openssh.apply(
+            lambda key: access_step_command(render_access_script(args.access(key)))
+        )
+        artifacts.publish(ACCESS_ARTIFACT, access_command, 0o755)
+        access = command.remote.Command(
+            f"{name}-access",
+            connection=connection,
+            create=access_command,
+            # Re-run exactly when the rendered keys or rules change, and on a
+            # new server (which boots with the bootstrap access only).
+            triggers=[
+                server.id,
+                access_command.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()),
+            ],
+            # The cloud firewall admits the new admin networks first: the
+            # step connects from one of them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[wait, firewall]),
+        )
+        # Everything that touches the host afterwards waits for the access step
+        # (through `host.ready`), not only the services' files step: each of
+        # those steps connects over the same SSH, and a failed access step
+        # leaves the host's keys and firewall unlike the config, which must be
+        # fixed before anything deploys on top of it (backups included).
+        ready = (wait, access)
         if args.tailscale_auth_key is not None:
             command.remote.Command(
                 f"{name}-tailscale",
@@ -297,13 +352,13 @@ class HardenedServer(pulumi.ComponentResource):
                 create=f"sudo -n tailscale up --auth-key=file:/dev/stdin --hostname={args.slug}",
                 stdin=args.tailscale_auth_key,
                 triggers=[server.id],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[wait]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
             )
 
         self.server_id = server.id
         self.data_dir = DATA_DIR
         self.ssh_command = pulumi.Output.concat("ssh ", args.admin_user, "@", self.ipv4)
-        self.host = Host(name="server", connection=connection, data_dir=DATA_DIR, ready=(wait,))
+        self.host = Host(name="server", connection=connection, data_dir=DATA_DIR, ready=ready)
         self.register_outputs(
             {
                 "ipv4": self.ipv4,

@@ -356,19 +356,24 @@ class AdminSection(Section):
     user: str = key(
         "adminUser",
         "mailadmin",
-        "Name of the non-root sudo user that SSH allows.",
+        "Name of the non-root sudo user that SSH allows. Created at first boot only: "
+        "changing it on an existing server shuts the deploy out (it logs in as this user); "
+        "a new server is needed (see README).",
         pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
         example="mailadmin",
     )
     ssh_public_keys: list[SshPublicKey] = key(
-        "sshPublicKeys", [], "OpenSSH public keys allowed to log in as the admin user."
+        "sshPublicKeys",
+        [],
+        "OpenSSH public keys allowed to log in as the admin user: the whole list, so a key "
+        "removed here is revoked on the server at the next `pulumi up`.",
     )
     register_ssh_keys: bool = key(
         "registerSshKeys",
         True,
         "Also register `sshPublicKeys` as Hetzner SSH keys. Hetzner takes a key once per "
         "project, so throwaway stacks beside dev set false. The admin keys reach the admin "
-        "user through cloud-init either way, and the stack's own deploy key is always "
+        "user through the access step either way, and the stack's own deploy key is always "
         "registered, so Hetzner never mails out a root password.",
     )
     cidrs: list[Cidr] = key(

@@ -1,7 +1,8 @@
 """Rendered user data of every Hetzner stack and image, checked by the real tools.
 
-`cloud-init schema` validates each document; shellcheck the first-boot steps
-and the wait script; `apt-config` the upgrade settings (sshd, UFW and fail2ban
+`cloud-init schema` validates each document; shellcheck the first-boot steps,
+the wait script and the access step (both its command and the root script it
+carries); `apt-config` the upgrade settings (sshd, UFW and fail2ban
 check theirs on a booted host: tests/e2e/test_cloudinit_hardening.py).
 Golden copies under tests/golden/cloud-init/ make any change a reviewable
 diff: `UPDATE_GOLDEN=1 pytest tests/artifacts` rewrites them.
@@ -18,9 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
+from components.access import HEREDOC_END
 from components.cloudinit import render_wait_script
-from components.server import DATA_DIR, USER_DATA_ARTIFACT
-from mailstack.harness import ROOT, run_program
+from components.server import ACCESS_ARTIFACT, DATA_DIR, USER_DATA_ARTIFACT
+from mailstack.harness import ROOT, Run, run_program
 from tests.conftest import stack_config
 
 GOLDEN = ROOT / "tests" / "golden" / "cloud-init"
@@ -33,10 +35,14 @@ VARIANTS["dev-ubuntu-24.04-tailscale"] = ("dev", {"tailscale": True})
 
 
 @cache
-def user_data(variant: str) -> str:
+def _run(variant: str) -> Run:
     stack, changes = VARIANTS[variant]
     config, secret_keys = stack_config(stack, set=changes)
-    return run_program(stack, config, secret_keys).artifacts[USER_DATA_ARTIFACT].text
+    return run_program(stack, config, secret_keys)
+
+
+def user_data(variant: str) -> str:
+    return _run(variant).artifacts[USER_DATA_ARTIFACT].text
 
 
 def _files(variant: str) -> dict[str, str]:
@@ -76,6 +82,24 @@ def test_first_boot_scripts_pass_shellcheck(variant: str, tmp_path: Path) -> Non
         path.write_text(content)
         paths.append(str(path))
     result = subprocess.run(["shellcheck", "--shell=bash", *paths], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("variant", ["prod-debian-12", "dev-ubuntu-24.04-tailscale"])
+def test_the_access_step_passes_shellcheck(variant: str, tmp_path: Path) -> None:
+    command = _run(variant).artifacts[ACCESS_ARTIFACT].text
+    # The root script travels as a quoted heredoc, which shellcheck reads as
+    # data: check it on its own too.
+    script = command.split(f"<<'{HEREDOC_END}'\n", 1)[1].split(f"\n{HEREDOC_END}\n", 1)[0]
+    assert script.startswith("#!/bin/bash\n") and "ufw allow" in script
+    (tmp_path / "command.sh").write_text(command)
+    (tmp_path / "access.sh").write_text(script + "\n")
+    result = subprocess.run(
+        ["shellcheck", "--shell=bash", "--severity=style", "command.sh", "access.sh"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout
 
 

@@ -1,10 +1,15 @@
-"""The rendered user data hardens a real Debian 12 host, checked over real SSH.
+"""The rendered user data and access step harden a real Debian 12 host, over real SSH.
 
 A container built from the Debian 12 base image boots systemd, and cloud-init
 runs the dev stack's user data (image debian-12) from a NoCloud seed, with the
-test's key as the admin key and also as Hetzner-style metadata key (so root
-has a key, and only sshd's policy can refuse it). The admin network is the
-Docker bridge's gateway, where this test's SSH client comes from.
+test's key as Hetzner-style metadata key (so root has a key, and only sshd's
+policy can refuse it). The first boot only knows the deploy key (the mock
+engine's stand-in is swapped for one this test holds); then, as `pulumi up`
+does, the rendered access step runs over SSH with the deploy key and gives the
+admin user the test's key, UFW the admin network and fail2ban its ignore list.
+The admin network is the Docker bridge's gateway, where this test's SSH client
+comes from. The last test runs the access step again with another key and
+network, as after an admin moved office.
 
 What a container cannot run is cut from the seed below, each with its reason
 (`NOT_RUN`); the test fails if the rendered user data no longer has it.
@@ -13,6 +18,7 @@ What a container cannot run is cut from the seed below, each with its reason
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import subprocess
 import time
@@ -25,7 +31,8 @@ import pytest
 import yaml
 
 from components.cloudinit import FIRSTBOOT_MARKER, STEPS_DIR
-from components.server import DATA_DIR, USER_DATA_ARTIFACT, VOLUME_LABEL
+from components.server import ACCESS_ARTIFACT, DATA_DIR, USER_DATA_ARTIFACT, VOLUME_LABEL
+from mailstack.fakes import fake_outputs
 from mailstack.harness import run_program
 from tests.conftest import stack_config
 
@@ -52,6 +59,27 @@ def _run(*argv: str, check: bool = True, timeout: float = 600) -> subprocess.Com
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
 
 
+def _keygen(path: Path, comment: str) -> str:
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path))
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _synth(admin_keys: list[str], cidrs: list[str], deploy_public_key: str) -> tuple[str, str]:
+    """The dev stack's (debian-12) user data and access step command, with the
+    mock engine's deploy key replaced by one this test holds the private half of."""
+    config, secret_keys = stack_config(
+        "dev",
+        set={"serverImage": "debian-12", "sshPublicKeys": admin_keys, "adminCidrs": cidrs},
+    )
+    artifacts = run_program("dev", config, secret_keys).artifacts
+    fake = fake_outputs("tls:index/privateKey:PrivateKey", "server-deploy-key", {})
+    fake_key = fake["publicKeyOpenssh"].strip()
+    texts = (artifacts[USER_DATA_ARTIFACT].text, artifacts[ACCESS_ARTIFACT].text)
+    assert all(fake_key in text for text in texts)
+    user_data, access = (text.replace(fake_key, deploy_public_key) for text in texts)
+    return user_data, access
+
+
 def _seed(user_data: str) -> str:
     """The rendered user data minus what cannot run in a container (see NOT_RUN)."""
     doc: dict[str, Any] = yaml.safe_load(user_data)
@@ -75,12 +103,22 @@ class BootedHost:
     admin_cidr: str
     network: str
     boot_seconds: float
+    deploy_key: Path
+    deploy_public_key: str
 
     def exec(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run("docker", "exec", self.container, *argv, check=check)
 
+    def apply_access(
+        self, admin_keys: list[str], cidrs: list[str]
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the access step rendered for these settings as pulumi-command does:
+        its command, over SSH as the admin user with the deploy key."""
+        _, access = _synth(admin_keys, cidrs, self.deploy_public_key)
+        return self.ssh(ADMIN, access, key=self.deploy_key)
+
     def ssh(
-        self, user: str, *argv: str, options: tuple[str, ...] = ()
+        self, user: str, *argv: str, options: tuple[str, ...] = (), key: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         return _run(
             "ssh",
@@ -90,7 +128,7 @@ class BootedHost:
             "-o", "UserKnownHostsFile=/dev/null",
             "-o", "ConnectTimeout=10",
             "-o", "IdentitiesOnly=yes",
-            "-i", str(self.key),
+            "-i", str(key or self.key),
             *options,
             f"{user}@{self.ip}",
             *argv,
@@ -107,23 +145,17 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BootedHost]:
 
     name = f"mailstack-server-e2e-{os.getpid()}"
     tmp = tmp_path_factory.mktemp("server-e2e")
-    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-admin", "-f", str(tmp / "key"))
-    public_key = (tmp / "key.pub").read_text().strip()
+    public_key = _keygen(tmp / "key", "e2e-admin")
+    deploy_public_key = _keygen(tmp / "deploy", "e2e-deploy")
     _run("docker", "network", "create", name)
     try:
         gateway = _run(
             "docker", "network", "inspect", name, "-f", "{{(index .IPAM.Config 0).Gateway}}"
         ).stdout.strip()
         admin_cidr = f"{gateway}/32"
-        config, secret_keys = stack_config(
-            "dev",
-            set={
-                "serverImage": "debian-12",
-                "sshPublicKeys": [public_key],
-                "adminCidrs": [admin_cidr],
-            },
-        )
-        user_data = run_program("dev", config, secret_keys).artifacts[USER_DATA_ARTIFACT].text
+        user_data, _ = _synth([public_key], [admin_cidr], deploy_public_key)
+        # The first boot knows only the deploy key and no admin network.
+        assert public_key not in user_data and admin_cidr not in user_data
         seed = tmp / "seed"
         seed.mkdir()
         (seed / "user-data").write_text(_seed(user_data))
@@ -158,7 +190,14 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BootedHost]:
                 "docker", "inspect", name, "-f",
                 f'{{{{(index .NetworkSettings.Networks "{name}").IPAddress}}}}',
             ).stdout.strip()  # fmt: skip
-            yield BootedHost(name, ip, tmp / "key", public_key, admin_cidr, name, boot)
+            booted = BootedHost(
+                name, ip, tmp / "key", public_key, admin_cidr, name, boot,
+                tmp / "deploy", deploy_public_key,
+            )  # fmt: skip
+            # What `pulumi up` runs next: the access step, over SSH.
+            applied = booted.apply_access([public_key], [admin_cidr])
+            assert applied.returncode == 0, applied.stdout + applied.stderr
+            yield booted
         finally:
             _run("docker", "rm", "-f", name, check=False)
     finally:
@@ -225,11 +264,13 @@ def test_ufw_is_active_and_mirrors_the_cloud_firewall(host: BootedHost) -> None:
     status = host.exec("ufw", "status", "verbose").stdout
     assert "Status: active" in status
     assert "Default: deny (incoming), allow (outgoing)" in status
-    lines = [" ".join(line.split()) for line in status.splitlines()]
+    # Comments are `<key> mailstack-<tag of the rule set>`.
+    lines = [" ".join(line.split()).rsplit(" mailstack-", 1)[0] for line in status.splitlines()]
     assert f"22/tcp ALLOW IN {host.admin_cidr.removesuffix('/32')} # in-tcp-22" in lines
     for port in (80, 443):
         assert f"{port}/tcp ALLOW IN Anywhere # in-tcp-{port}" in lines
         assert f"{port}/tcp (v6) ALLOW IN Anywhere (v6) # in-tcp-{port}" in lines
+    # The first boot's open SSH rule is gone (the cloud firewall covered it).
     assert not any(line.startswith("22/tcp") and "Anywhere" in line for line in lines)
 
 
@@ -285,3 +326,52 @@ def test_data_volume_is_in_fstab_by_label(host: BootedHost) -> None:
         if line.strip() and not line.startswith("#")
     )
     assert host.exec("cat", "/etc/docker/daemon.json").stdout.count('"live-restore": true') == 1
+
+
+def _ignored(host: BootedHost) -> set[str]:
+    out = host.exec("fail2ban-client", "get", "sshd", "ignoreip").stdout
+    return {line[3:] for line in out.splitlines() if line[:3] in ("|- ", "`- ")}
+
+
+def _ssh_rules(host: BootedHost) -> list[str]:
+    status = host.exec("ufw", "status").stdout
+    return [" ".join(line.split()) for line in status.splitlines() if line.startswith("22/tcp")]
+
+
+# Last in this module: it changes the host's keys and networks for good.
+def test_changed_access_settings_reach_the_running_host(host: BootedHost, tmp_path: Path) -> None:
+    new_key = _keygen(tmp_path / "new-admin", "e2e-new-admin")
+    # Another block that still holds this deploy's address (the gateway), and
+    # nothing else on the bridge: the rule this connection came in by is
+    # replaced in the same run.
+    gateway = host.admin_cidr.removesuffix("/32")
+    new_cidr = str(ipaddress.ip_network(f"{gateway}/31", strict=False))
+    assert new_cidr != host.admin_cidr
+
+    # Networks that would shut this deploy out are refused before anything changes.
+    before = _ssh_rules(host)
+    refused = host.apply_access([new_key], ["192.0.2.0/24"])
+    assert refused.returncode != 0 and "lock it out" in refused.stderr, refused.stderr
+    assert _ssh_rules(host) == before
+    assert host.ssh(ADMIN, "true").returncode == 0
+
+    applied = host.apply_access([new_key], [new_cidr])
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    # Idempotent: the same settings again change nothing.
+    rules = _ssh_rules(host)
+    again = host.apply_access([new_key], [new_cidr])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _ssh_rules(host) == rules
+
+    new_login = host.ssh(ADMIN, "sudo", "-n", "id", "-u", key=tmp_path / "new-admin")
+    assert new_login.returncode == 0 and new_login.stdout.strip() == "0", new_login.stderr
+    old_login = host.ssh(ADMIN, "true")
+    assert old_login.returncode == 255 and "Permission denied" in old_login.stderr
+    keys = host.exec("stat", "-c", "%a %U", f"/home/{ADMIN}/.ssh/authorized_keys").stdout
+    assert keys.split() == ["600", ADMIN]
+
+    assert len(rules) == 1 and rules[0].startswith(f"22/tcp ALLOW {new_cidr} # in-tcp-22 ")
+    assert not any(f" {gateway} " in rule for rule in rules)
+
+    ignored = _ignored(host)
+    assert new_cidr in ignored and gateway not in ignored

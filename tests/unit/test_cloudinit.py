@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components.access import ufw_rules, ufw_tag
 from components.cloudinit import (
     STEPS,
     STEPS_DIR,
@@ -87,11 +88,12 @@ def test_ufw_mirrors_every_firewall_rule_and_keeps_ssh_to_admins() -> None:
     params = _params(rules=inbound_rules(["198.51.100.7/32"], [8443]))
     ufw = _file(_doc(params), f"{STEPS_DIR}/ufw.sh")
     allows = [line for line in ufw.splitlines() if line.startswith("ufw allow")]
+    tag = ufw_tag(ufw_rules(params.access))
     assert allows == [
-        "ufw allow proto tcp from 198.51.100.7/32 to any port 22 comment in-tcp-22",
-        "ufw allow proto tcp to any port 80 comment in-tcp-80",
-        "ufw allow proto tcp to any port 443 comment in-tcp-443",
-        "ufw allow proto tcp to any port 8443 comment in-tcp-8443",
+        f"ufw allow proto tcp from 198.51.100.7/32 to any port 22 comment 'in-tcp-22 {tag}'",
+        f"ufw allow proto tcp to any port 80 comment 'in-tcp-80 {tag}'",
+        f"ufw allow proto tcp to any port 443 comment 'in-tcp-443 {tag}'",
+        f"ufw allow proto tcp to any port 8443 comment 'in-tcp-8443 {tag}'",
     ]
     assert "ufw default deny incoming" in ufw and "ufw --force enable" in ufw
 
@@ -262,6 +264,40 @@ _APP_AND_SERVICES = st.fixed_dictionaries(
 @settings(max_examples=25, deadline=None)
 @given(changes=_APP_AND_SERVICES)
 def test_app_and_service_settings_never_change_the_user_data(changes: dict[str, Any]) -> None:
+    for stack in ("dev", "prod"):
+        base = validate(*stack_config(stack))
+        changed = validate(*stack_config(stack, set=changes))
+        assert _user_data(changed) == _user_data(base)
+
+
+_ACCESS = st.fixed_dictionaries(
+    {},
+    optional={
+        "adminCidrs": st.lists(
+            st.sampled_from(["198.51.100.7/32", "203.0.113.0/24", "2001:db8:7::/48"]),
+            min_size=1,
+            unique=True,
+        ),
+        "sshPublicKeys": st.lists(
+            st.sampled_from(
+                [
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop",
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther other@desk",
+                ]
+            ),
+            min_size=1,
+            unique=True,
+        ),
+        "firewallExtraTcpPorts": st.lists(st.sampled_from([8080, 8443]), unique=True),
+    },
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(changes=_ACCESS)
+def test_access_settings_never_change_the_user_data(changes: dict[str, Any]) -> None:
+    # The access step applies them (components/access.py); the first boot only
+    # bootstraps, so a replaced server never boots with stale networks.
     for stack in ("dev", "prod"):
         base = validate(*stack_config(stack))
         changed = validate(*stack_config(stack, set=changes))

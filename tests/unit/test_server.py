@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -13,7 +14,13 @@ import pulumi_command as command
 import pytest
 
 from components.firewall import WORLD
-from components.server import COMPONENT_TYPE, DATA_DIR, HardenedServer, server_args
+from components.server import (
+    ACCESS_ARTIFACT,
+    COMPONENT_TYPE,
+    DATA_DIR,
+    HardenedServer,
+    server_args,
+)
 from mailstack.config import ConfigError, validate
 from mailstack.fakes import fake_outputs
 from mailstack.harness import ROOT, Registration, Run, mask_secrets
@@ -48,6 +55,7 @@ def test_every_child_has_the_component_as_parent(stack_runs: dict[str, Run], sta
         r.name for r in children if r.parent != component.urn
     ]
     assert sorted(r.name for r in children if not r.name.startswith("server-key-")) == [
+        "server-access",
         "server-cloud-init",
         "server-data",
         "server-data-attachment",
@@ -70,9 +78,9 @@ def test_throwaways_beside_dev_register_only_their_own_deploy_key(run_stack: Run
     (deploy,) = beside.of_type(keys)
     assert deploy.name == "server-key-deploy"
     (server,) = beside.of_type(SERVER)
-    # The admin still gets in: the key reaches the admin user through cloud-init.
+    # The admin still gets in: the key reaches the admin user through the access step.
     admin_key = stack_config("dev")[0]["mailstack:sshPublicKeys"]
-    assert json.loads(admin_key)[0] in beside.artifacts["cloud-init/user-data.yaml"].text
+    assert json.loads(admin_key)[0] in beside.named("server-access").inputs["create"]
     assert len(server.inputs["sshKeys"]) == 1
 
 
@@ -202,7 +210,7 @@ def test_the_cloud_init_wait_runs_after_the_server_and_its_volume(
     assert DATA_DIR in wait.inputs["create"]
 
 
-def test_host_ready_is_the_wait_step_and_connects_as_the_admin(
+def test_host_ready_is_the_wait_then_the_access_step_and_connects_as_the_admin(
     run_component: Callable[..., Run],
 ) -> None:
     config, secret_keys = stack_config("dev")
@@ -210,12 +218,111 @@ def test_host_ready_is_the_wait_step_and_connects_as_the_admin(
     built: list[HardenedServer] = []
     run_component(lambda: built.append(HardenedServer("server", args)))
     (server,) = built
-    (ready,) = server.host.ready
-    assert isinstance(ready, command.remote.Command)
-    assert ready._name == "server-cloud-init"
+    wait, access = server.host.ready
+    assert isinstance(wait, command.remote.Command)
+    assert isinstance(access, command.remote.Command)
+    assert (wait._name, access._name) == ("server-cloud-init", "server-access")
     assert server.host.connection is not None
     assert server.host.connection.user == args.admin_user == "mailadmin"
     assert server.host.data_dir == DATA_DIR == server.data_dir
+
+
+@pytest.mark.parametrize("stack", HETZNER_STACKS)
+def test_the_access_step_runs_after_the_boot_and_the_cloud_firewall(
+    stack_runs: dict[str, Run], stack: str
+) -> None:
+    run = stack_runs[stack]
+    access = run.named("server-access")
+    assert access.type == COMMAND
+    assert run.named("server-cloud-init").urn in access.dependencies
+    # The cloud firewall admits new admin networks before the step dials in.
+    assert run.named("server-firewall").urn in access.dependencies
+    script = access.inputs["create"]
+    assert "ufw allow proto tcp from 198.51.100.7/32 to any port 22" in script
+    assert "ignoreip = 127.0.0.1/8 ::1 198.51.100.7/32" in script
+    assert "authorized_keys" in script and 'sudo -n bash "$script"' in script
+    # A replacement server boots with the bootstrap access: the step runs again.
+    assert _id(run, "server-server") in access.inputs["triggers"]
+    assert script == run.artifacts[ACCESS_ARTIFACT].text
+
+
+@pytest.mark.parametrize("stack", HETZNER_STACKS)
+def test_every_later_host_step_waits_for_the_access_step(
+    stack_runs: dict[str, Run], stack: str
+) -> None:
+    run = stack_runs[stack]
+    access = run.named("server-access").urn
+    later = [
+        step
+        for step in run.of_type(COMMAND)
+        if step.name not in ("server-cloud-init", "server-access")
+    ]
+    # The services' files and deploy steps and every backup step.
+    assert {"services-files", "backup-packages", "backup-status"} <= {s.name for s in later}
+    assert any(s.name.endswith("-deploy") for s in later)
+    assert all(access in step.dependencies for step in later), [
+        step.name for step in later if access not in step.dependencies
+    ]
+
+
+def _access_and_user_data(run: Run) -> tuple[str, list[object], str]:
+    access = run.named("server-access")
+    return (
+        access.inputs["create"],
+        access.inputs["triggers"],
+        run.named("server-server").inputs["userData"],
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"adminCidrs": ["203.0.113.0/24"]},
+        {"adminCidrs": ["198.51.100.7/32", "2001:db8:7::/48"]},
+        {
+            "sshPublicKeys": [
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherAdminKey000000000000000 b@c"
+            ]
+        },
+        {"firewallExtraTcpPorts": [8443]},
+    ],
+    ids=["moved office", "added network", "replaced key", "extra port"],
+)
+def test_access_changes_rerun_the_access_step_but_never_change_the_user_data(
+    stack_runs: dict[str, Run], run_stack: RunStack, changes: dict[str, object]
+) -> None:
+    script, triggers, user_data = _access_and_user_data(stack_runs["prod"])
+    new_script, new_triggers, new_user_data = _access_and_user_data(run_stack("prod", set=changes))
+    assert new_triggers != triggers and new_script != script
+    assert new_user_data == user_data
+    # Only the hash changed: the server's id still re-runs the step on a new server.
+    assert new_triggers[0] == triggers[0]
+
+
+def test_the_access_step_carries_no_secret(stack_runs: dict[str, Run]) -> None:
+    run = stack_runs["prod"]
+    access = run.named("server-access")
+    masked = mask_secrets(access.inputs)
+    # Plain text, so a preview shows its diff; only the connection is secret.
+    assert masked["create"] == access.inputs["create"]
+    assert masked["triggers"] == access.inputs["triggers"]
+    assert "stdin" not in access.inputs
+    key = run.named("server-deploy-key")
+    private = fake_outputs(key.type, key.name, {})["privateKeyOpenssh"]
+    assert private.splitlines()[1] not in access.inputs["create"]
+    config, secret_keys = stack_config("prod")
+    for secret in secret_keys:
+        assert config[secret] not in json.dumps(masked)
+
+
+def test_an_empty_admin_key_list_is_refused() -> None:
+    config, secret_keys = stack_config("dev", set={"sshPublicKeys": []})
+    with pytest.raises(ConfigError, match="mailstack:sshPublicKeys:"):
+        validate(config, secret_keys)
+    args = server_args(validate(*stack_config("dev")))
+    empty = dataclasses.replace(args, admin_ssh_keys=())
+    with pytest.raises(ValueError, match="admin_ssh_keys"):
+        HardenedServer("server", empty)
 
 
 def test_tailscale_joins_over_ssh_with_the_key_on_stdin(run_stack: RunStack) -> None:

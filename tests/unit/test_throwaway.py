@@ -151,7 +151,7 @@ def test_a_throwaway_config_over_dev_validates() -> None:
     assert validated.stack.expires_at == "2026-03-13"
     assert validated.domain.app_host == "app.tw-jane-20260310-ab12.dev.example.com"
     assert validated.admin.register_ssh_keys is False
-    assert validated.admin.ssh_public_keys  # the admin keys still go in through cloud-init
+    assert validated.admin.ssh_public_keys  # the admin keys still go in through the access step
 
 
 def test_a_throwaway_registers_only_its_own_deploy_key_with_hetzner() -> None:
@@ -162,7 +162,7 @@ def test_a_throwaway_registers_only_its_own_deploy_key_with_hetzner() -> None:
     (key,) = run.of_type("hcloud:index/sshKey:SshKey")
     assert key.name == "server-key-deploy"
     admin_key = json.loads(config["mailstack:sshPublicKeys"])[0]
-    assert admin_key in run.artifacts["cloud-init/user-data.yaml"].text
+    assert admin_key in run.artifacts["host/access.sh"].text
 
 
 # --- config rules -------------------------------------------------------------
