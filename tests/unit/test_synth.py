@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailstack import synth as synth_module
-from mailstack.harness import ROOT
+from mailstack.harness import ROOT, read_stack_config
 from mailstack.synth import synth
 
 
@@ -113,7 +113,7 @@ def test_synth_cli_reports_config_errors_without_writing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The committed prod stack file plus one bad value, as `make synth` reads it."""
-    committed = synth_module.read_stack_config
+    committed = read_stack_config
 
     def with_a_bad_value(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str]]:
         config, secret_keys = committed(stack, root)
