@@ -218,7 +218,10 @@ def listmonk(p: AppParams) -> App:
         tmpfs=("/tmp",),
         networks=_app_networks(p),
         depends_on={"db": Condition.HEALTHY, "app-settings": Condition.COMPLETED},
-        update=Update.START_FIRST,
+        # Never two at once: one database allows one running listmonk, or both
+        # process a running campaign and subscribers get it twice
+        # (knadh/listmonk#2052). The proxy holds requests while it restarts.
+        update=Update.RECREATE,
         healthcheck=kinds.http_check(9000, "/health"),
     )
     return App(
@@ -268,6 +271,8 @@ def mailwizz(p: AppParams) -> App:
         networks=_app_networks(p),
         depends_on=deps,
         user="www-data",
+        # PHP-FPM only answers requests (sending is the cron worker's job, and
+        # the worker is recreated), so two may briefly share the database.
         update=Update.START_FIRST,
         healthcheck=Healthcheck(
             ("CMD", "php", "-r", "exit(@fsockopen('127.0.0.1', 9000) ? 0 : 1);")
@@ -285,6 +290,7 @@ def mailwizz(p: AppParams) -> App:
         tmpfs=("/var/cache/nginx", "/var/run", "/tmp"),
         cap_add=("CHOWN", "SETGID", "SETUID"),
         depends_on={"app": Condition.HEALTHY},
+        # nginx holds no state: it serves files and forwards to PHP-FPM.
         update=Update.START_FIRST,
         healthcheck=Healthcheck(
             ("CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/nginx-health")
@@ -324,6 +330,9 @@ def _generic_app(
         tmpfs=("/tmp",),
         networks=_app_networks(p),
         depends_on=deps,
+        # The generic presets take a stateless image (custom's contract, web-api's
+        # API over PostgreSQL): two may serve side by side during the switch.
+        # transactional-api, with its one SQLite writer, replaces this.
         update=Update.START_FIRST,
         healthcheck=kinds.http_check(port, health_path),
     )
@@ -360,6 +369,7 @@ def web_api(p: AppParams) -> App:
         environment={"PORT": str(p.web_port), "API_URL": f"{p.app_url}/api"},
         tmpfs=("/tmp",),
         depends_on={"api": Condition.HEALTHY},
+        # A front end that only renders and calls the API: nothing to share.
         update=Update.START_FIRST,
         healthcheck=kinds.http_check(p.web_port, "/"),
     )

@@ -27,9 +27,9 @@ from components.services.model import (
     Service,
     Update,
 )
-from components.services.presets import Relay
+from components.services.presets import Relay, build_app
 from components.services.stack import StackParams, build_stack
-from mailstack.config import ConfigError, load_config
+from mailstack.config import AppPreset, ConfigError, load_config
 from mailstack.harness import Run, mask_secrets, run_program
 from tests.conftest import STACKS, RunStack, stack_config
 from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, app_params, compose_of, runs
@@ -261,6 +261,22 @@ def test_listmonk_gets_the_stack_relay_before_it_starts(
         "condition": "service_completed_successfully"
     }
     assert "LISTMONK_ADMIN_PASSWORD" not in services["app"]["x-secret-env"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_listmonk_is_never_running_twice_during_an_update(
+    runs: dict[tuple[str, str], Run], stack: str
+) -> None:
+    """listmonk allows one running instance per database (knadh/listmonk#2052):
+    two would both process a running campaign and mail its subscribers twice.
+    So its deploy step recreates the app (stop, then start) and never scales it up."""
+    (app,) = [
+        s for s in build_app(app_params(preset=AppPreset.LISTMONK)).services if s.name == "app"
+    ]
+    assert app.update is Update.RECREATE
+    step = deploy_steps(runs[(stack, "listmonk")])["app"].inputs["create"]
+    assert "--scale" not in step
+    assert "docker compose up -d --no-deps --wait 'app'" in step
 
 
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:
