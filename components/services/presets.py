@@ -234,15 +234,9 @@ def listmonk(p: AppParams) -> App:
 
 
 MAILWIZZ_ROOT = "/var/www/html"
-MAILWIZZ_CRON = (
-    "while :; do "
-    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- send-campaigns; "
-    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- send-transactional-emails; "
-    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- queue; "
-    f'[ "$$(date +%M)" = 00 ] && php -f {MAILWIZZ_ROOT}/apps/console/console.php -- hourly; '
-    f'[ "$$(date +%H%M)" = 0000 ] && php -f {MAILWIZZ_ROOT}/apps/console/console.php -- daily; '
-    "touch /tmp/heartbeat; sleep 60; done"
-)
+MAILWIZZ_CRON = "mailwizz-cron.sh"
+"""The cron worker's loop (assets/services): the minute jobs every round,
+hourly and daily by elapsed time since their last start."""
 
 
 def mailwizz(p: AppParams) -> App:
@@ -299,10 +293,13 @@ def mailwizz(p: AppParams) -> App:
     cron = kinds.worker(
         "cron",
         php,
-        ("sh", "-c", MAILWIZZ_CRON),
+        ("sh", f"/usr/local/bin/{MAILWIZZ_CRON}"),
         environment=env,
         secret_env=secrets,
-        mounts=(source,),
+        mounts=(
+            source,
+            Mount(f"./{MAILWIZZ_CRON}", f"/usr/local/bin/{MAILWIZZ_CRON}", read_only=True),
+        ),
         depends_on=deps,
         networks=_app_networks(p),
         user="www-data",
@@ -311,7 +308,10 @@ def mailwizz(p: AppParams) -> App:
         (db, app, web, cron, *extras.services),
         (Route("web", 8080),),
         admin_paths=("/backend", "/backend/*"),
-        files={"nginx.conf": (ASSETS / "mailwizz-nginx.conf").read_text()},
+        files={
+            "nginx.conf": (ASSETS / "mailwizz-nginx.conf").read_text(),
+            MAILWIZZ_CRON: (ASSETS / MAILWIZZ_CRON).read_text(),
+        },
     )
 
 
