@@ -86,6 +86,8 @@ class App:
     public_paths: tuple[str, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)
     """Extra files written next to compose.yaml (path -> text)."""
+    admin_password: Secret | None = None
+    """The app's first admin password, when the preset generates one (a stack output)."""
 
 
 def _app_networks(p: AppParams) -> tuple[Network, ...]:
@@ -144,6 +146,7 @@ def listmonk(p: AppParams) -> App:
     environment). SMTP changes made in listmonk's UI last until the next deploy.
     """
     db = kinds.postgres("db", database="listmonk", user="listmonk", password=random_secret("db"))
+    admin_password = random_secret("app-admin")
     image = Image.parse(p.image) if p.image else LISTMONK
     db_env = {
         "LISTMONK_db__host": "db",
@@ -167,7 +170,7 @@ def listmonk(p: AppParams) -> App:
         environment={**db_env, "LISTMONK_ADMIN_USER": "admin"},
         secret_env={
             "LISTMONK_db__password": random_secret("db"),
-            "LISTMONK_ADMIN_PASSWORD": random_secret("app-admin"),
+            "LISTMONK_ADMIN_PASSWORD": admin_password,
         },
         tmpfs=("/tmp",),
         depends_on={"db": Condition.HEALTHY},
@@ -230,6 +233,7 @@ def listmonk(p: AppParams) -> App:
         admin_paths=("/admin", "/admin/*", "/api/*"),
         public_paths=("/api/public/*",),
         files={LISTMONK_SETTINGS: (ASSETS / LISTMONK_SETTINGS).read_text()},
+        admin_password=admin_password,
     )
 
 
@@ -416,4 +420,5 @@ def build_app(p: AppParams) -> App:
         admin_paths=(*app.admin_paths, *(a for a in p.admin_paths if a not in app.admin_paths)),
         public_paths=app.public_paths,
         files=app.files,
+        admin_password=app.admin_password,
     )
