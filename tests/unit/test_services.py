@@ -212,19 +212,24 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
-def test_the_app_healthcheck_is_the_configured_command_or_wget(
+def test_the_app_healthcheck_is_the_presets_or_the_configured_command(
     runs: dict[tuple[str, str], Run], stack: str, preset: str
 ) -> None:
     services = compose_of(runs[(stack, preset)])["services"]
     configured = PRESET_SETTINGS[preset].get("appHealthCommand")
     main = services["api" if preset == "web-api" else "app"]
+    wget = ["CMD", "wget", "-q", "-O", "/dev/null"]
+    expected = {
+        "listmonk": [*wget, "http://127.0.0.1:9000/health"],
+        "mailwizz": ["CMD", "php", "-r", "exit(@fsockopen('127.0.0.1', 9000) ? 0 : 1);"],
+        "transactional-api": [*wget, "http://127.0.0.1:8000/healthz"],
+        "custom": [*wget, "http://127.0.0.1:9000/"],  # appPort and appHealthPath defaults
+    }
     if configured:
-        escaped = [arg.replace("$", "$$") for arg in configured]
-        assert main["healthcheck"]["test"] == ["CMD", *escaped]
-    elif preset in ("transactional-api", "custom"):
-        assert main["healthcheck"]["test"][:2] == ["CMD", "wget"]
+        expected[preset] = ["CMD", *(arg.replace("$", "$$") for arg in configured)]
+    assert main["healthcheck"]["test"] == expected[preset]
     if preset == "web-api":
-        assert services["web"]["healthcheck"]["test"][:2] == ["CMD", "wget"]
+        assert services["web"]["healthcheck"]["test"] == [*wget, "http://127.0.0.1:3000/"]
 
 
 @pytest.mark.parametrize(
