@@ -51,6 +51,9 @@ services = ComposeStack("services", services_args(config, host))
 if config.backup.enabled and not config.is_local:
     backup = Backup("backup", backup_args(config, host, services.project))
 pulumi.export("appUrl", services.app_url)
+if services.admin_password is not None:
+    # Secret: `pulumi stack output --show-secrets appAdminPassword` (listmonk's `admin`).
+    pulumi.export("appAdminPassword", services.admin_password)
 pulumi.export("backup", backup_outputs(config, backup))
 if services.backup_health_url is not None:
     # 503 while the host marks the last backup stale or failed: for uptime monitors.

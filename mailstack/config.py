@@ -380,7 +380,8 @@ class AdminSection(Section):
         "adminCidrs",
         [],
         "CIDR blocks allowed to reach SSH and the app's admin paths. Never the whole "
-        "internet in prod.",
+        "internet in prod. Admin paths see IPv4 clients only: the proxy's network is "
+        "IPv4-only, so an IPv6 client arrives from the Docker gateway and gets 403.",
     )
     tailscale: bool = key(
         "tailscale",
@@ -407,7 +408,11 @@ class DnsSection(Section):
         example="0123456789abcdef0123456789abcdef",
     )
     proxy_web: bool = key(
-        "proxyWeb", False, "Proxy the app host through Cloudflare. Mail names are never proxied."
+        "proxyWeb",
+        False,
+        "Proxy the app host through Cloudflare. Mail names are never proxied. The proxy then "
+        "sees Cloudflare's addresses as every client, so admin paths answer 403 to everyone "
+        "but the tailnet (a warning says so).",
     )
     spf_all: SpfAll = key("spfAll", SpfAll.SOFTFAIL, "SPF terminator: `-all` or `~all`.")
     spf_includes: list[SpfDomain] = key(
@@ -918,7 +923,10 @@ def load_config() -> StackConfig:
     secret = set(runtime_config.get_config_secret_keys_env()) | set(
         runtime_config._SECRET_KEYS.get()
     )
-    return validate(raw, secret, stack=pulumi.get_stack())
+    config = validate(raw, secret, stack=pulumi.get_stack())
+    for problem in advice(config):
+        pulumi.log.warn(str(problem))
+    return config
 
 
 # --- cross-field rules ------------------------------------------------------------
@@ -1361,3 +1369,56 @@ RULES: list[Rule] = [
     _dkim,
     _dns_names,
 ]
+
+
+# --- advice: valid, but probably not what was meant (warnings, not errors) ----
+
+# Presets that talk to Redis or MinIO when the config turns it on (mailwizz and
+# web-api run Redis, web-api MinIO, whatever the config says).
+USES_REDIS = {AppPreset.MAILWIZZ, AppPreset.WEB_API, AppPreset.TRANSACTIONAL_API, AppPreset.CUSTOM}
+USES_MINIO = {AppPreset.WEB_API, AppPreset.TRANSACTIONAL_API, AppPreset.CUSTOM}
+# Presets whose own admin UI the proxy limits to `adminCidrs`.
+PRESET_ADMIN_PATHS = {AppPreset.LISTMONK, AppPreset.MAILWIZZ}
+
+
+def _unused_services(c: StackConfig) -> list[Problem]:
+    """Redis or MinIO that the preset never connects to: memory for nothing."""
+    preset = c.app.preset.value
+    return [
+        Problem(name, f"the {preset} preset never uses it; it would run for nothing")
+        for name, on, users in (
+            ("redis", c.services.redis, USES_REDIS),
+            ("minio", c.services.minio, USES_MINIO),
+        )
+        if on and c.app.preset not in users
+    ]
+
+
+def _admin_paths_behind_cloudflare(c: StackConfig) -> list[Problem]:
+    """Behind Cloudflare's proxy the proxy sees Cloudflare's edge as every client.
+
+    The admin check matches the connection's address (`remote_ip`), which is
+    then a Cloudflare address for everyone: admin paths answer 403 to all (it
+    fails closed). Only the tailnet, which bypasses Cloudflare, still reaches them.
+    """
+    has_admin_paths = (
+        c.app.preset in PRESET_ADMIN_PATHS or bool(c.app.admin_paths) or c.services.monitoring
+    )
+    if c.is_local or not c.dns.proxy_web or not has_admin_paths:
+        return []
+    return [
+        Problem(
+            "proxyWeb",
+            "the app host is proxied through Cloudflare, so the proxy sees Cloudflare's "
+            "addresses, never the client's: admin paths (the app's admin UI, appAdminPaths, "
+            "/metrics) answer 403 to everyone outside the tailnet",
+        )
+    ]
+
+
+ADVICE: list[Rule] = [_unused_services, _admin_paths_behind_cloudflare]
+
+
+def advice(c: StackConfig) -> list[Problem]:
+    """What a valid config probably did not mean; `load_config` logs each as a warning."""
+    return [p for rule in ADVICE for p in rule(c)]

@@ -232,6 +232,9 @@ class ComposeStack(pulumi.ComponentResource):
     """URL of the host's Prometheus metrics (node_exporter, with the backups'
     metrics), answered only to `adminCidrs` and the tailnet; None when
     monitoring is off or on the local stack."""
+    admin_password: pulumi.Output[str] | None
+    """The app's first admin password (secret), when the preset generates one
+    (listmonk's `admin` user); None otherwise."""
     services: dict[str, ServiceDeployment]
     project: Project
     """The rendered service model (what backups read their sources from)."""
@@ -297,6 +300,9 @@ class ComposeStack(pulumi.ComponentResource):
             )
 
         self.app_url = pulumi.Output.from_input(args.stack.app.app_url)
+        self.admin_password = (
+            value(rendered.admin_password) if rendered.admin_password is not None else None
+        )
         self.backup_health_url = (
             f"{args.stack.app.app_url}{BACKUP_HEALTH_PATH}"
             if args.stack.backup_status_dir

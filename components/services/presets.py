@@ -86,6 +86,8 @@ class App:
     public_paths: tuple[str, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)
     """Extra files written next to compose.yaml (path -> text)."""
+    admin_password: Secret | None = None
+    """The app's first admin password, when the preset generates one (a stack output)."""
 
 
 def _app_networks(p: AppParams) -> tuple[Network, ...]:
@@ -144,6 +146,7 @@ def listmonk(p: AppParams) -> App:
     environment). SMTP changes made in listmonk's UI last until the next deploy.
     """
     db = kinds.postgres("db", database="listmonk", user="listmonk", password=random_secret("db"))
+    admin_password = random_secret("app-admin")
     image = Image.parse(p.image) if p.image else LISTMONK
     db_env = {
         "LISTMONK_db__host": "db",
@@ -167,7 +170,7 @@ def listmonk(p: AppParams) -> App:
         environment={**db_env, "LISTMONK_ADMIN_USER": "admin"},
         secret_env={
             "LISTMONK_db__password": random_secret("db"),
-            "LISTMONK_ADMIN_PASSWORD": random_secret("app-admin"),
+            "LISTMONK_ADMIN_PASSWORD": admin_password,
         },
         tmpfs=("/tmp",),
         depends_on={"db": Condition.HEALTHY},
@@ -218,7 +221,10 @@ def listmonk(p: AppParams) -> App:
         tmpfs=("/tmp",),
         networks=_app_networks(p),
         depends_on={"db": Condition.HEALTHY, "app-settings": Condition.COMPLETED},
-        update=Update.START_FIRST,
+        # Never two at once: one database allows one running listmonk, or both
+        # process a running campaign and subscribers get it twice
+        # (knadh/listmonk#2052). The proxy holds requests while it restarts.
+        update=Update.RECREATE,
         healthcheck=kinds.http_check(9000, "/health"),
     )
     return App(
@@ -227,19 +233,14 @@ def listmonk(p: AppParams) -> App:
         admin_paths=("/admin", "/admin/*", "/api/*"),
         public_paths=("/api/public/*",),
         files={LISTMONK_SETTINGS: (ASSETS / LISTMONK_SETTINGS).read_text()},
+        admin_password=admin_password,
     )
 
 
 MAILWIZZ_ROOT = "/var/www/html"
-MAILWIZZ_CRON = (
-    "while :; do "
-    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- send-campaigns; "
-    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- send-transactional-emails; "
-    f"php -f {MAILWIZZ_ROOT}/apps/console/console.php -- queue; "
-    f'[ "$$(date +%M)" = 00 ] && php -f {MAILWIZZ_ROOT}/apps/console/console.php -- hourly; '
-    f'[ "$$(date +%H%M)" = 0000 ] && php -f {MAILWIZZ_ROOT}/apps/console/console.php -- daily; '
-    "touch /tmp/heartbeat; sleep 60; done"
-)
+MAILWIZZ_CRON = "mailwizz-cron.sh"
+"""The cron worker's loop (assets/services): the minute jobs every round,
+hourly and daily by elapsed time since their last start."""
 
 
 def mailwizz(p: AppParams) -> App:
@@ -268,6 +269,8 @@ def mailwizz(p: AppParams) -> App:
         networks=_app_networks(p),
         depends_on=deps,
         user="www-data",
+        # PHP-FPM only answers requests (sending is the cron worker's job, and
+        # the worker is recreated), so two may briefly share the database.
         update=Update.START_FIRST,
         healthcheck=Healthcheck(
             ("CMD", "php", "-r", "exit(@fsockopen('127.0.0.1', 9000) ? 0 : 1);")
@@ -285,6 +288,7 @@ def mailwizz(p: AppParams) -> App:
         tmpfs=("/var/cache/nginx", "/var/run", "/tmp"),
         cap_add=("CHOWN", "SETGID", "SETUID"),
         depends_on={"app": Condition.HEALTHY},
+        # nginx holds no state: it serves files and forwards to PHP-FPM.
         update=Update.START_FIRST,
         healthcheck=Healthcheck(
             ("CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/nginx-health")
@@ -293,10 +297,13 @@ def mailwizz(p: AppParams) -> App:
     cron = kinds.worker(
         "cron",
         php,
-        ("sh", "-c", MAILWIZZ_CRON),
+        ("sh", f"/usr/local/bin/{MAILWIZZ_CRON}"),
         environment=env,
         secret_env=secrets,
-        mounts=(source,),
+        mounts=(
+            source,
+            Mount(f"./{MAILWIZZ_CRON}", f"/usr/local/bin/{MAILWIZZ_CRON}", read_only=True),
+        ),
         depends_on=deps,
         networks=_app_networks(p),
         user="www-data",
@@ -305,7 +312,10 @@ def mailwizz(p: AppParams) -> App:
         (db, app, web, cron, *extras.services),
         (Route("web", 8080),),
         admin_paths=("/backend", "/backend/*"),
-        files={"nginx.conf": (ASSETS / "mailwizz-nginx.conf").read_text()},
+        files={
+            "nginx.conf": (ASSETS / "mailwizz-nginx.conf").read_text(),
+            MAILWIZZ_CRON: (ASSETS / MAILWIZZ_CRON).read_text(),
+        },
     )
 
 
@@ -324,6 +334,9 @@ def _generic_app(
         tmpfs=("/tmp",),
         networks=_app_networks(p),
         depends_on=deps,
+        # The generic presets take a stateless image (custom's contract, web-api's
+        # API over PostgreSQL): two may serve side by side during the switch.
+        # transactional-api, with its one SQLite writer, replaces this.
         update=Update.START_FIRST,
         healthcheck=kinds.http_check(port, health_path),
     )
@@ -360,6 +373,7 @@ def web_api(p: AppParams) -> App:
         environment={"PORT": str(p.web_port), "API_URL": f"{p.app_url}/api"},
         tmpfs=("/tmp",),
         depends_on={"api": Condition.HEALTHY},
+        # A front end that only renders and calls the API: nothing to share.
         update=Update.START_FIRST,
         healthcheck=kinds.http_check(p.web_port, "/"),
     )
@@ -406,4 +420,5 @@ def build_app(p: AppParams) -> App:
         admin_paths=(*app.admin_paths, *(a for a in p.admin_paths if a not in app.admin_paths)),
         public_paths=app.public_paths,
         files=app.files,
+        admin_password=app.admin_password,
     )

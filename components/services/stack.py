@@ -21,7 +21,7 @@ from components.services.caddyfile import (
     render_caddyfile,
 )
 from components.services.compose import render_compose
-from components.services.model import Condition, Mount, Port, Project, Role, Service
+from components.services.model import Condition, Mount, Port, Project, Role, Secret, Service
 from components.services.presets import AppParams, build_app
 
 MTA_STS_FILE = "mta-sts.txt"
@@ -69,6 +69,8 @@ class Rendered:
     project: Project
     files: Mapping[str, str]
     """Non-secret files by path relative to the project directory."""
+    admin_password: Secret | None = None
+    """Where the app's first admin password comes from, when the preset generates one."""
 
 
 def build_stack(p: StackParams) -> Rendered:
@@ -122,7 +124,8 @@ def build_stack(p: StackParams) -> Rendered:
     mounted = {"Caddyfile": caddyfile, **served, **app.files}
     services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
-    return Rendered(project, {"compose.yaml": render_compose(project), **mounted})
+    files = {"compose.yaml": render_compose(project), **mounted}
+    return Rendered(project, files, admin_password=app.admin_password)
 
 
 def _with_files_hash(service: Service, files: Mapping[str, str]) -> Service:

@@ -12,22 +12,29 @@ import io
 import json
 import os
 import re
+import runpy
 import shutil
 import socket
 import subprocess
 import tarfile
+import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 
+from components.services import presets
 from components.services.compose import NETWORKS, service_dict
-from components.services.model import Image, Role
+from components.services.model import Image, Role, Update
 from components.services.presets import build_app
+from mailstack.config import AppPreset
+from mailstack.harness import ROOT
 from tests.conftest import RunStack
 from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
@@ -282,22 +289,86 @@ def test_data_written_through_the_app_survives_down_and_up(stack: LocalStack) ->
     assert "kept@example.org" in json.loads(body)["data"]
 
 
+def _running_apps(stack: LocalStack) -> int:
+    return len(stack.compose("ps", "-q", "app").stdout.split())
+
+
+def _most_apps_running(stack: LocalStack, action: Callable[[], Any]) -> int:
+    """Run `action`, counting the app's running containers every 0.2 s; the most seen."""
+    counts = [_running_apps(stack)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            counts.append(_running_apps(stack))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        action()
+    finally:
+        done.set()
+        sampler.join()
+    return max(counts)
+
+
 def test_an_app_update_through_the_deploy_path_fails_no_request(stack: LocalStack) -> None:
+    """listmonk is recreated, never doubled: the proxy holds requests while it restarts."""
     stack.synth(appImage=NEXT_LISTMONK)
-    load = requests_during(stack, lambda: stack.deploy("app"))
+    most: list[int] = []
+    load = requests_during(
+        stack, lambda: most.append(_most_apps_running(stack, lambda: stack.deploy("app")))
+    )
     assert load.failures == 0, f"{load.failures} of {load.requests} requests failed"
     assert load.requests >= 20  # the loop really ran through the switch
     assert {"v5.0.3", "v5.0.4"} <= load.versions
+    assert most == [1], f"{most} app containers ran at once"
     (app,) = stack.containers("app")
     assert app["Config"]["Image"] == NEXT_LISTMONK
     status, headers, _ = stack.get("/")
     assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
 
 
-def test_a_failed_update_leaves_the_old_container_serving_alone(stack: LocalStack) -> None:
+def test_a_failed_recreate_fails_the_step_and_the_next_release_recovers(
+    stack: LocalStack,
+) -> None:
+    """The price of never running two: a release that never turns healthy takes
+    the app down until a working one is deployed."""
+    stack.synth(appImage=BROKEN_LISTMONK)
+    deploy = stack.deploy("app", check=False)
+    assert deploy.returncode != 0
+    assert "app: the new container did not turn healthy" in deploy.stderr
+    stack.synth(appImage=NEXT_LISTMONK)
+    stack.deploy("app")
+    (app,) = stack.containers("app")
+    assert app["Config"]["Image"] == NEXT_LISTMONK
+    status, headers, _ = stack.get("/")
+    assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
+
+
+def _start_first_listmonk() -> None:
+    """__main__.py with the app started first: the stand-in, unlike listmonk,
+    runs twice on one database safely, so it exercises the start-first path."""
+    listmonk = presets.PRESETS[AppPreset.LISTMONK]
+
+    def start_first(p: presets.AppParams) -> presets.App:
+        app = listmonk(p)
+        services = tuple(
+            replace(s, update=Update.START_FIRST) if s.name == "app" else s for s in app.services
+        )
+        return replace(app, services=services)
+
+    with mock.patch.dict(presets.PRESETS, {AppPreset.LISTMONK: start_first}):
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def test_a_failed_start_first_update_leaves_the_old_container_serving_alone(
+    stack: LocalStack,
+) -> None:
     """A release that never turns healthy: the deploy step fails and removes it."""
     (before,) = stack.containers("app")
-    stack.synth(appImage=BROKEN_LISTMONK)
+    stack.synth(program=_start_first_listmonk, appImage=BROKEN_LISTMONK)
     deploys: list[subprocess.CompletedProcess[str]] = []
     load = requests_during(stack, lambda: deploys.append(stack.deploy("app", check=False)))
     (deploy,) = deploys

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mailstack.config import ConfigError, Environment, validate
+from mailstack.config import ConfigError, Environment, advice, validate
 from mailstack.harness import MailstackMocks, RecordingMonitor, run_program
 from tests.conftest import stack_config
 
@@ -288,3 +288,48 @@ def test_secrets_stay_pulumi_secrets(run_component: Any) -> None:
     assert run.outputs["smtp"] == "s3cr3t-value"
     assert "smtp" in run.secret_outputs
     assert "s3cr3t-value" not in seen["model"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "settings", "warned"),
+    [
+        ("prod", {}, set()),
+        ("dev", {}, set()),
+        ("prod", {"redis": True}, {"redis"}),
+        ("prod", {"redis": True, "minio": True}, {"redis", "minio"}),
+        ("prod", {"app": "mailwizz", "redis": True, "minio": True}, {"minio"}),
+        ("prod", {"app": "custom", "appImage": "a/b:1", "redis": True, "minio": True}, set()),
+        ("prod", {"proxyWeb": True}, {"proxyWeb"}),
+        (
+            "prod",
+            {"proxyWeb": True, "app": "custom", "appImage": "a/b:1", "monitoring": False},
+            set(),
+        ),
+        ("local", {"redis": True, "minio": True, "proxyWeb": True}, {"redis", "minio"}),
+    ],
+)
+def test_advice_names_what_a_valid_config_probably_did_not_mean(
+    stack: str, settings: dict[str, Any], warned: set[str]
+) -> None:
+    """Redis or MinIO the preset never uses; admin paths behind Cloudflare's proxy,
+    where every client looks like Cloudflare and so gets 403."""
+    config, secrets = stack_config(stack, set=settings)
+    assert {p.key for p in advice(validate(config, secrets))} == warned
+
+
+def test_load_config_logs_advice_as_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pulumi
+
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_, **__: warnings.append(message))
+    config, secrets = stack_config("prod", set={"redis": True})
+
+    def program() -> None:
+        from mailstack.config import load_config
+
+        load_config()
+
+    run_program("prod", config, secrets, program=program)
+    assert warnings == [
+        "mailstack:redis: the listmonk preset never uses it; it would run for nothing"
+    ]

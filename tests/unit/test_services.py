@@ -27,9 +27,9 @@ from components.services.model import (
     Service,
     Update,
 )
-from components.services.presets import Relay
+from components.services.presets import Relay, build_app
 from components.services.stack import StackParams, build_stack
-from mailstack.config import ConfigError, load_config
+from mailstack.config import AppPreset, ConfigError, load_config
 from mailstack.harness import Run, mask_secrets, run_program
 from tests.conftest import STACKS, RunStack, stack_config
 from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, app_params, compose_of, runs
@@ -212,19 +212,24 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
-def test_the_app_healthcheck_is_the_configured_command_or_wget(
+def test_the_app_healthcheck_is_the_presets_or_the_configured_command(
     runs: dict[tuple[str, str], Run], stack: str, preset: str
 ) -> None:
     services = compose_of(runs[(stack, preset)])["services"]
     configured = PRESET_SETTINGS[preset].get("appHealthCommand")
     main = services["api" if preset == "web-api" else "app"]
+    wget = ["CMD", "wget", "-q", "-O", "/dev/null"]
+    expected = {
+        "listmonk": [*wget, "http://127.0.0.1:9000/health"],
+        "mailwizz": ["CMD", "php", "-r", "exit(@fsockopen('127.0.0.1', 9000) ? 0 : 1);"],
+        "transactional-api": [*wget, "http://127.0.0.1:8000/healthz"],
+        "custom": [*wget, "http://127.0.0.1:9000/"],  # appPort and appHealthPath defaults
+    }
     if configured:
-        escaped = [arg.replace("$", "$$") for arg in configured]
-        assert main["healthcheck"]["test"] == ["CMD", *escaped]
-    elif preset in ("transactional-api", "custom"):
-        assert main["healthcheck"]["test"][:2] == ["CMD", "wget"]
+        expected[preset] = ["CMD", *(arg.replace("$", "$$") for arg in configured)]
+    assert main["healthcheck"]["test"] == expected[preset]
     if preset == "web-api":
-        assert services["web"]["healthcheck"]["test"][:2] == ["CMD", "wget"]
+        assert services["web"]["healthcheck"]["test"] == [*wget, "http://127.0.0.1:3000/"]
 
 
 @pytest.mark.parametrize(
@@ -263,6 +268,22 @@ def test_listmonk_gets_the_stack_relay_before_it_starts(
     assert "LISTMONK_ADMIN_PASSWORD" not in services["app"]["x-secret-env"]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_listmonk_is_never_running_twice_during_an_update(
+    runs: dict[tuple[str, str], Run], stack: str
+) -> None:
+    """listmonk allows one running instance per database (knadh/listmonk#2052):
+    two would both process a running campaign and mail its subscribers twice.
+    So its deploy step recreates the app (stop, then start) and never scales it up."""
+    (app,) = [
+        s for s in build_app(app_params(preset=AppPreset.LISTMONK)).services if s.name == "app"
+    ]
+    assert app.update is Update.RECREATE
+    step = deploy_steps(runs[(stack, "listmonk")])["app"].inputs["create"]
+    assert "--scale" not in step
+    assert "docker compose up -d --no-deps --wait 'app'" in step
+
+
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:
     before = deploy_steps(run_stack("prod"))
     after = deploy_steps(run_stack("prod", set={"adminCidrs": ["192.0.2.0/24"]}))
@@ -275,6 +296,22 @@ def test_the_local_stack_exports_its_urls(stack_runs: dict[str, Run]) -> None:
     assert outputs["appUrl"] == "http://localhost:8080"
     assert outputs["mailSinkUrl"] == "http://localhost:8025"
     assert stack_runs["prod"].outputs["appUrl"] == "https://app.example.com"
+
+
+@pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
+def test_the_app_admin_password_is_a_secret_output_only_where_generated(
+    runs: dict[tuple[str, str], Run], stack: str, preset: str
+) -> None:
+    """listmonk's `admin` password is generated on the first install: operators
+    read it with `pulumi stack output --show-secrets appAdminPassword`."""
+    run = runs[(stack, preset)]
+    if preset == "listmonk":
+        assert "appAdminPassword" in run.secret_outputs
+        # The very password the install job creates the admin user with.
+        env_file = run.artifacts["compose/env/app-install.env"].text
+        assert f"LISTMONK_ADMIN_PASSWORD='{run.outputs['appAdminPassword']}'" in env_file
+    else:
+        assert "appAdminPassword" not in run.outputs
 
 
 def test_server_volumes_live_on_the_data_volume(stack_runs: dict[str, Run]) -> None:

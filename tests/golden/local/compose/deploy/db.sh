@@ -7,4 +7,9 @@ umask 077
 mkdir -p env
 cat > 'env/db.env.new'
 mv 'env/db.env.new' 'env/db.env'
-docker compose up -d --no-deps --wait 'db'
+# Recreate: compose stops the old container before it starts the new one, so
+# the two never run at once; the proxy holds requests in between.
+if ! docker compose up -d --no-deps --wait 'db'; then
+  echo "db: the new container did not turn healthy; nothing else serves until a release that does is deployed" >&2
+  exit 1
+fi
