@@ -21,7 +21,7 @@ import json
 import posixpath
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -418,8 +418,10 @@ class BackupArgs:
     """Where to install; remote steps wait for `host.ready`."""
     settings: BackupSettings
     """The rendered config file's content."""
-    schedules: Schedules
-    """When the backup and the repository check run (systemd OnCalendar)."""
+    schedules: Schedules | None
+    """When the backup and the repository check run (systemd OnCalendar). None:
+    never on a schedule: the tools and the repository only, for a restore or a
+    restore drill (throwaway stacks), and no unit or timer is installed."""
     password: pulumi.Output[str]
     """restic repository password (a Pulumi secret)."""
     s3_access_key_id: str = ""
@@ -444,7 +446,10 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
     sources = sources_from_project(project, project_dir)
     settings = BackupSettings(
         repository=b.repository,
-        hostname=f"mailstack-{config.stack.environment.value}",
+        # The stack, not the environment: every throwaway is environment dev,
+        # and a shared name would let one prune or stand in for another's
+        # snapshots. The same name as the compose project.
+        hostname=f"mailstack-{pulumi.get_stack()}",
         sources=sources,
         keep_daily=b.keep_daily,
         keep_weekly=b.keep_weekly,
@@ -459,7 +464,7 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
     return BackupArgs(
         host=host,
         settings=settings,
-        schedules=Schedules(backup=b.schedule, check=b.check_schedule),
+        schedules=Schedules(backup=b.schedule, check=b.check_schedule) if b.scheduled else None,
         password=config.secrets.get("backupPassword"),
         s3_access_key_id=b.s3_access_key_id if s3 else "",
         s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
@@ -586,8 +591,38 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
+        # init never overwrites an existing repository (see mailstack-backup).
+        init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
+        if args.schedules is None:
+            self.status = pulumi.Output.from_input(unscheduled_status())
+        else:
+            self.status = self._schedule(args.schedules, paths, step, init, args.deployed_at)
+
+        self.status_command = ssh_command(
+            connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
+        )
+        self.restore_command = ssh_command(
+            connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
+        )
+        self.register_outputs(
+            {
+                "status": self.status,
+                "status_command": self.status_command,
+                "restore_command": self.restore_command,
+            }
+        )
+
+    def _schedule(
+        self,
+        schedules: Schedules,
+        paths: HostPaths,
+        step: Callable[..., command.remote.Command],
+        init: pulumi.Resource,
+        deployed_at: str,
+    ) -> pulumi.Output[dict[str, Any]]:
+        """The units and timers, and the status read on every `pulumi up`."""
         units = render_units(
-            args.schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
+            schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
         )
         unit_steps: list[pulumi.Resource] = []
         for unit, text in units.items():
@@ -601,8 +636,6 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
-        # init never overwrites an existing repository (see mailstack-backup).
-        init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
         timers = " ".join(TIMERS)
         enabled = step(
             "timers",
@@ -620,26 +653,30 @@ class Backup(pulumi.ComponentResource):
             "status",
             f"sudo -n {paths.bin_dir}/mailstack-backup-status --json 2>/dev/null || true",
             after=[enabled],
-            triggers=[args.deployed_at] if args.deployed_at else (),
+            triggers=[deployed_at] if deployed_at else (),
         )
-        self.status = status.stdout.apply(lambda out: _report_status(out, self))
-
-        self.status_command = ssh_command(
-            connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
-        )
-        self.restore_command = ssh_command(
-            connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
-        )
-        self.register_outputs(
-            {
-                "status": self.status,
-                "status_command": self.status_command,
-                "restore_command": self.restore_command,
-            }
-        )
+        return status.stdout.apply(lambda out: _report_status(out, self))
 
 
 STATES = ("fresh", "stale", "never", "failed", "unknown")
+
+
+def unscheduled_status() -> dict[str, Any]:
+    """The `status` output of a host that never backs up on a schedule."""
+    return {
+        **_UNKNOWN,
+        "message": "no scheduled backups on this stack (backupSchedule is empty)",
+    }
+
+
+_UNKNOWN: dict[str, Any] = {
+    "state": "unknown",
+    "lastSuccess": None,
+    "ageSeconds": None,
+    "lastFailure": None,
+    "lastCheckFailure": None,
+    "checkedAt": None,
+}
 
 
 def parse_status(stdout: str | None) -> dict[str, Any]:
@@ -649,14 +686,7 @@ def parse_status(stdout: str | None) -> dict[str, Any]:
     is not the script's report (exit 2 on a broken config prints nothing) is
     `unknown` too, with the reason.
     """
-    unknown: dict[str, Any] = {
-        "state": "unknown",
-        "lastSuccess": None,
-        "ageSeconds": None,
-        "lastFailure": None,
-        "lastCheckFailure": None,
-        "checkedAt": None,
-    }
+    unknown = _UNKNOWN
     if stdout is None:
         return {**unknown, "message": "not read here: `pulumi up` reads it on the host"}
     try:
@@ -691,6 +721,7 @@ def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, obje
     paths = HostPaths()
     return {
         "enabled": True,
+        "scheduled": b.scheduled,
         "repository": b.repository,
         "schedule": b.schedule,
         "checkSchedule": b.check_schedule,

@@ -126,6 +126,10 @@ def _calendar(value: str) -> str:
     return value
 
 
+def _optional_calendar(value: str) -> str:
+    return _calendar(value) if value else value
+
+
 def _hetzner_label(value: str) -> str:
     # Hetzner label rules: key (optional prefix/) name up to 63 chars, value up to 63.
     key, sep, val = value.partition("=")
@@ -151,6 +155,7 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Calendar = Annotated[str, AfterValidator(_calendar)]
+OptionalCalendar = Annotated[str, AfterValidator(_optional_calendar)]
 HetznerLabel = Annotated[str, AfterValidator(_hetzner_label)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -598,8 +603,12 @@ class BackupSection(Section):
     s3_access_key_id: str = key(
         "backupS3AccessKeyId", "", "Access key id of the S3-compatible backup target."
     )
-    schedule: Calendar = key(
-        "backupSchedule", "*-*-* 03:15:00", "When backups run (systemd OnCalendar)."
+    schedule: OptionalCalendar = key(
+        "backupSchedule",
+        "*-*-* 03:15:00",
+        "When backups run (systemd OnCalendar). Empty: never on a schedule; the backup "
+        "and restore tools are installed and the repository is created, but no timer "
+        "runs (throwaway stacks: for the restore drill).",
     )
     keep_daily: int = key("backupKeepDaily", 7, "Daily snapshots kept.", ge=0, le=366)
     keep_weekly: int = key("backupKeepWeekly", 4, "Weekly snapshots kept.", ge=0, le=520)
@@ -623,6 +632,11 @@ class BackupSection(Section):
         pattern=r"^((100|[1-9]?[0-9](\.[0-9]+)?)%|[1-9][0-9]*/[1-9][0-9]*)$",
         example="5%",
     )
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether timers run backups, repository checks and the status refresh."""
+        return self.enabled and bool(self.schedule)
 
 
 class SecretKeys(Section):
@@ -1053,6 +1067,8 @@ def _backups(c: StackConfig) -> list[Problem]:
             return [Problem("backupEnabled", "prod must keep backups on")]
         return []
     problems = []
+    if c.is_prod and not c.backup.schedule:
+        problems.append(Problem("backupSchedule", "prod must back up on a schedule"))
     if not c.backup.repository:
         problems.append(
             Problem(

@@ -198,6 +198,27 @@ def test_the_local_engine_is_refused(run_component: Any) -> None:
         run_component(program)
 
 
+def test_each_stack_backs_up_under_its_own_host_name(prod: Run, run_stack: RunStack) -> None:
+    """restic's --host scopes `forget` and `latest`: two stacks must never share one."""
+    names = {
+        stack: [
+            line
+            for line in run.artifacts["backup/backup.conf"].text.splitlines()
+            if line.startswith("BACKUP_HOSTNAME=")
+        ]
+        for stack, run in (("prod", prod), ("dev", run_stack("dev")))
+    }
+    assert names == {
+        "prod": ["BACKUP_HOSTNAME=mailstack-prod"],
+        "dev": ["BACKUP_HOSTNAME=mailstack-dev"],
+    }
+
+
+def test_prod_must_back_up_on_a_schedule() -> None:
+    with pytest.raises(ConfigError, match="mailstack:backupSchedule: prod must back up"):
+        _config("prod", backupSchedule="")
+
+
 # --- config -> args --------------------------------------------------------------------
 
 

@@ -186,6 +186,10 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     # dev's admin keys are registered in the Hetzner project already.
     assert config["mailstack:registerSshKeys"] == "false"
+    # Its backups never go to dev's repository, nor ping dev's heartbeat.
+    assert config["mailstack:backupRepository"] == "/srv/mailstack/backup/restic"
+    assert config["mailstack:backupSchedule"] == ""
+    assert config["mailstack:backupHeartbeatUrl"] == ""
     assert config["mailstack:expiresAt"] in utc_dates_around(3)
     expires = config["mailstack:expiresAt"]
     assert config["mailstack:serverLabels"] == [
