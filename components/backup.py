@@ -129,6 +129,8 @@ class AppControl:
     start: str = ""
     health: str = ""
     health_timeout_seconds: int = 300
+    drill: str = ""
+    """Run after a restore of another host's backup (`--from`), before `start`."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ def render_config(settings: BackupSettings) -> str:
             app_start=settings.app.start,
             app_health=settings.app.health,
             app_health_timeout=settings.app.health_timeout_seconds,
+            app_drill=settings.app.drill,
         )
     )
 
@@ -385,21 +388,25 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
 
     Everything that runs is stopped, except the databases whose dumps are
     loaded (the load needs them up) and the metrics exporter (it writes
-    nothing, and the host is worth watching while a restore fills its disk);
-    one-shot jobs have finished already. The
-    compose file orders the start by `depends_on`. Healthy means every service
-    with a healthcheck, databases included, has all its containers healthy.
+    nothing, and the host is worth watching while a restore fills its disk).
+    The start is `up`, not `start`, and names the one-shot jobs too: the
+    restored data is the snapshot's, and the jobs (schema upgrade, listmonk's
+    SMTP relay and sender in its database) must run again before the app does,
+    so what the app reads is this host's config, not the backed-up host's.
+    `up` orders it all by `depends_on`, a job's dependants waiting for it to
+    succeed. Healthy means every service with a healthcheck, databases
+    included, has all its containers healthy. A drill restore (`--from`) first
+    runs each database's `drill_sql`.
     """
     compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
     loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
     running = [s for s in project.services if s.role is not Role.JOB]
-    stopped = " ".join(
-        s.name for s in running if s.name not in loaded and s.role is not Role.METRICS
-    )
+    stopped = [s.name for s in running if s.name not in loaded and s.role is not Role.METRICS]
+    jobs = [s.name for s in project.in_dependency_order() if s.role is Role.JOB]
     checked = " ".join(s.name for s in running if s.healthcheck is not None)
     return AppControl(
-        stop=f"{compose} stop {stopped}",
-        start=f"{compose} start {stopped}",
+        stop=f"{compose} stop {' '.join(stopped)}",
+        start=f"{compose} up -d {' '.join([*jobs, *stopped])}",
         health=(
             f"for s in {checked}; do "
             f'ids="$({compose} ps -q "$s")" && [ -n "$ids" ] || exit 1; '
@@ -407,7 +414,26 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
             '[ "$(docker inspect -f \'{{.State.Health.Status}}\' "$id")" = healthy ] || exit 1; '
             "done; done"
         ),
+        drill=" && ".join(_drill_sql(project, compose)),
     )
+
+
+def _drill_sql(project: Project, compose: str) -> list[str]:
+    """Each database's `drill_sql`, run with its own client inside its container."""
+    commands = []
+    for svc in project.services:
+        for sql in svc.drill_sql:
+            if "POSTGRES_DB" in svc.environment:
+                client = (
+                    f"exec -T -e PGUSER={svc.environment['POSTGRES_USER']} {svc.name} "
+                    f"psql -X -q -v ON_ERROR_STOP=1 --dbname={svc.environment['POSTGRES_DB']} -c"
+                )
+            elif "MARIADB_DATABASE" in svc.environment:
+                client = f"exec -T {svc.name} mariadb {svc.environment['MARIADB_DATABASE']} -e"
+            else:
+                raise ValueError(f"service {svc.name!r}: drill SQL needs a postgres or mariadb")
+            commands.append(f"{compose} {client} {shlex.quote(sql)}")
+    return commands
 
 
 @dataclass(frozen=True)
