@@ -15,6 +15,7 @@ mailstack exec -T postgres` on a server, plain `env PGHOST=...` in the tests).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -188,6 +189,7 @@ class BackupSettings:
     check_subset: str = "5%"
     max_age_hours: int = 26
     heartbeat_url: str = ""
+    """Rendered into the file as is: on a server it comes from `BackupArgs.heartbeat_url`."""
     app: AppControl = field(default_factory=AppControl)
     paths: HostPaths = field(default_factory=HostPaths)
     uses_credentials: bool = True
@@ -450,6 +452,9 @@ class BackupArgs:
     restore drill (throwaway stacks), and no unit or timer is installed."""
     password: pulumi.Output[str]
     """restic repository password (a Pulumi secret)."""
+    heartbeat_url: pulumi.Output[str] | None = None
+    """URL pinged after each success (a Pulumi secret: whoever has it can fake the
+    ping). Set, the whole config file travels as a secret."""
     s3_access_key_id: str = ""
     """Object store access key id (s3 targets)."""
     s3_secret_access_key: pulumi.Output[str] | None = None
@@ -482,7 +487,6 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
         keep_monthly=b.keep_monthly,
         check_subset=b.check_subset,
         max_age_hours=b.max_age_hours,
-        heartbeat_url=b.heartbeat_url,
         app=app_control(project, project_dir, sources),
         paths=HostPaths.on(host.data_dir),
         uses_credentials=s3,
@@ -492,6 +496,11 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
         settings=settings,
         schedules=Schedules(backup=b.schedule, check=b.check_schedule) if b.scheduled else None,
         password=config.secrets.get("backupPassword"),
+        heartbeat_url=(
+            config.secrets.get("backupHeartbeatUrl")
+            if config.secrets.has("backupHeartbeatUrl")
+            else None
+        ),
         s3_access_key_id=b.s3_access_key_id if s3 else "",
         s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
         deployed_at=clock.now().isoformat(timespec="seconds"),
@@ -587,11 +596,26 @@ class Backup(pulumi.ComponentResource):
             )
             artifacts.publish(f"backup/bin/{script}", text, int(mode, 8))
 
-        config_text = render_config(settings)
-        artifacts.publish("backup/backup.conf", config_text)
         # Root-only: it holds the heartbeat URL (whoever has it can fake a ping),
         # and only root reads it (the units, `sudo mailstack-backup-status`).
-        installed.append(step("config", _install(paths.config_file, "0600"), stdin=config_text))
+        # With a heartbeat the file is a secret end to end (state, previews,
+        # synth's placeholder); without one its diff stays reviewable.
+        config_text: pulumi.Input[str] = render_config(settings)
+        if args.heartbeat_url is not None:
+            config_text = pulumi.Output.secret(
+                args.heartbeat_url.apply(
+                    lambda url: render_config(dataclasses.replace(settings, heartbeat_url=url))
+                )
+            )
+        artifacts.publish("backup/backup.conf", config_text, 0o600)
+        installed.append(
+            step(
+                "config",
+                _install(paths.config_file, "0600"),
+                stdin=config_text,
+                secret=args.heartbeat_url is not None,
+            )
+        )
 
         installed.append(
             step(

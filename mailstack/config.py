@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
 )
 from pydantic.config import JsonDict
@@ -616,9 +617,6 @@ class BackupSection(Section):
     max_age_hours: int = key(
         "backupMaxAgeHours", 26, "A last success older than this is reported as stale.", ge=1
     )
-    heartbeat_url: HttpsUrl = key(
-        "backupHeartbeatUrl", "", "URL pinged after each successful backup (optional)."
-    )
     check_schedule: Calendar = key(
         "backupCheckSchedule",
         "Sun *-*-* 05:30:00",
@@ -651,6 +649,14 @@ class SecretKeys(Section):
     )
     tailscale_auth_key: str = key(
         "tailscaleAuthKey", "", "Tailscale auth key (with `tailscale`).", secret=True
+    )
+    backup_heartbeat_url: HttpsUrl = key(
+        "backupHeartbeatUrl",
+        "",
+        "URL pinged after each successful backup (optional). A secret: whoever has it "
+        "can fake the ping.",
+        secret=True,
+        example="https://hc-ping.com/<uuid>",
     )
 
 
@@ -837,6 +843,21 @@ def _parse_raw(spec: KeySpec, raw: Any) -> tuple[Any, Problem | None]:
     return raw, None
 
 
+def _check_secret(spec: KeySpec, full_key: str, raw: Any) -> Problem | None:
+    """A secret's value against its type, with a message that never shows it.
+
+    Synth's stand-in (`<secret:KEY>`, mailstack.harness) is not checked.
+    """
+    if raw in (None, "") or raw == f"<secret:{full_key}>" or not spec.info.metadata:
+        return None
+    try:
+        TypeAdapter(Annotated[(spec.info.annotation, *spec.info.metadata)]).validate_python(raw)
+    except ValidationError:
+        example = f"; expected e.g. {spec.example!r}" if spec.example else ""
+        return Problem(spec.alias, f"is malformed (the value is a secret, so not shown){example}")
+    return None
+
+
 def validate(
     raw_config: Mapping[str, Any],
     secret_keys: set[str] | frozenset[str] = frozenset(),
@@ -868,7 +889,9 @@ def validate(
             problems.append(Problem(name, f"unknown config key{hint}"))
             continue
         if spec.secret:
-            if full_key not in secret_keys:
+            # An empty plain value holds nothing to hide (a throwaway clears
+            # dev's heartbeat URL so).
+            if full_key not in secret_keys and raw not in (None, ""):
                 problems.append(
                     Problem(
                         name,
@@ -876,6 +899,8 @@ def validate(
                         f"--secret {name} ...`, not as plain text",
                     )
                 )
+            elif problem := _check_secret(spec, full_key, raw):
+                problems.append(problem)
             present[name] = raw not in (None, "")
             continue
         value, problem = _parse_raw(spec, raw)
