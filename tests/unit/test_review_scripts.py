@@ -176,7 +176,7 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     ]
     assert [a[:2] for a in calls[3:5]] == CONFIG_WRITES[1:]
     assert calls[5:] == [
-        ["up", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
+        ["up", "--stack", "pr-12", "--refresh", "--yes", "--non-interactive", "--color", "never"],
         ["stack", "output", "healthUrl", "--stack", "pr-12"],
         ["stack", "output", "appUrl", "--stack", "pr-12"],
     ]
@@ -223,6 +223,10 @@ def test_up_on_an_existing_stack_rewrites_its_config_without_init(
         ["stack", "output"],
         ["stack", "output"],
     ]
+    # The reaper may have deleted its server meanwhile: the state is refreshed
+    # first, so the up creates the server again instead of failing on it.
+    (up,) = [a for a in tools.argvs() if a[0] == "up"]
+    assert "--refresh" in up
     config = tools.state["config"]["pr-12"]
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     # No item of the older, longer array is left behind.
