@@ -15,13 +15,14 @@ mailstack exec -T postgres` on a server, plain `env PGHOST=...` in the tests).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
 import posixpath
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,8 @@ class AppControl:
     start: str = ""
     health: str = ""
     health_timeout_seconds: int = 300
+    drill: str = ""
+    """Run after a restore of another host's backup (`--from`), before `start`."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ class BackupSettings:
     check_subset: str = "5%"
     max_age_hours: int = 26
     heartbeat_url: str = ""
+    """Rendered into the file as is: on a server it comes from `BackupArgs.heartbeat_url`."""
     app: AppControl = field(default_factory=AppControl)
     paths: HostPaths = field(default_factory=HostPaths)
     uses_credentials: bool = True
@@ -251,6 +255,7 @@ def render_config(settings: BackupSettings) -> str:
             app_start=settings.app.start,
             app_health=settings.app.health,
             app_health_timeout=settings.app.health_timeout_seconds,
+            app_drill=settings.app.drill,
         )
     )
 
@@ -385,21 +390,25 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
 
     Everything that runs is stopped, except the databases whose dumps are
     loaded (the load needs them up) and the metrics exporter (it writes
-    nothing, and the host is worth watching while a restore fills its disk);
-    one-shot jobs have finished already. The
-    compose file orders the start by `depends_on`. Healthy means every service
-    with a healthcheck, databases included, has all its containers healthy.
+    nothing, and the host is worth watching while a restore fills its disk).
+    The start is `up`, not `start`, and names the one-shot jobs too: the
+    restored data is the snapshot's, and the jobs (schema upgrade, listmonk's
+    SMTP relay and sender in its database) must run again before the app does,
+    so what the app reads is this host's config, not the backed-up host's.
+    `up` orders it all by `depends_on`, a job's dependants waiting for it to
+    succeed. Healthy means every service with a healthcheck, databases
+    included, has all its containers healthy. A drill restore (`--from`) first
+    runs each database's `drill_sql`.
     """
     compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
     loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
     running = [s for s in project.services if s.role is not Role.JOB]
-    stopped = " ".join(
-        s.name for s in running if s.name not in loaded and s.role is not Role.METRICS
-    )
+    stopped = [s.name for s in running if s.name not in loaded and s.role is not Role.METRICS]
+    jobs = [s.name for s in project.in_dependency_order() if s.role is Role.JOB]
     checked = " ".join(s.name for s in running if s.healthcheck is not None)
     return AppControl(
-        stop=f"{compose} stop {stopped}",
-        start=f"{compose} start {stopped}",
+        stop=f"{compose} stop {' '.join(stopped)}",
+        start=f"{compose} up -d {' '.join([*jobs, *stopped])}",
         health=(
             f"for s in {checked}; do "
             f'ids="$({compose} ps -q "$s")" && [ -n "$ids" ] || exit 1; '
@@ -407,7 +416,26 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
             '[ "$(docker inspect -f \'{{.State.Health.Status}}\' "$id")" = healthy ] || exit 1; '
             "done; done"
         ),
+        drill=" && ".join(_drill_sql(project, compose)),
     )
+
+
+def _drill_sql(project: Project, compose: str) -> list[str]:
+    """Each database's `drill_sql`, run with its own client inside its container."""
+    commands = []
+    for svc in project.services:
+        for sql in svc.drill_sql:
+            if "POSTGRES_DB" in svc.environment:
+                client = (
+                    f"exec -T -e PGUSER={svc.environment['POSTGRES_USER']} {svc.name} "
+                    f"psql -X -q -v ON_ERROR_STOP=1 --dbname={svc.environment['POSTGRES_DB']} -c"
+                )
+            elif "MARIADB_DATABASE" in svc.environment:
+                client = f"exec -T {svc.name} mariadb {svc.environment['MARIADB_DATABASE']} -e"
+            else:
+                raise ValueError(f"service {svc.name!r}: drill SQL needs a postgres or mariadb")
+            commands.append(f"{compose} {client} {shlex.quote(sql)}")
+    return commands
 
 
 @dataclass(frozen=True)
@@ -418,10 +446,15 @@ class BackupArgs:
     """Where to install; remote steps wait for `host.ready`."""
     settings: BackupSettings
     """The rendered config file's content."""
-    schedules: Schedules
-    """When the backup and the repository check run (systemd OnCalendar)."""
+    schedules: Schedules | None
+    """When the backup and the repository check run (systemd OnCalendar). None:
+    never on a schedule: the tools and the repository only, for a restore or a
+    restore drill (throwaway stacks), and no unit or timer is installed."""
     password: pulumi.Output[str]
     """restic repository password (a Pulumi secret)."""
+    heartbeat_url: pulumi.Output[str] | None = None
+    """URL pinged after each success (a Pulumi secret: whoever has it can fake the
+    ping). Set, the whole config file travels as a secret."""
     s3_access_key_id: str = ""
     """Object store access key id (s3 targets)."""
     s3_secret_access_key: pulumi.Output[str] | None = None
@@ -444,14 +477,16 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
     sources = sources_from_project(project, project_dir)
     settings = BackupSettings(
         repository=b.repository,
-        hostname=f"mailstack-{config.stack.environment.value}",
+        # The stack, not the environment: every throwaway is environment dev,
+        # and a shared name would let one prune or stand in for another's
+        # snapshots. The same name as the compose project.
+        hostname=f"mailstack-{pulumi.get_stack()}",
         sources=sources,
         keep_daily=b.keep_daily,
         keep_weekly=b.keep_weekly,
         keep_monthly=b.keep_monthly,
         check_subset=b.check_subset,
         max_age_hours=b.max_age_hours,
-        heartbeat_url=b.heartbeat_url,
         app=app_control(project, project_dir, sources),
         paths=HostPaths.on(host.data_dir),
         uses_credentials=s3,
@@ -459,8 +494,13 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
     return BackupArgs(
         host=host,
         settings=settings,
-        schedules=Schedules(backup=b.schedule, check=b.check_schedule),
+        schedules=Schedules(backup=b.schedule, check=b.check_schedule) if b.scheduled else None,
         password=config.secrets.get("backupPassword"),
+        heartbeat_url=(
+            config.secrets.get("backupHeartbeatUrl")
+            if config.secrets.has("backupHeartbeatUrl")
+            else None
+        ),
         s3_access_key_id=b.s3_access_key_id if s3 else "",
         s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
         deployed_at=clock.now().isoformat(timespec="seconds"),
@@ -556,11 +596,26 @@ class Backup(pulumi.ComponentResource):
             )
             artifacts.publish(f"backup/bin/{script}", text, int(mode, 8))
 
-        config_text = render_config(settings)
-        artifacts.publish("backup/backup.conf", config_text)
         # Root-only: it holds the heartbeat URL (whoever has it can fake a ping),
         # and only root reads it (the units, `sudo mailstack-backup-status`).
-        installed.append(step("config", _install(paths.config_file, "0600"), stdin=config_text))
+        # With a heartbeat the file is a secret end to end (state, previews,
+        # synth's placeholder); without one its diff stays reviewable.
+        config_text: pulumi.Input[str] = render_config(settings)
+        if args.heartbeat_url is not None:
+            config_text = pulumi.Output.secret(
+                args.heartbeat_url.apply(
+                    lambda url: render_config(dataclasses.replace(settings, heartbeat_url=url))
+                )
+            )
+        artifacts.publish("backup/backup.conf", config_text, 0o600)
+        installed.append(
+            step(
+                "config",
+                _install(paths.config_file, "0600"),
+                stdin=config_text,
+                secret=args.heartbeat_url is not None,
+            )
+        )
 
         installed.append(
             step(
@@ -586,8 +641,38 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
+        # init never overwrites an existing repository (see mailstack-backup).
+        init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
+        if args.schedules is None:
+            self.status = pulumi.Output.from_input(unscheduled_status())
+        else:
+            self.status = self._schedule(args.schedules, paths, step, init, args.deployed_at)
+
+        self.status_command = ssh_command(
+            connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
+        )
+        self.restore_command = ssh_command(
+            connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
+        )
+        self.register_outputs(
+            {
+                "status": self.status,
+                "status_command": self.status_command,
+                "restore_command": self.restore_command,
+            }
+        )
+
+    def _schedule(
+        self,
+        schedules: Schedules,
+        paths: HostPaths,
+        step: Callable[..., command.remote.Command],
+        init: pulumi.Resource,
+        deployed_at: str,
+    ) -> pulumi.Output[dict[str, Any]]:
+        """The units and timers, and the status read on every `pulumi up`."""
         units = render_units(
-            args.schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
+            schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
         )
         unit_steps: list[pulumi.Resource] = []
         for unit, text in units.items():
@@ -601,8 +686,6 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
-        # init never overwrites an existing repository (see mailstack-backup).
-        init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
         timers = " ".join(TIMERS)
         enabled = step(
             "timers",
@@ -620,26 +703,30 @@ class Backup(pulumi.ComponentResource):
             "status",
             f"sudo -n {paths.bin_dir}/mailstack-backup-status --json 2>/dev/null || true",
             after=[enabled],
-            triggers=[args.deployed_at] if args.deployed_at else (),
+            triggers=[deployed_at] if deployed_at else (),
         )
-        self.status = status.stdout.apply(lambda out: _report_status(out, self))
-
-        self.status_command = ssh_command(
-            connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
-        )
-        self.restore_command = ssh_command(
-            connection, f"sudo {paths.bin_dir}/mailstack-restore", tty=True
-        )
-        self.register_outputs(
-            {
-                "status": self.status,
-                "status_command": self.status_command,
-                "restore_command": self.restore_command,
-            }
-        )
+        return status.stdout.apply(lambda out: _report_status(out, self))
 
 
 STATES = ("fresh", "stale", "never", "failed", "unknown")
+
+
+def unscheduled_status() -> dict[str, Any]:
+    """The `status` output of a host that never backs up on a schedule."""
+    return {
+        **_UNKNOWN,
+        "message": "no scheduled backups on this stack (backupSchedule is empty)",
+    }
+
+
+_UNKNOWN: dict[str, Any] = {
+    "state": "unknown",
+    "lastSuccess": None,
+    "ageSeconds": None,
+    "lastFailure": None,
+    "lastCheckFailure": None,
+    "checkedAt": None,
+}
 
 
 def parse_status(stdout: str | None) -> dict[str, Any]:
@@ -649,14 +736,7 @@ def parse_status(stdout: str | None) -> dict[str, Any]:
     is not the script's report (exit 2 on a broken config prints nothing) is
     `unknown` too, with the reason.
     """
-    unknown: dict[str, Any] = {
-        "state": "unknown",
-        "lastSuccess": None,
-        "ageSeconds": None,
-        "lastFailure": None,
-        "lastCheckFailure": None,
-        "checkedAt": None,
-    }
+    unknown = _UNKNOWN
     if stdout is None:
         return {**unknown, "message": "not read here: `pulumi up` reads it on the host"}
     try:
@@ -691,6 +771,7 @@ def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, obje
     paths = HostPaths()
     return {
         "enabled": True,
+        "scheduled": b.scheduled,
         "repository": b.repository,
         "schedule": b.schedule,
         "checkSchedule": b.check_schedule,

@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
 )
 from pydantic.config import JsonDict
@@ -127,6 +128,10 @@ def _calendar(value: str) -> str:
     return value
 
 
+def _optional_calendar(value: str) -> str:
+    return _calendar(value) if value else value
+
+
 def _hetzner_label(value: str) -> str:
     # Hetzner label rules: key (optional prefix/) name up to 63 chars, value up to 63.
     key, sep, val = value.partition("=")
@@ -152,6 +157,7 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Calendar = Annotated[str, AfterValidator(_calendar)]
+OptionalCalendar = Annotated[str, AfterValidator(_optional_calendar)]
 HetznerLabel = Annotated[str, AfterValidator(_hetzner_label)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -609,17 +615,18 @@ class BackupSection(Section):
     s3_access_key_id: str = key(
         "backupS3AccessKeyId", "", "Access key id of the S3-compatible backup target."
     )
-    schedule: Calendar = key(
-        "backupSchedule", "*-*-* 03:15:00", "When backups run (systemd OnCalendar)."
+    schedule: OptionalCalendar = key(
+        "backupSchedule",
+        "*-*-* 03:15:00",
+        "When backups run (systemd OnCalendar). Empty: never on a schedule; the backup "
+        "and restore tools are installed and the repository is created, but no timer "
+        "runs (throwaway stacks: for the restore drill).",
     )
     keep_daily: int = key("backupKeepDaily", 7, "Daily snapshots kept.", ge=0, le=366)
     keep_weekly: int = key("backupKeepWeekly", 4, "Weekly snapshots kept.", ge=0, le=520)
     keep_monthly: int = key("backupKeepMonthly", 12, "Monthly snapshots kept.", ge=0, le=600)
     max_age_hours: int = key(
         "backupMaxAgeHours", 26, "A last success older than this is reported as stale.", ge=1
-    )
-    heartbeat_url: HttpsUrl = key(
-        "backupHeartbeatUrl", "", "URL pinged after each successful backup (optional)."
     )
     check_schedule: Calendar = key(
         "backupCheckSchedule",
@@ -635,6 +642,11 @@ class BackupSection(Section):
         example="5%",
     )
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether timers run backups, repository checks and the status refresh."""
+        return self.enabled and bool(self.schedule)
+
 
 class SecretKeys(Section):
     """Secret keys: set with `pulumi config set --secret`; never plain."""
@@ -648,6 +660,14 @@ class SecretKeys(Section):
     )
     tailscale_auth_key: str = key(
         "tailscaleAuthKey", "", "Tailscale auth key (with `tailscale`).", secret=True
+    )
+    backup_heartbeat_url: HttpsUrl = key(
+        "backupHeartbeatUrl",
+        "",
+        "URL pinged after each successful backup (optional). A secret: whoever has it "
+        "can fake the ping.",
+        secret=True,
+        example="https://hc-ping.com/<uuid>",
     )
 
 
@@ -834,6 +854,21 @@ def _parse_raw(spec: KeySpec, raw: Any) -> tuple[Any, Problem | None]:
     return raw, None
 
 
+def _check_secret(spec: KeySpec, full_key: str, raw: Any) -> Problem | None:
+    """A secret's value against its type, with a message that never shows it.
+
+    Synth's stand-in (`<secret:KEY>`, mailstack.harness) is not checked.
+    """
+    if raw in (None, "") or raw == f"<secret:{full_key}>" or not spec.info.metadata:
+        return None
+    try:
+        TypeAdapter(Annotated[(spec.info.annotation, *spec.info.metadata)]).validate_python(raw)
+    except ValidationError:
+        example = f"; expected e.g. {spec.example!r}" if spec.example else ""
+        return Problem(spec.alias, f"is malformed (the value is a secret, so not shown){example}")
+    return None
+
+
 def validate(
     raw_config: Mapping[str, Any],
     secret_keys: set[str] | frozenset[str] = frozenset(),
@@ -866,7 +901,9 @@ def validate(
             problems.append(Problem(name, f"unknown config key{hint}"))
             continue
         if spec.secret:
-            if full_key not in secret_keys:
+            # An empty plain value holds nothing to hide (a throwaway clears
+            # dev's heartbeat URL so).
+            if full_key not in secret_keys and raw not in (None, ""):
                 problems.append(
                     Problem(
                         name,
@@ -874,6 +911,8 @@ def validate(
                         f"--secret {name} ...`, not as plain text",
                     )
                 )
+            elif problem := _check_secret(spec, full_key, raw):
+                problems.append(problem)
             present[name] = raw not in (None, "")
             continue
         value, problem = _parse_raw(spec, raw)
@@ -1106,6 +1145,8 @@ def _backups(c: StackConfig) -> list[Problem]:
             return [Problem("backupEnabled", "prod must keep backups on")]
         return []
     problems = []
+    if c.is_prod and not c.backup.schedule:
+        problems.append(Problem("backupSchedule", "prod must back up on a schedule"))
     if not c.backup.repository:
         problems.append(
             Problem(

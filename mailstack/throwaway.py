@@ -39,6 +39,9 @@ RESERVED_LABELS = (KIND_LABEL, STACK_LABEL, EXPIRES_LABEL, ENVIRONMENT_LABEL)
 THROWAWAY_ONLY_LABELS = (KIND_LABEL, EXPIRES_LABEL)
 
 BASE_STACK = "dev"
+REPOSITORY = "/srv/mailstack/backup/restic"
+"""A throwaway's restic repository: a directory on its own data volume
+(components/server.py DATA_DIR), gone with it."""
 DEFAULT_TTL_DAYS = 3
 MAX_TTL_DAYS = 30
 
@@ -119,6 +122,15 @@ def throwaway_config(
     dev's Hetzner project, which already holds dev's admin SSH keys, and Hetzner
     takes a public key once per project: so it registers only its own deploy
     key (the admin keys still reach the admin user through cloud-init).
+
+    Its backups share nothing with dev's: a throwaway holds nothing worth
+    keeping, and in dev's repository under dev's name its retention would prune
+    dev's snapshots, its near-empty snapshots could be the `latest` a dev restore
+    picks, and its heartbeat would cover for a dead dev backup. So no schedule
+    and no heartbeat, and a repository of its own on its own volume (dev's
+    object-store keys never reach the server): the tools are still installed,
+    for the restore drill of prod's backups (docs/backups.md), whose safety
+    snapshot of the throwaway's data goes there.
     """
     if not 1 <= ttl_days <= MAX_TTL_DAYS:
         raise ValueError(f"ttl must be 1..{MAX_TTL_DAYS} days, got {ttl_days}")
@@ -134,6 +146,9 @@ def throwaway_config(
         "mailstack:expiresAt": expires.isoformat(),
         # Text, as Pulumi keeps every top-level value; it reads "false" as a boolean.
         "mailstack:registerSshKeys": "false",
+        "mailstack:backupRepository": REPOSITORY,
+        "mailstack:backupSchedule": "",
+        "mailstack:backupHeartbeatUrl": "",
         "mailstack:serverLabels": kept + ours,
     }
 

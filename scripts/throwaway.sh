@@ -8,8 +8,10 @@
 #       STACK is pr-<n> (CI) or, when omitted, a new tw-<user>-<yyyymmdd>-<rand>.
 #       Creates the stack, copies dev's config into it (`config cp`), gives it
 #       its own mail domain <stack>.<dev domain>, an expiry and throwaway labels,
-#       runs `pulumi up`, polls the healthUrl output, prints how to reach it.
-#       Run again on an existing stack, it updates it and moves the expiry on.
+#       runs `pulumi up --refresh`, polls the healthUrl output, prints how to
+#       reach it. Run again on an existing stack, it updates it and moves the
+#       expiry on; after the reaper deleted its server, the refresh notices and
+#       the up creates it again.
 #   scripts/throwaway.sh [--skip-if-unconfigured] destroy STACK
 #       Writes the stack's config again as `up` does (a fresh runner has none),
 #       then `pulumi destroy` and `pulumi stack rm`; nothing to do if STACK is gone.
@@ -122,7 +124,9 @@ cmd_up() {
   fi
   # Also for an existing stack: this runner may never have seen it.
   write_config "$stack"
-  "$PULUMI" up --stack "$stack" --yes --non-interactive --color never >&2
+  # --refresh: the reaper deletes an expired server behind Pulumi's back, and
+  # an up that trusted the state would try to update what is gone.
+  "$PULUMI" up --stack "$stack" --refresh --yes --non-interactive --color never >&2
 
   local health app
   health="$("$PULUMI" stack output healthUrl --stack "$stack")"

@@ -103,7 +103,8 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
     )
-    backups = not local and config.backup.enabled
+    # Only scheduled backups publish a status and metrics.
+    backups = not local and config.backup.scheduled
     mta_sts = None
     if not local and config.dns.receives_mail and config.dns.mta_sts:
         # The same pure function renders the policy whose id DNS publishes.

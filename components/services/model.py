@@ -195,9 +195,16 @@ class Service:
     user: str = ""
     update: Update = Update.RECREATE
     labels: Mapping[str, str] = field(default_factory=dict)
+    drill_sql: tuple[str, ...] = ()
+    """Databases: SQL run in the service's database after a restore of another
+    host's backup (the restore drill, `mailstack-restore --from`), before the
+    app starts: what stops the copy from acting as the original, e.g. from
+    sending the original's campaigns to its real subscribers."""
 
     def __post_init__(self) -> None:
         where = f"service {self.name!r}"
+        if self.drill_sql and self.role is not Role.DATABASE:
+            raise ValueError(f"{where}: only a database runs SQL after a drill restore")
         if not _NAME_RE.match(self.name):
             raise ValueError(f"{where}: name must be lowercase letters, digits and '-'")
         if self.ports and self.role is not Role.PROXY:

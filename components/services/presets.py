@@ -134,6 +134,13 @@ def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str
 
 
 LISTMONK_SETTINGS = "listmonk-settings.sql"
+LISTMONK_DRILL_SQL = (
+    "UPDATE campaigns SET status = 'paused' WHERE status = 'running'; "
+    "UPDATE campaigns SET status = 'draft' WHERE status = 'scheduled'"
+)
+"""After a drill restore of another host's data: a campaign that was sending
+there would go on sending from here, and a scheduled one would start, both to
+the original's real subscribers. Paused and unscheduled, they wait for a person."""
 
 
 def listmonk(p: AppParams) -> App:
@@ -145,7 +152,10 @@ def listmonk(p: AppParams) -> App:
     writes the relay and sender from the stack's config (psql, from the
     environment). SMTP changes made in listmonk's UI last until the next deploy.
     """
-    db = kinds.postgres("db", database="listmonk", user="listmonk", password=random_secret("db"))
+    db = replace(
+        kinds.postgres("db", database="listmonk", user="listmonk", password=random_secret("db")),
+        drill_sql=(LISTMONK_DRILL_SQL,),
+    )
     admin_password = random_secret("app-admin")
     image = Image.parse(p.image) if p.image else LISTMONK
     db_env = {

@@ -162,4 +162,4 @@ def test_app_control_drives_the_project_through_its_compose_file() -> None:
     app = app_control(_project(), "/srv/mailstack/compose", (db,))
     compose = "docker compose -p mailstack-prod -f /srv/mailstack/compose/compose.yaml"
     assert app.stop == f"{compose} stop proxy"
-    assert app.start == f"{compose} start proxy"
+    assert app.start == f"{compose} up -d proxy"

@@ -244,6 +244,9 @@ class BackupHost:
     env: dict[str, str] = field(default_factory=dict)
     wrap: tuple[str, ...] = ()
     """Words the scripts run under (e.g. `read_only_wrapper`)."""
+    app: AppControl | None = None
+    """How a restore stops and starts the app; by default each call is a line
+    in `app_log`."""
 
     def __post_init__(self) -> None:
         self.repository = self.repository or str(self.root / "repo")
@@ -279,11 +282,13 @@ class BackupHost:
             keep_monthly=self.keep[2],
             max_age_hours=self.max_age_hours,
             heartbeat_url=self.heartbeat_url,
-            app=AppControl(
+            app=self.app
+            or AppControl(
                 stop=f"echo stop >> {log}",
                 start=f"echo start >> {log}",
                 health=f"echo health >> {log}",
                 health_timeout_seconds=10,
+                drill=f"echo drill >> {log}",
             ),
             paths=paths,
             uses_credentials=False,

@@ -10,6 +10,7 @@ snapshot, no scratch database left behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -248,3 +249,21 @@ def test_verified_restore_takes_a_safety_snapshot_then_replaces_live_data(live: 
     (safety,) = live.host.snapshot_ids("--tag", "pre-restore")
     saved = live.host.restic("dump", safety, str(live.uploads / "a.txt")).stdout
     assert saved == "v2"
+
+
+def test_a_volume_without_room_for_the_snapshot_twice_is_refused_first(
+    live: Live, tmp_path: Path
+) -> None:
+    """A fake `df` says 1000 bytes are free: too little for the snapshot, twice."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "df").write_text("#!/bin/sh\nprintf '     Avail\\n%s\\n' 1000\n")
+    (fake / "df").chmod(0o755)
+    live.host.env["PATH"] = f"{fake}:{os.environ['PATH']}"
+    before = live.contents()
+    result = live.host.script("mailstack-restore", "latest")
+    assert result.returncode != 0
+    assert "not enough free space: snapshot latest restores to" in result.stderr
+    assert "restore ABORTED during verification" in result.stderr
+    assert "restic check" not in result.stderr and "step 2/4" not in result.stderr
+    assert live.contents() == before

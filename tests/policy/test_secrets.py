@@ -14,7 +14,16 @@ SECRET_KEYS = [s.alias for s in key_specs() if s.secret]
 
 
 def _distinct_secrets() -> dict[str, str]:
-    return {alias: f"S3CRET-{alias}-value-9f2c" for alias in SECRET_KEYS}
+    """A value per secret key, valid for its type (a URL for the heartbeat)."""
+    urls = {s.alias for s in key_specs() if s.secret and s.example.startswith("https://")}
+    return {
+        alias: ("https://hc.example.net/" if alias in urls else "") + f"S3CRET-{alias}-value-9f2c"
+        for alias in SECRET_KEYS
+    }
+
+
+def test_every_secret_key_is_exercised() -> None:
+    assert "backupHeartbeatUrl" in _distinct_secrets()
 
 
 def _plain_strings(value: Any) -> list[str]:

@@ -26,9 +26,17 @@ def _plain_inputs(reg: Registration) -> str:
 _secret_value = st.text(alphabet="QXZqxz0123456789~^", min_size=16, max_size=40)
 
 
+# Values valid for their key's type: the heartbeat's is an https URL.
+_URL_KEYS = {s.alias for s in key_specs() if s.secret and s.example.startswith("https://")}
+
+
+def _typed(key: str, value: str) -> str:
+    return f"https://hc.example.net/{value}" if key in _URL_KEYS else value
+
+
 _secret_values = st.lists(
     _secret_value, min_size=len(SECRET_KEYS), max_size=len(SECRET_KEYS), unique=True
-).map(lambda values: dict(zip(SECRET_KEYS, values, strict=True)))
+).map(lambda values: {k: _typed(k, v) for k, v in zip(SECRET_KEYS, values, strict=True)})
 
 
 # Each example evaluates the whole program: no shrinking, a failure names the key anyway.

@@ -77,16 +77,34 @@ def test_secrets_reach_root_only_files_through_stdin_never_the_command_line(prod
     assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}" in credentials
 
 
-def test_config_file_is_root_only_because_it_holds_the_heartbeat_url(run_stack: RunStack) -> None:
+def test_the_heartbeat_url_travels_only_as_a_secret_into_a_root_only_file(
+    run_stack: RunStack,
+) -> None:
     url = "https://hc-ping.com/0f4c1e2a-check-uuid"
-    run = run_stack("prod", set={"backupHeartbeatUrl": url})
-    assert f"BACKUP_HEARTBEAT_URL={url}" in run.artifacts["backup/backup.conf"].text
-    create = run.named("backup-config").inputs["create"]
+    run = run_stack("prod", secrets={"backupHeartbeatUrl": url})
+    conf = run.artifacts["backup/backup.conf"]
+    assert f"BACKUP_HEARTBEAT_URL={url}" in conf.text
+    assert conf.secret and conf.mode == 0o600
+    reg = run.named("backup-config")
+    assert _is_secret(reg.inputs["stdin"])
+    assert "stdin" in reg.additional_secret_outputs
+    create = reg.inputs["create"]
     assert "umask 077" in create
     assert create.endswith("-m 0600 /dev/stdin /etc/mailstack/backup.conf'")
-    # Nowhere else: not in any other step, unit or script.
-    others = [r for r in run.of_type(COMMAND) if r.name != "backup-config"]
-    assert all(url not in json.dumps(r.inputs) for r in others)
+    # Nowhere else in the clear: not in any other step, unit, script or output.
+    assert all(url not in json.dumps(mask_secrets(r.inputs)) for r in run.registrations)
+    assert url not in json.dumps(run.outputs, default=str)
+
+
+def test_the_heartbeat_url_is_a_secret_key() -> None:
+    with pytest.raises(ConfigError, match="mailstack:backupHeartbeatUrl: is a secret"):
+        _config("prod", backupHeartbeatUrl="https://hc-ping.com/x")
+
+
+def test_without_a_heartbeat_the_config_file_diff_stays_reviewable(run_stack: RunStack) -> None:
+    run = run_stack("prod", unset=["backupHeartbeatUrl"])
+    reg = run.named("backup-config")
+    assert "BACKUP_HEARTBEAT_URL=''" in reg.inputs["stdin"]
 
 
 def test_every_step_is_a_child_of_the_component(prod: Run) -> None:
@@ -196,6 +214,27 @@ def test_the_local_engine_is_refused(run_component: Any) -> None:
 
     with pytest.raises(Exception, match="local engine"):
         run_component(program)
+
+
+def test_each_stack_backs_up_under_its_own_host_name(prod: Run, run_stack: RunStack) -> None:
+    """restic's --host scopes `forget` and `latest`: two stacks must never share one."""
+    names = {
+        stack: [
+            line
+            for line in run.artifacts["backup/backup.conf"].text.splitlines()
+            if line.startswith("BACKUP_HOSTNAME=")
+        ]
+        for stack, run in (("prod", prod), ("dev", run_stack("dev")))
+    }
+    assert names == {
+        "prod": ["BACKUP_HOSTNAME=mailstack-prod"],
+        "dev": ["BACKUP_HOSTNAME=mailstack-dev"],
+    }
+
+
+def test_prod_must_back_up_on_a_schedule() -> None:
+    with pytest.raises(ConfigError, match="mailstack:backupSchedule: prod must back up"):
+        _config("prod", backupSchedule="")
 
 
 # --- config -> args --------------------------------------------------------------------

@@ -16,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from components.backup import SQLITE_SIDECARS
+from components.services import kinds
 from components.services.presets import PRESETS
 from mailstack.harness import Run, run_program
 from tests.conftest import stack_config
@@ -155,15 +157,15 @@ def _app_commands(run: Run) -> dict[str, str]:
             "bash",
             "-c",
             'source /dev/stdin; printf "%s\\0" "$BACKUP_APP_STOP" "$BACKUP_APP_START" '
-            '"$BACKUP_APP_HEALTH"',
+            '"$BACKUP_APP_HEALTH" "$BACKUP_APP_DRILL"',
         ],
         input=conf,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    stop, start, health, _ = out.split("\0")
-    return {"stop": stop, "start": start, "health": health}
+    stop, start, health, drill, _ = out.split("\0")
+    return {"stop": stop, "start": start, "health": health, "drill": drill}
 
 
 def _run_with_fake_docker(
@@ -203,12 +205,19 @@ def test_restore_stops_all_but_loaded_databases_and_the_exporter_then_waits_for_
     project = ["compose", "-p", compose["name"], "-f", f"{_project_dir(run)}/compose.yaml"]
     commands = _app_commands(run)
 
-    for action in ("stop", "start"):
-        status, calls = _run_with_fake_docker(tmp_path, commands[action])
-        assert status == 0
-        (call,) = calls
-        assert call[: len(project) + 1] == [*project, action]
-        assert sorted(call[len(project) + 1 :]) == sorted(long_running - kept), action
+    jobs = [n for n, s in services.items() if s["restart"] == "no"]
+    status, calls = _run_with_fake_docker(tmp_path, commands["stop"])
+    assert status == 0
+    (call,) = calls
+    assert call[: len(project) + 1] == [*project, "stop"]
+    assert sorted(call[len(project) + 1 :]) == sorted(long_running - kept)
+    # `up`, naming the one-shot jobs: they run again (schema, listmonk's relay
+    # settings in its database) before the app starts on the restored data.
+    status, calls = _run_with_fake_docker(tmp_path, commands["start"])
+    assert status == 0
+    (call,) = calls
+    assert call[: len(project) + 2] == [*project, "up", "-d"]
+    assert sorted(call[len(project) + 2 :]) == sorted({*jobs, *(long_running - kept)})
 
     status, calls = _run_with_fake_docker(tmp_path, commands["health"])
     assert status == 0
@@ -225,3 +234,41 @@ def test_restore_stops_all_but_loaded_databases_and_the_exporter_then_waits_for_
             ["shellcheck", "-s", "bash", "-"], input=text, capture_output=True, text=True
         )
         assert lint.returncode == 0, lint.stdout
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_SETTINGS))
+def test_a_drill_restore_pauses_listmonk_campaigns_in_its_own_database(
+    runs: dict[tuple[str, str], Run], preset: str, tmp_path: Path
+) -> None:
+    """Restored from prod, a running campaign would go on sending to prod's subscribers."""
+    run = runs[("prod", preset)]
+    drill = _app_commands(run)["drill"]
+    if preset != "listmonk":
+        assert drill == ""
+        return
+    status, calls = _run_with_fake_docker(tmp_path, drill)
+    assert status == 0
+    (call,) = calls
+    project = ["compose", "-p", "mailstack-prod", "-f", f"{_project_dir(run)}/compose.yaml"]
+    assert call[: len(project)] == project
+    assert call[len(project) :] == [
+        "exec",
+        "-T",
+        "-e",
+        "PGUSER=listmonk",
+        "db",
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--dbname=listmonk",
+        "-c",
+        "UPDATE campaigns SET status = 'paused' WHERE status = 'running'; "
+        "UPDATE campaigns SET status = 'draft' WHERE status = 'scheduled'",
+    ]
+
+
+def test_only_a_database_runs_drill_sql() -> None:
+    with pytest.raises(ValueError, match="only a database runs SQL"):
+        replace(kinds.redis(), drill_sql=("SELECT 1",))

@@ -176,7 +176,7 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     ]
     assert [a[:2] for a in calls[3:5]] == CONFIG_WRITES[1:]
     assert calls[5:] == [
-        ["up", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
+        ["up", "--stack", "pr-12", "--refresh", "--yes", "--non-interactive", "--color", "never"],
         ["stack", "output", "healthUrl", "--stack", "pr-12"],
         ["stack", "output", "appUrl", "--stack", "pr-12"],
     ]
@@ -186,6 +186,10 @@ def test_up_creates_pr_stack_from_dev_labels_deploys_and_smoke_tests(
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     # dev's admin keys are registered in the Hetzner project already.
     assert config["mailstack:registerSshKeys"] == "false"
+    # Its backups never go to dev's repository, nor ping dev's heartbeat.
+    assert config["mailstack:backupRepository"] == "/srv/mailstack/backup/restic"
+    assert config["mailstack:backupSchedule"] == ""
+    assert config["mailstack:backupHeartbeatUrl"] == ""
     assert config["mailstack:expiresAt"] in utc_dates_around(3)
     expires = config["mailstack:expiresAt"]
     assert config["mailstack:serverLabels"] == [
@@ -219,6 +223,10 @@ def test_up_on_an_existing_stack_rewrites_its_config_without_init(
         ["stack", "output"],
         ["stack", "output"],
     ]
+    # The reaper may have deleted its server meanwhile: the state is refreshed
+    # first, so the up creates the server again instead of failing on it.
+    (up,) = [a for a in tools.argvs() if a[0] == "up"]
+    assert "--refresh" in up
     config = tools.state["config"]["pr-12"]
     assert config["mailstack:domain"] == "pr-12.dev.example.com"
     # No item of the older, longer array is left behind.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mailstack import throwaway
 from mailstack.config import ConfigError, validate
-from mailstack.harness import run_program
+from mailstack.harness import Run, run_program
 from mailstack.throwaway import CloudResource, select_expired, throwaway_config
 from tests.conftest import stack_config
 
@@ -329,3 +329,57 @@ def test_a_stack_whose_server_stays_keeps_its_firewalls_and_keys() -> None:
     assert [r.kind for r in selection.expired] == ["servers", "volumes", "primary_ips"]
     assert {v.reason for v in selection.kept} == {"the server of pr-12 is still there"}
     assert len(select_expired(fleet, TODAY, servers_left={"pr-99"}).expired) == 5
+
+
+# --- backups: a throwaway shares nothing with dev's ----------------------------
+
+
+def _throwaway_run(stack: str) -> tuple[dict[str, str], Run]:
+    config, secret_keys = stack_config(
+        "dev", secrets={"backupHeartbeatUrl": "https://hc-ping.com/dev-heartbeat"}
+    )
+    config.update(throwaway.wire(throwaway_config(stack, config, TODAY)))
+    secret_keys.discard("mailstack:backupHeartbeatUrl")  # set-all --plaintext writes it
+    return config, run_program(stack, config, secret_keys)
+
+
+@pytest.mark.parametrize("stack", ["pr-12", "tw-jane-20260310-ab12"])
+def test_a_throwaway_never_shares_devs_repository_host_or_heartbeat(stack: str) -> None:
+    dev_config, dev_keys = stack_config(
+        "dev", secrets={"backupHeartbeatUrl": "https://hc-ping.com/dev-heartbeat"}
+    )
+    dev = run_program("dev", dev_config, dev_keys)
+    _, run = _throwaway_run(stack)
+    dev_conf = dev.artifacts["backup/backup.conf"].text
+    conf = run.artifacts["backup/backup.conf"].text
+
+    def value(text: str, var: str) -> str:
+        (line,) = [line for line in text.splitlines() if line.startswith(f"{var}=")]
+        return line.split("=", 1)[1]
+
+    assert value(conf, "BACKUP_HOSTNAME") == f"mailstack-{stack}"
+    assert value(dev_conf, "BACKUP_HOSTNAME") == "mailstack-dev"
+    assert value(conf, "RESTIC_REPOSITORY") == throwaway.REPOSITORY
+    assert value(conf, "RESTIC_REPOSITORY") != value(dev_conf, "RESTIC_REPOSITORY")
+    assert value(conf, "BACKUP_HEARTBEAT_URL") == "''"
+    assert value(conf, "BACKUP_CREDENTIALS_FILE") == "''"  # dev's object-store keys stay off it
+    assert "backup-credentials" not in {r.name for r in run.registrations}
+    assert "dev-heartbeat" not in json.dumps([r.inputs for r in run.registrations])
+
+
+def test_a_throwaway_has_the_restore_tools_but_no_timer() -> None:
+    """No scheduled backup; `mailstack-restore --from` (the drill) still works."""
+    _, run = _throwaway_run("pr-12")
+    names = {r.name for r in run.of_type("command:remote:Command")}
+    assert {"backup-script-restore", "backup-config", "backup-password", "backup-init"} <= names
+    assert not [n for n in names if n.startswith("backup-unit-") or n == "backup-timers"]
+    assert not [a for a in run.artifacts if a.startswith("backup/systemd/")]
+    assert run.outputs["backup"]["scheduled"] is False
+    assert run.outputs["backup"]["status"]["message"].startswith("no scheduled backups")
+    assert "backupHealthUrl" not in run.outputs  # nothing publishes a status there
+
+
+def test_the_throwaway_repository_is_on_the_servers_data_volume() -> None:
+    from components.server import DATA_DIR
+
+    assert throwaway.REPOSITORY.startswith(f"{DATA_DIR}/")
