@@ -383,3 +383,49 @@ def test_the_throwaway_repository_is_on_the_servers_data_volume() -> None:
     from components.server import DATA_DIR
 
     assert throwaway.REPOSITORY.startswith(f"{DATA_DIR}/")
+
+
+_API_KINDS = {
+    "hcloud:index/server:Server": "servers",
+    "hcloud:index/volume:Volume": "volumes",
+    "hcloud:index/primaryIp:PrimaryIp": "primary_ips",
+    "hcloud:index/firewall:Firewall": "firewalls",
+    "hcloud:index/sshKey:SshKey": "ssh_keys",
+}
+
+
+def _as_the_api_lists_them(run: Run) -> list[CloudResource]:
+    """The program's Hetzner resources as the reaper reads them back from the API:
+    name, labels and delete protection as the program set them (firewalls and
+    SSH keys have no protection field)."""
+    found = []
+    for n, reg in enumerate(r for r in run.registrations if r.type in _API_KINDS):
+        kind = _API_KINDS[reg.type]
+        item: dict[str, Any] = {
+            "id": n + 1,
+            "name": reg.inputs.get("name", reg.name),
+            "labels": reg.inputs.get("labels", {}),
+        }
+        if kind not in throwaway.UNPROTECTABLE_KINDS:
+            item["protection"] = {"delete": bool(reg.inputs.get("deleteProtection", False))}
+        found.append(CloudResource.from_api(kind, item))
+    assert {r.kind for r in found} == set(_API_KINDS.values())
+    return found
+
+
+def test_the_reaper_keeps_everything_the_prod_program_makes_even_long_expired() -> None:
+    config, secret_keys = stack_config("prod")
+    prod = _as_the_api_lists_them(run_program("prod", config, secret_keys))
+    selection = select_expired(prod, date(2999, 1, 1), servers_gone=[r.id for r in prod])
+    assert selection.expired == []
+    assert len(selection.kept) == len(prod)
+
+
+def test_the_reaper_takes_everything_an_expired_throwaway_made() -> None:
+    """The control for the test above: the same reading selects a throwaway's
+    resources, so an empty selection for prod is the labels' doing."""
+    config, secret_keys = stack_config("dev")
+    config.update(throwaway.wire(throwaway_config("pr-12", config, TODAY)))
+    made = _as_the_api_lists_them(run_program("pr-12", config, secret_keys))
+    selection = select_expired(made, date(2999, 1, 1), servers_gone=[r.id for r in made])
+    assert selection.expired == made
