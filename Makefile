@@ -27,7 +27,7 @@ lint: setup ## ruff, mypy, and the generated docs are current
 	$(PY) -m mailstack.docs --check
 
 test: lint ## Lint, then run every test tier
-	@status=0; $(PY) -m pytest || status=$$?; \
+	@status=0; $(PY) -m pytest -n auto --dist loadgroup || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
 

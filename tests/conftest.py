@@ -73,3 +73,16 @@ def stack_runs() -> dict[str, Run]:
         config, secret_keys = stack_config(stack)
         runs[stack] = run_program(stack, config, secret_keys)
     return runs
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n`, the tests that need a Docker engine run on one worker,
+    one after another, and so do those that start database servers: each kind
+    shares one engine or one set of packages, and the timing-sensitive ones
+    (requests during an update) must not compete with their own kind."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("docker"))
+        elif "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("servers"))

@@ -32,8 +32,11 @@ from components.services.model import (
     Service,
 )
 from tests.e2e.backup_support import BackupHost, temp_dir
+from tests.e2e.images.build import BASE, build_all
 
-IMAGE = Image("mailstack-test/standin-base", "1")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+IMAGE = Image.parse(BASE)
 LIMITS = Limits(memory_mb=64, cpus=0.5)
 HEALTHY = Healthcheck(("CMD", "true"), interval="1s", start_period="1s")
 
@@ -87,6 +90,7 @@ class ComposeProject:
 
 @pytest.fixture
 def compose_project() -> Iterator[ComposeProject]:
+    build_all()  # the stand-in base image (cached: only what is missing or stale)
     with temp_dir("restart") as root:
         project = _project(f"mailstack-e2e-restart-{secrets.token_hex(3)}")
         project_dir = root / "compose"
