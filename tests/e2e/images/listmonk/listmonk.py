@@ -69,6 +69,16 @@ def install() -> None:
         )
 
 
+def upgrade() -> None:
+    """Like `--upgrade`: refuses a database without the schema. The stand-in's
+    schema has a single version, so there is nothing to migrate past that."""
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.settings')")
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            sys.exit("listmonk stand-in: the schema is not installed; run --install first")
+
+
 def load_settings() -> dict[str, object]:
     """Read once at start, as listmonk does (its UI restarts it after a change)."""
     with connect() as conn, conn.cursor() as cur:
@@ -197,7 +207,7 @@ if __name__ == "__main__":
     if "--install" in args:
         install()
     elif "--upgrade" in args:
-        pass  # the stand-in's schema has nothing to migrate
+        upgrade()
     elif os.environ.get("STANDIN_BROKEN"):
         hang()
     else:
