@@ -16,17 +16,13 @@ import hashlib
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-import jinja2
-
-from components.firewall import SSH_PORT, WORLD, Rule, inbound_rules
+from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules
+from components.templates import environment
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "access"
 JAIL_PATH = "/etc/fail2ban/jail.d/50-mailstack-sshd.local"
-TAILNET = "100.64.0.0/10"
-"""Tailscale's address range (its CGNAT block)."""
 HEREDOC_END = "MAILSTACK_ACCESS"
 
 
@@ -109,18 +105,6 @@ def ssh_sources(params: AccessParams) -> list[str]:
     return [*sources, TAILNET] if params.tailscale else sources
 
 
-@cache
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(ASSETS),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 (shell and config files, not HTML)
-    )
-    env.filters["q"] = lambda value: shlex.quote(str(value))
-    return env
-
-
 def _ufw_context(params: AccessParams) -> dict[str, object]:
     rules = ufw_rules(params)
     return {"ufw_rules": rules, "ufw_tag": ufw_tag(rules)}
@@ -128,12 +112,16 @@ def _ufw_context(params: AccessParams) -> dict[str, object]:
 
 def render_fail2ban_jail(params: AccessParams) -> str:
     """fail2ban's sshd jail, which never bans `params.admin_cidrs`."""
-    return _env().get_template("fail2ban-sshd.local.j2").render(admin_cidrs=params.admin_cidrs)
+    return (
+        environment(ASSETS)
+        .get_template("fail2ban-sshd.local.j2")
+        .render(admin_cidrs=params.admin_cidrs)
+    )
 
 
 def render_ufw_step(params: AccessParams) -> str:
     """The first boot's UFW step (a root script)."""
-    return _env().get_template("ufw.sh.j2").render(_ufw_context(params))
+    return environment(ASSETS).get_template("ufw.sh.j2").render(_ufw_context(params))
 
 
 def render_access_script(params: AccessParams) -> str:
@@ -146,7 +134,7 @@ def render_access_script(params: AccessParams) -> str:
     if "MAILSTACK_EOF" in jail.splitlines():
         raise ValueError("the fail2ban jail cannot be written by a heredoc")
     return (
-        _env()
+        environment(ASSETS)
         .get_template("access.sh.j2")
         .render(
             admin_user=params.admin_user,

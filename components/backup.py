@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pulumi
 import pulumi_command as command
 
 from components.host import Host
 from components.services.deploy import ARTIFACT_DIR as COMPOSE_ARTIFACT_DIR
 from components.services.model import Project, Role
+from components.templates import environment
 from mailstack import artifacts, clock
 from mailstack.config import StackConfig
 
@@ -218,21 +218,11 @@ class Schedules:
 # --- pure renderers ----------------------------------------------------------------
 
 
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(  # noqa: S701 (renders shell and unit files, not HTML)
-        loader=jinja2.FileSystemLoader(ASSETS),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters["q"] = lambda v: shlex.quote(str(v))
-    return env
-
-
 def render_config(settings: BackupSettings) -> str:
     """The bash config file all three scripts read."""
     p = settings.paths
     return (
-        _env()
+        environment(ASSETS)
         .get_template("backup.conf.j2")
         .render(
             repository=settings.repository,
@@ -276,7 +266,7 @@ def render_units(
     status_dir: str = HostPaths.status_dir,
 ) -> dict[str, str]:
     """The systemd service and timer units, by file name."""
-    env = _env()
+    env = environment(ASSETS)
     values = {
         "bin_dir": bin_dir,
         "config_file": config_file,

@@ -9,18 +9,16 @@ secret may reach this module: its inputs are names, public keys and sizes.
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from components.access import JAIL_PATH, AccessParams, render_fail2ban_jail, render_ufw_step
-from components.firewall import Rule
+from components.templates import environment
 from mailstack.config import ServerImage
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cloud-init"
@@ -47,14 +45,9 @@ class CloudInitParams:
     hostname: str
     """Fully qualified host name (the mail host, which rDNS also names)."""
     image: ServerImage
-    admin_user: str
-    ssh_public_keys: Sequence[str]
-    """Keys allowed to log in as the admin user at first boot (servers: the deploy
-    key only; the access step writes the humans' keys, `components.access`)."""
-    rules: Mapping[str, Rule]
-    """Inbound firewall rules UFW starts with."""
-    admin_cidrs: Sequence[str]
-    """Networks fail2ban never bans, from the first boot on."""
+    access: AccessParams
+    """Who may reach the host at first boot (servers: `bootstrap_access`, the
+    deploy key only; the access step then writes the stack's own)."""
     data_dir: str
     volume_device: str
     """Block device of the data volume, e.g. /dev/disk/by-id/scsi-0HC_Volume_123."""
@@ -62,19 +55,7 @@ class CloudInitParams:
     """Filesystem label the data volume is mounted by."""
     swap_mib: int = 2048
     reboot_time: str = "04:00"
-    tailscale: bool = False
     timezone: str = "Etc/UTC"
-
-    @property
-    def access(self) -> AccessParams:
-        """The first boot's access settings, rendered by `components.access`."""
-        return AccessParams(
-            admin_user=self.admin_user,
-            ssh_public_keys=self.ssh_public_keys,
-            rules=self.rules,
-            admin_cidrs=self.admin_cidrs,
-            tailscale=self.tailscale,
-        )
 
 
 def _literal_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -91,18 +72,6 @@ _Dumper.add_representer(str, _literal_str)
 
 
 @cache
-def _jinja() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(ASSETS),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 (shell and config files, not HTML)
-    )
-    env.filters["q"] = lambda value: shlex.quote(str(value))
-    return env
-
-
-@cache
 def _images() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((ASSETS / "images.yaml").read_text())
     return data
@@ -113,7 +82,7 @@ def _asset(name: str, context: Mapping[str, Any]) -> str:
     path = ASSETS / name
     if path.exists():
         return path.read_text()
-    return _jinja().get_template(f"{name}.j2").render(**context)
+    return environment(ASSETS).get_template(f"{name}.j2").render(**context)
 
 
 def _apt_sources(params: CloudInitParams) -> dict[str, Any]:
@@ -121,7 +90,7 @@ def _apt_sources(params: CloudInitParams) -> dict[str, Any]:
     sources: dict[str, Any] = {}
     if image["docker_apt_source"]:
         sources["docker.list"] = dict(image["docker_apt_source"])
-    if params.tailscale:
+    if params.access.tailscale:
         tailscale = dict(_images()["tailscale_apt_source"])
         tailscale["source"] = tailscale["source"].format(**image)
         sources["tailscale.list"] = tailscale
@@ -164,16 +133,16 @@ def render_user_data(params: CloudInitParams) -> str:
     """The `#cloud-config` document for a server's first boot."""
     image = _images()[params.image.value]
     context = {
-        "admin_user": params.admin_user,
+        "admin_user": params.access.admin_user,
         "reboot_time": params.reboot_time,
-        "tailscale": params.tailscale,
+        "tailscale": params.access.tailscale,
         "docker_repo": bool(image["docker_apt_source"]),
         "data_dir": params.data_dir,
         "volume_device": params.volume_device,
         "volume_label": params.volume_label,
     }
     packages = [*BASE_PACKAGES, *image["docker_packages"]]
-    if params.tailscale:
+    if params.access.tailscale:
         packages.append("tailscale")
     document: dict[str, Any] = {
         "hostname": params.hostname.split(".", 1)[0],
@@ -186,14 +155,14 @@ def render_user_data(params: CloudInitParams) -> str:
         "ssh_pwauth": False,
         "users": [
             {
-                "name": params.admin_user,
+                "name": params.access.admin_user,
                 "gecos": "mailstack admin",
                 "groups": ["sudo"],
                 "shell": "/bin/bash",
                 # Key-only logins have no password to type; automation needs sudo -n.
                 "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "lock_passwd": True,
-                "ssh_authorized_keys": list(params.ssh_public_keys),
+                "ssh_authorized_keys": list(params.access.ssh_public_keys),
             }
         ],
         # Keep the image's mirrors (Hetzner's); only add the sources below.

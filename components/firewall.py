@@ -22,6 +22,8 @@ from typing import Literal
 
 WORLD: tuple[str, ...] = ("0.0.0.0/0", "::/0")
 SSH_PORT = 22
+TAILNET = "100.64.0.0/10"
+"""Tailscale's address range (its CGNAT block): the tailnet's admins."""
 WEB_PORTS = (80, 443)
 # The broadest block prod lets reach SSH: a site or a provider's allocation,
 # not a slice of the internet. `0.0.0.0/1` + `128.0.0.0/1` is as open as

@@ -104,22 +104,17 @@ class HardenedServerArgs:
         Access is the bootstrap (`bootstrap_access`): none of the access
         settings, so changing them never changes the user data.
         """
-        first_boot = bootstrap_access(
-            self.admin_user, deploy_public_key, self.tailscale_auth_key is not None
-        )
         return CloudInitParams(
             hostname=self.hostname,
             image=self.image,
-            admin_user=first_boot.admin_user,
-            ssh_public_keys=first_boot.ssh_public_keys,
-            rules=first_boot.rules,
-            admin_cidrs=first_boot.admin_cidrs,
+            access=bootstrap_access(
+                self.admin_user, deploy_public_key, self.tailscale_auth_key is not None
+            ),
             data_dir=DATA_DIR,
             volume_device=f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}",
             volume_label=VOLUME_LABEL,
             swap_mib=self.swap_mib,
             reboot_time=self.reboot_time,
-            tailscale=self.tailscale_auth_key is not None,
         )
 
 

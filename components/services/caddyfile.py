@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import jinja2
+from components.templates import environment
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "assets" / "services"
-TAILSCALE_RANGE = "100.64.0.0/10"
 LOCAL_HTTP_PORT = 80
 """Where the proxy listens inside its container on the local stack."""
 MTA_STS_ROOT = "/srv/mta-sts"
@@ -65,15 +64,6 @@ class Site:
         return not self.app_host
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 (a Caddyfile, not HTML)
-    )
-
-
 def render_caddyfile(site: Site) -> str:
     if not site.routes or site.routes[-1].path:
         raise ValueError("the last route must catch every other request (empty path)")
@@ -87,7 +77,7 @@ def render_caddyfile(site: Site) -> str:
         admin_paths = (*admin_paths, METRICS_PATH)
         routes = (replace(site.metrics, path=METRICS_PATH), *routes)
     return (
-        _env()
+        environment(TEMPLATES)
         .get_template("Caddyfile.j2")
         .render(
             project=site.project,

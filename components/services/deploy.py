@@ -23,6 +23,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_random as random
 
+from components.firewall import TAILNET
 from components.host import Host
 from components.mail_records import mta_sts_policy
 from components.services import kinds
@@ -112,7 +113,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         mta_sts = MtaSts(f"mta-sts.{config.domain.domain}", policy)
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
-        admin_cidrs.append("100.64.0.0/10")
+        admin_cidrs.append(TAILNET)
     stack = StackParams(
         project=f"mailstack-{pulumi.get_stack()}",
         app=app,

@@ -10,22 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jinja2
-
 from components.services.caddyfile import TEMPLATES
 from components.services.compose import env_file_path
 from components.services.model import Project, Role, Service, Update
+from components.templates import environment
 
 HEREDOC_END = "MAILSTACK_EOF"
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 (shell, not HTML)
-    )
 
 
 def _check_quotable(*values: str) -> None:
@@ -52,7 +42,7 @@ def render_files_step(
         if HEREDOC_END in text.splitlines() or not text.endswith("\n"):
             raise ValueError(f"{path}: cannot be written by a heredoc step")
     return (
-        _env()
+        environment(TEMPLATES)
         .get_template("files.sh.j2")
         .render(
             project=project.name,
@@ -67,7 +57,11 @@ def render_files_step(
 def render_down_step(project: Project, directory: str) -> str:
     """Stop every container of the project, keeping its volumes (the files step's delete)."""
     _check_quotable(directory)
-    return _env().get_template("down.sh.j2").render(project=project.name, dir=directory)
+    return (
+        environment(TEMPLATES)
+        .get_template("down.sh.j2")
+        .render(project=project.name, dir=directory)
+    )
 
 
 def render_deploy_step(
@@ -80,7 +74,7 @@ def render_deploy_step(
     )
     _check_quotable(*(d for _, d in volume_dirs))
     return (
-        _env()
+        environment(TEMPLATES)
         .get_template("deploy.sh.j2")
         .render(
             service=service.name,
@@ -99,7 +93,7 @@ def render_remove_step(service: Service, project: Project, directory: str) -> st
     """Remove a service's containers once it is gone from the compose file."""
     _check_quotable(directory)
     return (
-        _env()
+        environment(TEMPLATES)
         .get_template("remove.sh.j2")
         .render(service=service.name, project=project.name, dir=directory)
     )

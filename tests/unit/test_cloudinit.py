@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.access import ufw_rules, ufw_tag
+from components.access import AccessParams, ufw_rules, ufw_tag
 from components.cloudinit import (
     STEPS,
     STEPS_DIR,
@@ -29,20 +29,28 @@ from tests.conftest import stack_config
 DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeployKeyForUnitTests000000000000000000"
 
 
+ACCESS_KEYS = ("admin_user", "ssh_public_keys", "rules", "admin_cidrs", "tailscale")
+
+
 def _params(**changes: Any) -> CloudInitParams:
-    values: dict[str, Any] = {
-        "hostname": "mail.example.com",
-        "image": ServerImage.UBUNTU_2404,
+    """Unit-test params; the access keys among `changes` go into its AccessParams."""
+    access: dict[str, Any] = {
         "admin_user": "ops",
         "ssh_public_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop"],
         "rules": inbound_rules(["198.51.100.7/32", "2001:db8:7::/48"]),
         "admin_cidrs": ["198.51.100.7/32", "2001:db8:7::/48"],
+        "tailscale": False,
+    }
+    values: dict[str, Any] = {
+        "hostname": "mail.example.com",
+        "image": ServerImage.UBUNTU_2404,
         "data_dir": "/srv/mailstack",
         "volume_device": "/dev/disk/by-id/scsi-0HC_Volume_42",
         "volume_label": "mailstack-data",
     }
-    values.update(changes)
-    return CloudInitParams(**values)
+    for key, value in changes.items():
+        (access if key in ACCESS_KEYS else values)[key] = value
+    return CloudInitParams(access=AccessParams(**access), **values)
 
 
 def _doc(params: CloudInitParams) -> dict[str, Any]:
