@@ -24,7 +24,7 @@ lint: setup ## ruff, mypy, and the generated docs are current
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m mailstack.docs --check
+	$(PY) -m tools.docs --check
 
 test: lint ## Lint, then run every test tier
 	@status=0; $(PY) -m pytest -n auto --dist loadgroup || status=$$?; \
@@ -32,26 +32,26 @@ test: lint ## Lint, then run every test tier
 	exit $$status
 
 synth: setup ## Write build/$(STACK)/ offline (no cloud, no Pulumi CLI)
-	$(PY) -m mailstack.synth --stack $(STACK)
+	$(PY) -m tools.synth --stack $(STACK)
 
 synth-all: setup ## Synth every committed stack
-	for s in local dev prod; do $(PY) -m mailstack.synth --stack $$s || exit 1; done
+	for s in local dev prod; do $(PY) -m tools.synth --stack $$s || exit 1; done
 
 golden: setup ## Rewrite tests/golden/ from a fresh synth of every stack and image (review the diff)
 	$(PY) -m tests.artifacts.golden
 	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/artifacts/test_cloudinit_schema.py
 
 docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
-	$(PY) -m mailstack.docs
+	$(PY) -m tools.docs
 
 local: STACK = local
 local: synth ## Set up and run the local stack (services on the local Docker engine)
 	@docker compose version >/dev/null 2>&1 || { echo "make local needs Docker with the \
 	Compose v2 plugin; on Debian: sudo bash scripts/install-tools.sh && sudo bash \
 	scripts/start-docker.sh" >&2; exit 1; }
-	$(PY) -m mailstack.local secrets build/local/compose
+	$(PY) -m tools.local secrets build/local/compose
 	$(LOCAL_COMPOSE) up -d --wait
-	@$(PY) -m mailstack.local urls build/local
+	@$(PY) -m tools.local urls build/local
 
 local-down: ## Stop the local stack (its volumes, and so its data, stay)
 	docker compose -p mailstack-local down
@@ -86,4 +86,4 @@ backup-status: ## Is STACK's last successful backup recent? (non-zero when stale
 	@cmd=$$($(BACKUP_OUTPUT) statusCommand) && $$cmd
 
 ses-dkim: setup ## Hand STACK's DKIM key to SES (BYODKIM); needs the Pulumi and AWS CLIs
-	$(PY) -m mailstack.ses_dkim --stack $(STACK) --pulumi $(PULUMI)
+	$(PY) -m tools.ses_dkim --stack $(STACK) --pulumi $(PULUMI)

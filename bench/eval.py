@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = """
 import sys, tempfile
 from pathlib import Path
-from mailstack.harness import read_stack_config, run_program
-from mailstack.synth import with_placeholder_secrets
+from tools.harness import read_stack_config, run_program
+from tools.synth import with_placeholder_secrets
 config, secret = read_stack_config({stack!r})
 with_placeholder_secrets(config, secret)
 run_program({stack!r}, config, secret)

@@ -30,12 +30,11 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
-from components.host import Host
-from components.services.deploy import ARTIFACT_DIR as COMPOSE_ARTIFACT_DIR
+from common import artifacts
+from common.layout import HostLayout
+from components.host import Host, Step, run_step
 from components.services.model import Project, Role
 from components.templates import environment
-from mailstack import artifacts, clock
-from mailstack.config import StackConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "backup"
 SCRIPTS = (
@@ -135,46 +134,6 @@ class AppControl:
 
 
 @dataclass(frozen=True)
-class HostPaths:
-    """Where things live on the host. Dumps are staged on the data volume."""
-
-    bin_dir: str = "/usr/local/sbin"
-    """Where the commands are linked; the units' ExecStart points here."""
-    lib_dir: str = "/usr/local/lib/mailstack-backup"
-    config_file: str = "/etc/mailstack/backup.conf"
-    secrets_dir: str = "/etc/mailstack/backup"
-    state_dir: str = "/var/lib/mailstack-backup"
-    metrics_dir: str = "/var/lib/mailstack-backup/metrics"
-    """Prometheus textfile-collector directory the monitoring reads."""
-    lock_file: str = "/run/lock/mailstack-backup.lock"
-    staging_dir: str = "/srv/mailstack/backup/staging"
-    restore_dir: str = "/srv/mailstack/backup/restore"
-    status_dir: str = "/srv/mailstack/status"
-    """Where `backup.json` and the `backup.stale` marker are published for the
-    proxy's /healthz/backup (world-readable, no secrets)."""
-
-    @property
-    def password_file(self) -> str:
-        return f"{self.secrets_dir}/restic-password"
-
-    @property
-    def credentials_file(self) -> str:
-        return f"{self.secrets_dir}/credentials.env"
-
-    @property
-    def last_success_file(self) -> str:
-        return f"{self.state_dir}/last-success"
-
-    @staticmethod
-    def on(data_dir: str) -> HostPaths:
-        return HostPaths(
-            staging_dir=f"{data_dir}/backup/staging",
-            restore_dir=f"{data_dir}/backup/restore",
-            status_dir=f"{data_dir}/status",
-        )
-
-
-@dataclass(frozen=True)
 class BackupSettings:
     """Everything the rendered config file says (no secrets)."""
 
@@ -191,7 +150,8 @@ class BackupSettings:
     heartbeat_url: str = ""
     """Rendered into the file as is: on a server it comes from `BackupArgs.heartbeat_url`."""
     app: AppControl = field(default_factory=AppControl)
-    paths: HostPaths = field(default_factory=HostPaths)
+    paths: HostLayout = field(default_factory=HostLayout)
+    """Where the config, secrets, state and staging area live on the host."""
     uses_credentials: bool = True
     """Whether the object store's keys file exists (s3 targets)."""
 
@@ -260,10 +220,10 @@ def render_credentials(access_key_id: str, secret_access_key: str) -> str:
 
 def render_units(
     schedules: Schedules,
-    bin_dir: str = HostPaths.bin_dir,
-    config_file: str = HostPaths.config_file,
+    bin_dir: str = HostLayout.bin_dir,
+    config_file: str = HostLayout.config_file,
     timeout: str = "6h",
-    status_dir: str = HostPaths.status_dir,
+    status_dir: str = HostLayout().status_dir,
 ) -> dict[str, str]:
     """The systemd service and timer units, by file name."""
     env = environment(ASSETS)
@@ -296,9 +256,6 @@ def ssh_command(
     return pulumi.Output.all(connection.host, connection.user, connection.port).apply(
         lambda v: f"ssh {flags}-p {int(v[2] or 22)} {v[1] or 'root'}@{v[0]} {remote}"
     )
-
-
-# --- config -> args ------------------------------------------------------------------
 
 
 def _slug(text: str) -> str:
@@ -449,52 +406,6 @@ class BackupArgs:
     """Object store access key id (s3 targets)."""
     s3_secret_access_key: pulumi.Output[str] | None = None
     """Object store secret key (a Pulumi secret; s3 targets)."""
-    deployed_at: str = ""
-    """New on every `pulumi up` (the deploy time, `mailstack.clock`): reruns the
-    status step each time. Empty: the status is read once, when installed."""
-
-
-def compose_dir(host: Host) -> str:
-    """Where the services keep compose.yaml and their bind-mounted dirs on `host`."""
-    return f"{host.data_dir}/{COMPOSE_ARTIFACT_DIR}"
-
-
-def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
-    """Map the validated stack config and the host's services onto the component's Args."""
-    b = config.backup
-    s3 = b.repository.startswith("s3:")
-    project_dir = compose_dir(host)
-    sources = sources_from_project(project, project_dir)
-    settings = BackupSettings(
-        repository=b.repository,
-        # The stack, not the environment: every throwaway is environment dev,
-        # and a shared name would let one prune or stand in for another's
-        # snapshots. The same name as the compose project.
-        hostname=f"mailstack-{pulumi.get_stack()}",
-        sources=sources,
-        keep_daily=b.keep_daily,
-        keep_weekly=b.keep_weekly,
-        keep_monthly=b.keep_monthly,
-        check_subset=b.check_subset,
-        max_age_hours=b.max_age_hours,
-        app=app_control(project, project_dir, sources),
-        paths=HostPaths.on(host.data_dir),
-        uses_credentials=s3,
-    )
-    return BackupArgs(
-        host=host,
-        settings=settings,
-        schedules=Schedules(backup=b.schedule, check=b.check_schedule) if b.scheduled else None,
-        password=config.secrets.get("backupPassword"),
-        heartbeat_url=(
-            config.secrets.get("backupHeartbeatUrl")
-            if config.secrets.has("backupHeartbeatUrl")
-            else None
-        ),
-        s3_access_key_id=b.s3_access_key_id if s3 else "",
-        s3_secret_access_key=config.secrets.get("backupS3SecretAccessKey") if s3 else None,
-        deployed_at=clock.now().isoformat(timespec="seconds"),
-    )
 
 
 # --- the component -----------------------------------------------------------------------
@@ -517,7 +428,7 @@ class Backup(pulumi.ComponentResource):
     """Installs the backup scripts, config, secrets and timers on a host over SSH."""
 
     status: pulumi.Output[dict[str, Any]]
-    """The host's backup status as of this `pulumi up` (`parse_status`)."""
+    """The host's backup status when the timers were last installed (`parse_status`)."""
     status_command: pulumi.Output[str]
     restore_command: pulumi.Output[str]
 
@@ -532,31 +443,31 @@ class Backup(pulumi.ComponentResource):
                 "install on servers only"
             )
         settings, paths = args.settings, args.settings.paths
-        ready: list[pulumi.Resource] = list(args.host.ready)
+        host = args.host
 
         def step(
             suffix: str,
-            create: str,
+            create: pulumi.Input[str],
             after: Sequence[pulumi.Resource] = (),
             stdin: pulumi.Input[str] | None = None,
             delete: str | None = None,
             triggers: Sequence[str] = (),
             secret: bool = False,
-        ) -> command.remote.Command:
-            return command.remote.Command(
+        ) -> Step:
+            # A delete here undoes exactly what its create did (removes a file,
+            # disables the timers): run after a replacement's create, it would
+            # undo the new step, so the old one goes first.
+            return run_step(
+                host,
                 f"{name}-{suffix}",
-                command.remote.CommandArgs(
-                    connection=connection,
-                    create=create,
-                    delete=delete,
-                    stdin=stdin,
-                    triggers=list(triggers) or None,
-                ),
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[*ready, *after],
-                    additional_secret_outputs=["stdin"] if secret else None,
-                ),
+                create,
+                delete=delete,
+                stdin=stdin,
+                triggers=triggers,
+                after=after,
+                secret_stdin=secret,
+                delete_before_replace=delete is not None,
+                parent=self,
             )
 
         packages = step(
@@ -636,7 +547,7 @@ class Backup(pulumi.ComponentResource):
         if args.schedules is None:
             self.status = pulumi.Output.from_input(unscheduled_status())
         else:
-            self.status = self._schedule(args.schedules, paths, step, init, args.deployed_at)
+            self.status = self._schedule(args.schedules, paths, step, init)
 
         self.status_command = ssh_command(
             connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
@@ -655,12 +566,11 @@ class Backup(pulumi.ComponentResource):
     def _schedule(
         self,
         schedules: Schedules,
-        paths: HostPaths,
-        step: Callable[..., command.remote.Command],
+        paths: HostLayout,
+        step: Callable[..., Step],
         init: pulumi.Resource,
-        deployed_at: str,
     ) -> pulumi.Output[dict[str, Any]]:
-        """The units and timers, and the status read on every `pulumi up`."""
+        """The units and timers, and the status read when they are installed."""
         units = render_units(
             schedules, paths.bin_dir, paths.config_file, status_dir=paths.status_dir
         )
@@ -686,14 +596,17 @@ class Backup(pulumi.ComponentResource):
             triggers=[_digest(text) for text in units.values()],
         )
 
-        # Read on every up, so `pulumi stack output backup` tells a stale backup.
-        # Never fails: a broken backup must not block deploying its fix, so
+        # Read when the timers are (re)installed, not on every up: a trigger
+        # that changes on every run would make every preview show a change,
+        # and `pulumi preview --expect-no-changes` could never detect drift.
+        # The live state is `make backup-status` (and the metrics). Never
+        # fails: a broken backup must not block deploying its fix, so
         # whatever the script says (or not) is reported, not raised.
         status = step(
             "status",
             f"sudo -n {paths.bin_dir}/mailstack-backup-status --json 2>/dev/null || true",
             after=[enabled],
-            triggers=[deployed_at] if deployed_at else (),
+            triggers=[_digest(text) for text in units.values()],
         )
         return status.stdout.apply(lambda out: _report_status(out, self))
 
@@ -751,29 +664,3 @@ def _report_status(stdout: str | None, backup: Backup) -> dict[str, Any]:
     if stdout is not None and status["state"] != "fresh":
         pulumi.log.warn(f"backups are {status['state']}: {status['message']}", resource=backup)
     return status
-
-
-def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, object]:
-    """The `backup` stack output: where to look and how to tell a stale backup."""
-    if backup is None:
-        return {"enabled": False}
-    b = config.backup
-    paths = HostPaths()
-    return {
-        "enabled": True,
-        "scheduled": b.scheduled,
-        "repository": b.repository,
-        "schedule": b.schedule,
-        "checkSchedule": b.check_schedule,
-        "retention": {"daily": b.keep_daily, "weekly": b.keep_weekly, "monthly": b.keep_monthly},
-        "maxAgeHours": b.max_age_hours,
-        "lastSuccessFile": paths.last_success_file,
-        "metricsFile": f"{paths.metrics_dir}/mailstack_backup.prom",
-        "status": backup.status,
-        "statusCommand": backup.status_command,
-        "restoreCommand": backup.restore_command,
-        "stale": f"statusCommand exits 1 unless fresh: 'backup STALE' when the last success "
-        f"is older than {b.max_age_hours}h or there is none, 'backup FAILED' when a backup or "
-        "check failed since; status.state is that as of the last `pulumi up`; Prometheus: "
-        f"time() - mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
-    }

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from common.enums import ServerImage
 from components.access import JAIL_PATH, AccessParams, render_fail2ban_jail, render_ufw_step
 from components.templates import environment
-from mailstack.config import ServerImage
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cloud-init"
 STEPS_DIR = "/usr/local/lib/mailstack/firstboot"

@@ -22,20 +22,17 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_tls as tls
 
+from common import artifacts
 from components.mail_checklist import manual_steps
 from components.mail_records import (
-    DmarcParams,
     DnsRecordSpec,
     MailRecordParams,
     RecordValues,
-    SesParams,
     build_records,
     dkim_public_key_base64,
     records_by_key,
 )
 from components.zonefile import render_zone_fragment
-from mailstack import artifacts
-from mailstack.config import MailRelay, StackConfig
 
 DKIM_RSA_BITS = 2048
 # The tls provider marks these secret itself, but not under mocks; say it again.
@@ -56,54 +53,6 @@ class MailDomainArgs:
     """The server's primary IPv6 address; required when `records.has_ipv6`."""
     smtp_host: str = ""
     """The SMTP relay host, named in the manual steps when it is not in SPF."""
-
-
-def mail_domain_args(
-    config: StackConfig,
-    server_ipv4: pulumi.Input[str],
-    server_ipv6: pulumi.Input[str] | None,
-) -> MailDomainArgs:
-    """Map the stack config (and the server's addresses) to `MailDomainArgs`."""
-    dns, domain = config.dns, config.domain
-    ses = None
-    if config.mail.relay is MailRelay.SES:
-        tokens = tuple(dns.ses_dkim_tokens) if config.ses_signs_dkim else ()
-        ses = SesParams(config.mail.ses_region, config.ses_mail_from, tokens)
-    records = MailRecordParams(
-        domain=domain.domain,
-        app_host=domain.app_host,
-        mail_host=domain.mail_host,
-        dmarc=DmarcParams(
-            policy=dns.dmarc_policy.value,
-            rua=config.dmarc_rua,
-            subdomain_policy=dns.dmarc_subdomain_policy,
-            pct=dns.dmarc_pct,
-            ruf=dns.dmarc_ruf,
-            adkim=dns.dkim_alignment.value,
-            aspf=dns.spf_alignment.value,
-        ),
-        caa_issuer=dns.caa_issuer,
-        caa_iodef=dns.caa_iodef or config.dmarc_rua,
-        proxy_web=dns.proxy_web,
-        www_redirect=domain.www_redirect,
-        has_ipv6=server_ipv6 is not None,
-        receives_mail=dns.receives_mail,
-        spf_includes=tuple(dns.spf_includes),
-        spf_server_ips=dns.spf_server_ips,
-        spf_all=dns.spf_all.value,
-        dkim_selectors=() if config.ses_signs_dkim else tuple(dns.dkim_selectors),
-        ses=ses,
-        mta_sts_mode=dns.mta_sts_mode.value if dns.mta_sts else "",
-        tls_rpt_rua=dns.tls_rpt,
-        null_mx_names=tuple(dns.null_mx_names),
-    )
-    return MailDomainArgs(
-        zone_id=dns.zone_id,
-        records=records,
-        server_ipv4=server_ipv4,
-        server_ipv6=server_ipv6,
-        smtp_host=config.mail.smtp_host,
-    )
 
 
 def _content_of(live: pulumi.Output[dict[str, DnsRecordSpec]], key: str) -> pulumi.Output[str]:

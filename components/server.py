@@ -12,6 +12,7 @@ access step, over SSH, and again whenever those settings change.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,9 @@ import pulumi_command as command
 import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
+from common import artifacts
+from common.enums import ServerImage
+from common.layout import HostLayout
 from components.access import (
     AccessParams,
     access_step_command,
@@ -30,13 +34,9 @@ from components.access import (
 )
 from components.cloudinit import CloudInitParams, render_user_data, render_wait_script
 from components.firewall import Rule, inbound_rules
-from components.host import Host
-from mailstack import artifacts
-from mailstack.config import ServerImage, StackConfig
+from components.host import Host, run_step
 
 COMPONENT_TYPE = "mailstack:compute:HardenedServer"
-DATA_DIR = "/srv/mailstack"
-"""Where the data volume is mounted; every persistent file lives below it."""
 VOLUME_LABEL = "mailstack-data"
 USER_DATA_ARTIFACT = "cloud-init/user-data.yaml"
 ACCESS_ARTIFACT = "host/access.sh"
@@ -62,6 +62,8 @@ class HardenedServerArgs:
     """OpenSSH public keys of the human admins (at least one)."""
     admin_cidrs: Sequence[str]
     """Networks allowed to reach SSH (and where `pulumi up` runs)."""
+    layout: HostLayout
+    """Where everything lives on the server (the data volume's mount point)."""
     register_admin_keys: bool = True
     """Register the admin keys with Hetzner too (once per project: not beside dev)."""
     protect: bool = False
@@ -110,40 +112,12 @@ class HardenedServerArgs:
             access=bootstrap_access(
                 self.admin_user, deploy_public_key, self.tailscale_auth_key is not None
             ),
-            data_dir=DATA_DIR,
+            data_dir=self.layout.data_dir,
             volume_device=f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}",
             volume_label=VOLUME_LABEL,
             swap_mib=self.swap_mib,
             reboot_time=self.reboot_time,
         )
-
-
-def server_args(config: StackConfig) -> HardenedServerArgs:
-    """Map the stack config onto the server's Args."""
-    labels = dict(label.split("=", 1) for label in config.server.labels)
-    # Throwaway stacks carry their expiry in `serverLabels` (mailstack/throwaway.py),
-    # so the reaper reads one label scheme.
-    labels.update({"managed-by": "mailstack", "environment": config.stack.environment.value})
-    return HardenedServerArgs(
-        hostname=config.domain.mail_host,
-        server_type=config.server.type,
-        image=config.server.image,
-        location=config.server.location,
-        admin_user=config.admin.user,
-        admin_ssh_keys=tuple(config.admin.ssh_public_keys),
-        register_admin_keys=config.admin.register_ssh_keys,
-        admin_cidrs=tuple(config.admin.cidrs),
-        protect=config.is_prod,
-        backups=config.server.backups,
-        labels=labels,
-        extra_tcp_ports=tuple(config.admin.extra_tcp_ports),
-        swap_mib=config.server.swap_mib,
-        volume_size_gb=config.server.volume_size_gb,
-        reboot_time=config.server.reboot_time,
-        tailscale_auth_key=(
-            config.secrets.get("tailscaleAuthKey") if config.admin.tailscale else None
-        ),
-    )
 
 
 def _hcloud_id(output: pulumi.Output[str]) -> pulumi.Output[int]:
@@ -308,52 +282,52 @@ class HardenedServer(pulumi.ComponentResource):
             dial_error_limit=60,
             per_dial_timeout=10,
         )
-        wait = command.remote.Command(
+        # Every step on this host carries the server's id as a trigger (through
+        # `run_step`), so a replaced server gets every step again, in order.
+        booting = Host("server", connection, args.layout, identity=server.id)
+        wait = run_step(
+            booting,
             f"{name}-cloud-init",
-            connection=connection,
-            create=render_wait_script(DATA_DIR),
-            triggers=[server.id],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[server, attachment]),
+            render_wait_script(args.layout.data_dir),
+            after=[server, attachment],
+            parent=self,
         )
         access_command = deploy_key.public_key_openssh.apply(
             lambda key: access_step_command(render_access_script(args.access(key)))
         )
         artifacts.publish(ACCESS_ARTIFACT, access_command, 0o755)
-        access = command.remote.Command(
+        access = run_step(
+            booting,
             f"{name}-access",
-            connection=connection,
-            create=access_command,
+            access_command,
             # Re-run exactly when the rendered keys or rules change, and on a
             # new server (which boots with the bootstrap access only).
-            triggers=[
-                server.id,
-                access_command.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()),
-            ],
+            triggers=[access_command.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())],
             # The cloud firewall admits the new admin networks first: the
             # step connects from one of them.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[wait, firewall]),
+            after=[wait, firewall],
+            parent=self,
         )
         # Everything that touches the host afterwards waits for the access step
         # (through `host.ready`), not only the services' files step: each of
         # those steps connects over the same SSH, and a failed access step
         # leaves the host's keys and firewall unlike the config, which must be
         # fixed before anything deploys on top of it (backups included).
-        ready = (wait, access)
+        self.host = dataclasses.replace(booting, ready=(wait, access))
         if args.tailscale_auth_key is not None:
-            command.remote.Command(
+            run_step(
+                self.host,
                 f"{name}-tailscale",
-                connection=connection,
                 # The auth key goes on stdin: never in argv, user data or logs.
-                create=f"sudo -n tailscale up --auth-key=file:/dev/stdin --hostname={args.slug}",
+                f"sudo -n tailscale up --auth-key=file:/dev/stdin --hostname={args.slug}",
                 stdin=args.tailscale_auth_key,
-                triggers=[server.id],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
+                secret_stdin=True,
+                parent=self,
             )
 
         self.server_id = server.id
-        self.data_dir = DATA_DIR
+        self.data_dir = args.layout.data_dir
         self.ssh_command = pulumi.Output.concat("ssh ", args.admin_user, "@", self.ipv4)
-        self.host = Host(name="server", connection=connection, data_dir=DATA_DIR, ready=ready)
         self.register_outputs(
             {
                 "ipv4": self.ipv4,

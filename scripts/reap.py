@@ -5,7 +5,7 @@
     HCLOUD_TOKEN=... scripts/reap.py --delete   # delete it (make reap, reap.yml)
 
 Asks the Hetzner Cloud API for everything labelled `mailstack-kind=throwaway`
-and deletes only what `mailstack.throwaway.judge` calls expired: never anything
+and deletes only what `tools.throwaway.judge` calls expired: never anything
 with delete protection, anything marked prod, or anything unexpired. Servers go
 first (waiting for each deletion to finish), then the volumes and primary IPs
 they leave behind, then their firewalls (Hetzner refuses to delete one that is
@@ -42,14 +42,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mailstack.throwaway import (
-    KIND_LABEL,
-    STACK_LABEL,
-    THROWAWAY,
-    CloudResource,
-    is_throwaway_name,
-    select_expired,
-)
+from common.labels import KIND_LABEL, STACK_LABEL, THROWAWAY
+from tools.throwaway import CloudResource, is_throwaway_name, select_expired
 
 ENDPOINT = "https://api.hetzner.cloud/v1"
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ synth_all() {
   local dir=$1 out=$2 stack
   for stack in "${STACKS[@]}"; do
     [[ -f $dir/Pulumi.$stack.yaml ]] || continue
-    (cd "$dir" && "$PY" -m mailstack.synth --stack "$stack" --out "$out") >&2 || return 1
+    (cd "$dir" && "$PY" -m tools.synth --stack "$stack" --out "$out") >&2 || return 1
     rm -f "$out/$stack/graph.svg"
   done
 }

@@ -51,7 +51,7 @@ assert_throwaway() {
       die "refusing to touch stack '$stack': only throwaway stacks (pr-<n>, tw-<user>-<date>-<rand>) go through here"
       ;;
   esac
-  "$PY" -m mailstack.throwaway check "$stack" || die "refusing to touch stack '$stack'"
+  "$PY" -m tools.throwaway check "$stack" || die "refusing to touch stack '$stack'"
 }
 
 # 0 when the backend secrets are there; else stop, cleanly or not.
@@ -96,7 +96,7 @@ smoke() {
 # Sets EXPIRES to the expiry date it wrote.
 write_config() {
   local stack=$1 pairs pair keys=() args=()
-  pairs="$("$PY" -m mailstack.throwaway config "$stack" --ttl-days "$TTL_DAYS")"
+  pairs="$("$PY" -m tools.throwaway config "$stack" --ttl-days "$TTL_DAYS")"
   while IFS= read -r pair; do
     args+=(--plaintext "$pair")
     keys+=("${pair%%[[=]*}")
@@ -111,7 +111,7 @@ write_config() {
 cmd_up() {
   local stack=${1:-}
   if [[ -z $stack ]]; then
-    stack="$("$PY" -m mailstack.throwaway name --user "${USER:-$(id -un)}")"
+    stack="$("$PY" -m tools.throwaway name --user "${USER:-$(id -un)}")"
   fi
   assert_throwaway "$stack"
   require_backend up

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from mailstack.config import PROJECT
-from mailstack.harness import Run, read_stack_config, run_program
-from mailstack.synth import with_placeholder_secrets
+from tools.harness import Run, read_stack_config, run_program
+from tools.synth import with_placeholder_secrets
 
 STACKS = ("local", "dev", "prod")
 

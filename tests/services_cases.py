@@ -9,8 +9,8 @@ import yaml
 
 from components.services.presets import AppParams, Relay
 from mailstack.config import AppPreset
-from mailstack.harness import Run, run_program
 from tests.conftest import STACKS, stack_config
+from tools.harness import Run, run_program
 
 PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     "listmonk": {},

@@ -20,28 +20,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_command as command
 import pulumi_random as random
 
-from components.firewall import TAILNET
-from components.host import Host
-from components.mail_records import mta_sts_policy
-from components.services import kinds
+from common.artifacts import publish
+from components.host import Host, Step, run_step
 from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
-from components.services.presets import AppParams, Relay
-from components.services.stack import MtaSts, StackParams, build_stack
+from components.services.stack import StackParams, build_stack
 from components.services.steps import (
     render_deploy_step,
     render_down_step,
     render_files_step,
     render_remove_step,
 )
-from mailstack.artifacts import publish
-from mailstack.config import MailRelay, StackConfig
 
 ARTIFACT_DIR = "compose"
+"""Where synth writes the compose files (build/<stack>/compose)."""
 
 
 @dataclass(frozen=True)
@@ -58,122 +53,7 @@ class ServicesArgs:
     @property
     def project_dir(self) -> str:
         """Where compose.yaml and its files live on the host (on the data volume)."""
-        return f"{self.host.data_dir}/{ARTIFACT_DIR}"
-
-
-def services_args(config: StackConfig, host: Host) -> ServicesArgs:
-    """Map the stack's config to the services' Args."""
-    # Imported here: components.backup imports this module.
-    from components.backup import HostPaths
-
-    local = config.is_local
-    if config.mail.relay is MailRelay.SINK:
-        relay = Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
-    else:
-        smtp_host = config.mail.smtp_host or (
-            f"email-smtp.{config.mail.ses_region}.amazonaws.com"
-            if config.mail.relay is MailRelay.SES
-            else ""
-        )
-        relay = Relay(
-            smtp_host,
-            config.mail.smtp_port,
-            config.mail.smtp_username,
-            Secret("config", "smtpPassword"),
-        )
-    app_url = (
-        f"http://localhost:{config.services.local_http_port}"
-        if local
-        else f"https://{config.domain.app_host}"
-    )
-    app = AppParams(
-        preset=config.app.preset,
-        image=config.app.image,
-        port=config.app.port,
-        health_path=config.app.health_path,
-        admin_paths=tuple(config.app.admin_paths),
-        app_url=app_url,
-        from_address=config.from_address,
-        relay=relay,
-        redis=config.services.redis,
-        minio=config.services.minio,
-        buckets=tuple(config.services.minio_buckets),
-        egress=not local,
-        web_image=config.app.web_image,
-        web_port=config.app.web_port,
-        health_command=tuple(config.app.health_command),
-        web_health_command=tuple(config.app.web_health_command),
-    )
-    # Only scheduled backups publish a status and metrics.
-    backups = not local and config.backup.scheduled
-    mta_sts = None
-    if not local and config.dns.receives_mail and config.dns.mta_sts:
-        # The same pure function renders the policy whose id DNS publishes.
-        policy = mta_sts_policy(config.dns.mta_sts_mode.value, [config.domain.mail_host])
-        mta_sts = MtaSts(f"mta-sts.{config.domain.domain}", policy)
-    admin_cidrs = list(config.admin.cidrs)
-    if config.admin.tailscale:
-        admin_cidrs.append(TAILNET)
-    stack = StackParams(
-        project=f"mailstack-{pulumi.get_stack()}",
-        app=app,
-        app_host="" if local else config.domain.app_host,
-        # Locally there is no public name to redirect to.
-        www_host=f"www.{config.domain.domain}" if config.domain.www_redirect and not local else "",
-        admin_cidrs=tuple(admin_cidrs),
-        local_http_port=config.services.local_http_port,
-        local_mail_ui_port=config.services.local_mail_ui_port,
-        volume_root="" if local else f"{host.data_dir}/volumes",
-        mta_sts=mta_sts,
-        # Written by the backup units on the host (components/backup.py).
-        backup_status_dir=f"{host.data_dir}/status" if backups else "",
-        # Servers only: locally it would watch the developer's machine (or
-        # its engine's VM), and no backups write metrics there.
-        monitoring=not local and config.services.monitoring,
-        textfile_dir=HostPaths.on(host.data_dir).metrics_dir if backups else "",
-    )
-    secrets = {}
-    if relay.password is not None:
-        secrets[relay.password.key] = config.secrets.get(relay.password.key)
-    return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
-
-
-def _step(
-    name: str,
-    host: Host,
-    create: str,
-    *,
-    update: str | None = None,
-    delete: str | None = None,
-    stdin: pulumi.Input[str] | None = None,
-    triggers: Sequence[pulumi.Input[str]] = (),
-    opts: pulumi.ResourceOptions,
-) -> pulumi.CustomResource:
-    """A shell step on the host: `local` for the local engine, `remote` over SSH."""
-    if host.connection is None:
-        return command.local.Command(
-            name,
-            create=create,
-            update=update,
-            delete=delete,
-            stdin=stdin,
-            triggers=list(triggers),
-            interpreter=["/bin/sh", "-c"],
-            # Our scripts never print their stdin; compose reports on stderr.
-            logging=command.local.Logging.STDERR,
-            opts=opts,
-        )
-    return command.remote.Command(
-        name,
-        connection=host.connection,
-        create=create,
-        update=update,
-        delete=delete,
-        stdin=stdin,
-        triggers=list(triggers),
-        logging=command.remote.Logging.STDERR,
-        opts=opts,
-    )
+        return self.host.layout.compose_dir
 
 
 @dataclass(frozen=True)
@@ -195,7 +75,7 @@ class ServiceArgs:
 class ServiceDeployment(pulumi.ComponentResource):
     """One compose service on a host: `mailstack:services:Service`."""
 
-    step: pulumi.CustomResource
+    step: Step
     service_name: str
 
     def __init__(
@@ -211,14 +91,15 @@ class ServiceDeployment(pulumi.ComponentResource):
         create = render_deploy_step(service, project, args.project_dir, definition)
         if args.host.is_local:
             publish(f"{ARTIFACT_DIR}/deploy/{service.name}.sh", create, 0o755)
-        self.step = _step(
-            f"{name}-deploy",
+        self.step = run_step(
             args.host,
+            f"{name}-deploy",
             create,
             delete=render_remove_step(service, project, args.project_dir),
             stdin=args.env_file,
             triggers=triggers,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.host.ready, *args.after]),
+            after=args.after,
+            parent=self,
         )
         self.register_outputs({"definitionHash": definition})
 
@@ -264,21 +145,28 @@ class ComposeStack(pulumi.ComponentResource):
 
         for path, text in rendered.files.items():
             publish(f"{ARTIFACT_DIR}/{path}", text)
-        write_files = render_files_step(project, args.project_dir, rendered.files)
-        first_write = render_files_step(project, args.project_dir, rendered.files, create=True)
+        generation = _files_generation(args.host, rendered.files)
+        write_files = generation.apply(
+            lambda g: render_files_step(project, args.project_dir, rendered.files, generation=g)
+        )
+        first_write = generation.apply(
+            lambda g: render_files_step(
+                project, args.project_dir, rendered.files, create=True, generation=g
+            )
+        )
         # Deleted last on `pulumi destroy` (every service step depends on it).
-        down = render_down_step(project, args.project_dir)
+        down = generation.apply(lambda g: render_down_step(project, args.project_dir, g))
         if args.host.is_local:
             publish(f"{ARTIFACT_DIR}/deploy/files.sh", write_files, 0o755)
             publish(f"{ARTIFACT_DIR}/deploy/files-create.sh", first_write, 0o755)
             publish(f"{ARTIFACT_DIR}/deploy/down.sh", down, 0o755)
-        files = _step(
-            f"{name}-files",
+        files = run_step(
             args.host,
+            f"{name}-files",
             first_write,
             update=write_files,
             delete=down,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.host.ready)),
+            parent=self,
         )
 
         self.services = {}
@@ -314,6 +202,27 @@ class ComposeStack(pulumi.ComponentResource):
             f"{args.stack.app.app_url}{METRICS_PATH}" if args.stack.monitoring else None
         )
         self.register_outputs({"appUrl": self.app_url})
+
+
+def _files_generation(host: Host, files: Mapping[str, str]) -> pulumi.Output[str]:
+    """Which files step last wrote the project: its host, connection and files.
+
+    The files step writes it on the host; its delete (`down`) stops the project
+    only while the host still holds its own generation. A step replaced for a
+    new server, a new connection or new files runs its successor's create
+    first, and the old delete, run last, then finds another generation and
+    leaves the project running.
+    """
+    content = "".join(f"{path}\0{text}\0" for path, text in sorted(files.items()))
+    where: list[pulumi.Input[str]] = ["local"]
+    if host.connection is not None:
+        where = [host.identity or "", host.connection.host, host.connection.user or ""]
+
+    def digest(parts: list[str]) -> str:
+        text = "\0".join([*parts, content])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    return pulumi.Output.all(*where).apply(digest)
 
 
 def _env_file(

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.enums import AppPreset
 from components.services import kinds
 from components.services.caddyfile import Route
 from components.services.model import (
@@ -31,7 +32,6 @@ from components.services.model import (
     Update,
     random_secret,
 )
-from mailstack.config import AppPreset
 
 LISTMONK = Image("listmonk/listmonk", "v5.0.3")
 NGINX = Image("nginx", "1.27.4")

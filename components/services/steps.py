@@ -25,7 +25,12 @@ def _check_quotable(*values: str) -> None:
 
 
 def render_files_step(
-    project: Project, directory: str, files: Mapping[str, str], *, create: bool = False
+    project: Project,
+    directory: str,
+    files: Mapping[str, str],
+    *,
+    create: bool = False,
+    generation: str = "",
 ) -> str:
     """Write every non-secret file of the project into `directory`.
 
@@ -34,7 +39,9 @@ def render_files_step(
     its own step has not written yet ("env file ... not found").
 
     The `create` variant also leaves a marker when the project is already
-    running, so that the delete of a step it replaces does not stop it.
+    running, so that the delete of a step it replaces does not stop it. The
+    `generation` (see deploy.py) names this step's files on the host: the
+    delete of an older step, run after its successor, finds another one.
     """
     env_files = sorted(env_file_path(s) for s in project.services if s.secret_env)
     _check_quotable(directory, *files, *env_files)
@@ -50,18 +57,29 @@ def render_files_step(
             files=sorted(files.items()),
             env_files=env_files,
             create=create,
+            generation=_generation(generation),
         )
     )
 
 
-def render_down_step(project: Project, directory: str) -> str:
-    """Stop every container of the project, keeping its volumes (the files step's delete)."""
+def render_down_step(project: Project, directory: str, generation: str = "") -> str:
+    """Stop every container of the project, keeping its volumes (the files step's delete).
+
+    Only while the host holds `generation`: otherwise a newer files step wrote
+    the project since, and runs it now.
+    """
     _check_quotable(directory)
     return (
         environment(TEMPLATES)
         .get_template("down.sh.j2")
-        .render(project=project.name, dir=directory)
+        .render(project=project.name, dir=directory, generation=_generation(generation))
     )
+
+
+def _generation(value: str) -> str:
+    if value and not value.isalnum():
+        raise ValueError(f"generation {value!r} must be letters and digits")
+    return value
 
 
 def render_deploy_step(

@@ -19,9 +19,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from mailstack.harness import ROOT
-from mailstack.synth import synth
 from tests.conftest import STACKS
+from tools.harness import ROOT
+from tools.synth import synth
 
 GOLDEN = ROOT / "tests" / "golden"
 EXCLUDED = frozenset({"graph.svg"})

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from common.layout import HostLayout
 from components.backup import (
     ASSETS,
     SCRIPTS,
     BackupSettings,
     BackupSource,
-    HostPaths,
     Schedules,
     SourceKind,
     app_control,
@@ -22,8 +22,8 @@ from components.backup import (
 )
 from components.services import kinds
 from components.services.model import Project, random_secret
-from mailstack.harness import ROOT, Run
 from tests.conftest import STACKS
+from tools.harness import ROOT, Run
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -129,7 +129,7 @@ def test_committed_schedules_are_valid_systemd_calendars(
 
 def test_units_run_the_installed_commands_with_the_config() -> None:
     units = render_units(Schedules("*-*-* 02:00:00", "Mon *-*-* 04:00:00"))
-    paths = HostPaths()
+    paths = HostLayout()
     assert (
         f"ExecStart={paths.bin_dir}/mailstack-backup --config {paths.config_file} run"
         in units["mailstack-backup.service"]
@@ -141,7 +141,7 @@ def test_units_run_the_installed_commands_with_the_config() -> None:
 
 def test_the_status_is_published_every_interval_and_after_every_run() -> None:
     units = render_units(Schedules(status_interval="7min"), status_dir="/srv/data/status")
-    paths = HostPaths()
+    paths = HostLayout()
     assert (
         f"ExecStart={paths.bin_dir}/mailstack-backup-status --config {paths.config_file} "
         "--publish /srv/data/status\n" in units["mailstack-backup-status.service"]

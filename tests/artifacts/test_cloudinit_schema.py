@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
+from common.layout import SERVER_DATA_DIR as DATA_DIR
 from components.access import HEREDOC_END
 from components.cloudinit import render_wait_script
-from components.server import ACCESS_ARTIFACT, DATA_DIR, USER_DATA_ARTIFACT
-from mailstack.harness import ROOT, Run, run_program
+from components.server import ACCESS_ARTIFACT, USER_DATA_ARTIFACT
 from tests.conftest import stack_config
+from tools.harness import ROOT, Run, run_program
 
 GOLDEN = ROOT / "tests" / "golden" / "cloud-init"
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {

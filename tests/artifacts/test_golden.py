@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import mailstack.synth
-from mailstack import harness
-from mailstack.harness import ResolvedArtifact, Run
+import tools.synth
 from tests.artifacts import golden
 from tests.conftest import STACKS
+from tools import harness
+from tools.harness import ResolvedArtifact, Run
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -44,9 +44,9 @@ def test_a_renderer_change_fails_until_the_goldens_are_updated(
 ) -> None:
     assert golden.check("local", goldens, tmp_path / "before") == ""
 
-    original = mailstack.synth.mermaid
+    original = tools.synth.mermaid
     monkeypatch.setattr(
-        mailstack.synth, "mermaid", lambda run: original(run) + "  %% renderer changed\n"
+        tools.synth, "mermaid", lambda run: original(run) + "  %% renderer changed\n"
     )
     problems = golden.check("local", goldens, tmp_path / "changed")
     assert "synth output of stack 'local' differs from tests/golden/local/" in problems
@@ -69,7 +69,7 @@ def test_a_new_artifact_and_its_mode_show_in_the_diff(
         run.artifacts["compose/app.env"] = ResolvedArtifact("TOKEN=<secret>\n", 0o600, True)
         return run
 
-    monkeypatch.setattr(mailstack.synth, "run_program", with_secret_file)
+    monkeypatch.setattr(tools.synth, "run_program", with_secret_file)
     problems = golden.check("local", goldens, tmp_path / "new")
     assert "--- /dev/null\n+++ synth/local/compose/app.env" in problems
     assert "+0600 compose/app.env" in problems

@@ -26,9 +26,9 @@ from components.mail_records import (
     txt_strings,
 )
 from mailstack.config import ConfigError, StackConfig, validate
-from mailstack.fakes import FAKE_RSA_PUBLIC_KEY_PEM
 from tests.artifacts.zone_resolver import ZoneResolver
 from tests.conftest import stack_config
+from tools.fakes import FAKE_RSA_PUBLIC_KEY_PEM
 
 IPV4, IPV6 = "203.0.113.25", "2001:db8:25::1"
 PCT_REMOVED = "Support for the pct tag was removed in RFC 9989"
@@ -97,7 +97,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def published(stack: str, edits: dict[str, Any]) -> tuple[StackConfig, list[DnsRecordSpec]]:
-    from components.dns import mail_domain_args
+    from mailstack.wiring import mail_domain_args
 
     config = validate(*stack_config(stack, set=edits))
     params = mail_domain_args(config, IPV4, IPV6).records

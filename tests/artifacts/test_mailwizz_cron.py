@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.harness import Run
 from tests.services_cases import runs
+from tools.harness import Run
 
 __all__ = ["runs"]  # a shared fixture
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.harness import Run
 from tests.services_cases import CASE_IDS, CASES, runs
+from tools.harness import Run
 
 __all__ = ["runs"]  # a shared fixture
 
@@ -99,7 +99,10 @@ def test_the_files_step_writes_every_file_byte_for_byte(
     assert "mta-sts.txt" in expected
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     env_files = {rel for rel in written if rel.startswith("env/")}
-    assert written - env_files == set(expected)
+    # Besides the files, the generation the step's delete compares (deploy.py).
+    assert written - env_files == {*expected, ".files-generation"}
+    generation = (tmp_path / ".files-generation").read_text().strip()
+    assert f"'{generation}'" in run.named("services-files").inputs["delete"]
     for rel, text in expected.items():
         assert (tmp_path / rel).read_bytes() == text.encode(), rel
     # Compose loads every service's env file, so each exists before any service

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mailstack.harness import ROOT
+from tools.harness import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))

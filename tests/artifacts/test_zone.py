@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.harness import ROOT
 from tests.artifacts.zone_resolver import wrap_in_zone
 from tests.conftest import RunStack
+from tools.harness import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "prod" / "dns" / "zone.db"
 # Every warning is an error, including MX/NS targets and CNAMEs that break the rules.

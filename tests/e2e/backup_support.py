@@ -21,12 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.layout import HostLayout
 from components.backup import (
     ASSETS,
     AppControl,
     BackupSettings,
     BackupSource,
-    HostPaths,
     SourceKind,
     render_config,
 )
@@ -253,16 +253,16 @@ class BackupHost:
         self.write_config()
 
     @property
-    def paths(self) -> HostPaths:
+    def paths(self) -> HostLayout:
         r = self.root
-        return HostPaths(
+        # Staging and restore areas below `r/backup/`, as on the data volume.
+        return HostLayout(
+            data_dir=str(r),
             config_file=str(r / "backup.conf"),
             secrets_dir=str(r / "secrets"),
             state_dir=str(r / "state"),
             metrics_dir=str(r / "state/metrics"),
             lock_file=str(r / "backup.lock"),
-            staging_dir=str(r / "staging"),
-            restore_dir=str(r / "restore"),
         )
 
     @property

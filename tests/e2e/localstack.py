@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailstack.harness import run_program
-from mailstack.local import fill_secrets
-from mailstack.synth import write_build
 from tests.conftest import stack_config
+from tools.harness import run_program
+from tools.local import fill_secrets
+from tools.synth import write_build
 
 
 @dataclass

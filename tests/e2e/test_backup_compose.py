@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from components.backup import BackupSource, SourceKind
-from mailstack.harness import Run, run_program
 from tests.conftest import stack_config
 from tests.e2e.backup_support import BackupHost, MariaDB, mariadb_server, temp_dir
 from tests.services_cases import settings
+from tools.harness import Run, run_program
 
 FAKE_DOCKER = r"""
 import json, os, sys

@@ -30,11 +30,12 @@ from typing import Any
 import pytest
 import yaml
 
+from common.layout import SERVER_DATA_DIR as DATA_DIR
 from components.cloudinit import FIRSTBOOT_MARKER, STEPS_DIR
-from components.server import ACCESS_ARTIFACT, DATA_DIR, USER_DATA_ARTIFACT, VOLUME_LABEL
-from mailstack.fakes import fake_outputs
-from mailstack.harness import run_program
+from components.server import ACCESS_ARTIFACT, USER_DATA_ARTIFACT, VOLUME_LABEL
 from tests.conftest import stack_config
+from tools.fakes import fake_outputs
+from tools.harness import run_program
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

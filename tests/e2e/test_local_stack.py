@@ -34,11 +34,11 @@ from components.services.compose import NETWORKS, service_dict
 from components.services.model import Image, Role, Update
 from components.services.presets import build_app
 from mailstack.config import AppPreset
-from mailstack.harness import ROOT
 from tests.conftest import RunStack
 from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
 from tests.services_cases import app_params
+from tools.harness import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from common.layout import HostLayout
 from components.host import Host
 from components.services import kinds
-from components.services.deploy import ComposeStack, services_args
+from components.services.deploy import ComposeStack
 from components.services.model import Service
 from mailstack.config import load_config
+from mailstack.wiring import services_args
 from tests.e2e.images.build import build_all
 from tests.e2e.localstack import LocalStack
 
@@ -59,7 +61,7 @@ def _monitored(textfiles: Path, admin_cidrs: tuple[str, ...]) -> Callable[[], No
     """A program: the local stack's services with a server's monitoring."""
 
     def program() -> None:
-        host = Host("local", connection=None, data_dir="build/local")
+        host = Host("local", connection=None, layout=HostLayout.for_stack("local", "build/local"))
         args = services_args(load_config(), host)
         params = replace(
             args.stack, monitoring=True, textfile_dir=str(textfiles), admin_cidrs=admin_cidrs

@@ -8,7 +8,7 @@ from mailstack_policy.rules import Rule
 from pulumi_policy import PolicyResource
 from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResourceOptions
 
-from mailstack.harness import Run, mask_secrets
+from tools.harness import Run, mask_secrets
 
 
 def policy_resources(run: Run) -> list[PolicyResource]:

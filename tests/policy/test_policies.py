@@ -16,9 +16,9 @@ from mailstack_policy.rules import (
 )
 from pulumi_policy import PolicyResource
 
-from mailstack.harness import Run
 from tests.conftest import STACKS
 from tests.policy.resources import policy_resources, resource
+from tools.harness import Run
 
 
 @pytest.mark.parametrize("stack", STACKS)

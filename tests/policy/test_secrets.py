@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from mailstack.config import key_specs
-from mailstack.harness import SECRET_SIG, run_program
 from tests.conftest import STACKS, stack_config
+from tools.harness import SECRET_SIG, run_program
 
 SECRET_KEYS = [s.alias for s in key_specs() if s.secret]
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from components.firewall import WORLD
 from mailstack.config import key_specs
-from mailstack.harness import Registration, Run, mask_secrets, run_program
 from tests.conftest import STACKS, RunStack, stack_config
+from tools.harness import Registration, Run, mask_secrets, run_program
 
 SECRET_KEYS = sorted(spec.alias for spec in key_specs() if spec.secret)
 WAIT_STEP = "server-cloud-init"

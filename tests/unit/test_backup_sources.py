@@ -26,9 +26,9 @@ import yaml
 from components.backup import SQLITE_SIDECARS
 from components.services import kinds
 from components.services.presets import PRESETS
-from mailstack.harness import Run, run_program
 from tests.conftest import stack_config
 from tests.services_cases import PRESET_SETTINGS, settings
+from tools.harness import Run, run_program
 
 SERVER_STACKS = ("dev", "prod")
 PG_OR_MARIADB = ("postgres", "mariadb")

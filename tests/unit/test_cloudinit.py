@@ -22,8 +22,8 @@ from components.cloudinit import (
     render_wait_script,
 )
 from components.firewall import inbound_rules
-from components.server import server_args
 from mailstack.config import ServerImage, StackConfig, validate
+from mailstack.wiring import server_args
 from tests.conftest import stack_config
 
 DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeployKeyForUnitTests000000000000000000"

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from mailstack.config import ConfigError, Environment, advice, validate
-from mailstack.harness import MailstackMocks, RecordingMonitor, run_program
 from tests.conftest import stack_config
+from tools.harness import MailstackMocks, RecordingMonitor, run_program
 
 # (id, stack, edits for stack_config, key path the error must name)
 INVALID: list[tuple[str, str, dict[str, Any], str]] = [

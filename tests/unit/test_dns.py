@@ -13,9 +13,9 @@ import pytest
 
 from components.mail_records import dkim_public_key_base64, dkim_value, txt_content
 from mailstack.config import validate
-from mailstack.fakes import FAKE_RSA_PUBLIC_KEY_PEM
-from mailstack.harness import ROOT, Registration, Run
 from tests.conftest import RunStack, stack_config
+from tools.fakes import FAKE_RSA_PUBLIC_KEY_PEM
+from tools.harness import ROOT, Registration, Run
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
@@ -108,7 +108,7 @@ def test_local_stack_never_imports_cloudflare() -> None:
     script = (
         "import sys\n"
         "from tests.conftest import stack_config\n"
-        "from mailstack.harness import run_program\n"
+        "from tools.harness import run_program\n"
         "run_program('local', *stack_config('local'))\n"
         "assert 'pulumi_cloudflare' not in sys.modules, 'local stack imported cloudflare'\n"
     )
@@ -133,14 +133,14 @@ EVERYTHING: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def everything() -> Run:
-    from mailstack.harness import run_program
+    from tools.harness import run_program
 
     return run_program("dev", *stack_config("dev", set=EVERYTHING))
 
 
 @pytest.fixture(scope="module")
 def ses_signs() -> Run:
-    from mailstack.harness import run_program
+    from tools.harness import run_program
 
     return run_program("dev", *stack_config("dev", set={**EVERYTHING, "sesDkimTokens": TOKENS}))
 
@@ -303,7 +303,8 @@ def test_manual_steps_name_what_remains(stack_runs: dict[str, Run]) -> None:
 def test_dkim_private_key_reaches_the_signer_only_as_a_secret(
     run_component: Callable[..., Run],
 ) -> None:
-    from components.dns import MailDomain, mail_domain_args
+    from components.dns import MailDomain
+    from mailstack.wiring import mail_domain_args
 
     config = validate(*stack_config("prod"))
 
@@ -330,7 +331,8 @@ def test_dkim_private_key_reaches_the_signer_only_as_a_secret(
 
 
 def test_records_follow_the_server_addresses(run_component: Callable[..., Run]) -> None:
-    from components.dns import MailDomain, mail_domain_args
+    from components.dns import MailDomain
+    from mailstack.wiring import mail_domain_args
 
     config = validate(*stack_config("dev", set={"spfServerIps": True}))
     ipv4 = pulumi.Output.from_input("203.0.113.77")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from mailstack import docs
 from mailstack.config import PROJECT, key_specs
-from mailstack.harness import ROOT
+from tools import docs
+from tools.harness import ROOT
 
 
 def test_generated_docs_are_current() -> None:

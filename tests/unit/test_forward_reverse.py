@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailstack.fakes import fake_id
-from mailstack.harness import Run
+from tools.fakes import fake_id
+from tools.harness import Run
 
 RDNS = "hcloud:index/rdns:Rdns"
 PRIMARY_IP = "hcloud:index/primaryIp:PrimaryIp"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pulumi
 import pulumi_random as random
 
-from mailstack import artifacts
-from mailstack.harness import Run, mask_secrets
+from common import artifacts
+from tools.harness import Run, mask_secrets
 
 
 class Pair(pulumi.ComponentResource):

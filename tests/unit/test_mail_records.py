@@ -22,7 +22,7 @@ from components.mail_records import (
     txt_content,
     txt_strings,
 )
-from mailstack.fakes import FAKE_RSA_PUBLIC_KEY_PEM
+from tools.fakes import FAKE_RSA_PUBLIC_KEY_PEM
 
 printable = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=1200)
 

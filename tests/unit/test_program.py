@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailstack.harness import Run
 from tests.conftest import STACKS, RunStack
+from tools.harness import Run
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from mailstack.harness import ROOT
 from tests.fake_tools import FakeTools
+from tools.harness import ROOT
 
 PAST, FUTURE = "2000-01-01", "2999-01-01"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.harness import ROOT
 from tests.fake_tools import FakeTools
+from tools.harness import ROOT
 
 SCRIPTS = ROOT / "scripts"
 SECRETS = {
@@ -467,7 +467,7 @@ def test_throwaway_runs_python_through_py(tools: FakeTools, tmp_path: Path) -> N
     env = tools.env(**SECRETS, PY=str(wrapper))
     result = run([str(SCRIPTS / "throwaway.sh"), "destroy", "pr-12"], env)
     assert result.returncode == 0, result.stderr
-    assert "-m mailstack.throwaway check pr-12" in used.read_text()
+    assert "-m tools.throwaway check pr-12" in used.read_text()
 
     missing = run(
         [str(SCRIPTS / "throwaway.sh"), "destroy", "pr-12"],

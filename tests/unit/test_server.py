@@ -13,18 +13,18 @@ from pathlib import Path
 import pulumi_command as command
 import pytest
 
+from common.layout import SERVER_DATA_DIR as DATA_DIR
 from components.firewall import WORLD
 from components.server import (
     ACCESS_ARTIFACT,
     COMPONENT_TYPE,
-    DATA_DIR,
     HardenedServer,
-    server_args,
 )
 from mailstack.config import ConfigError, validate
-from mailstack.fakes import fake_outputs
-from mailstack.harness import ROOT, Registration, Run, mask_secrets
+from mailstack.wiring import server_args
 from tests.conftest import RunStack, stack_config
+from tools.fakes import fake_outputs
+from tools.harness import ROOT, Registration, Run, mask_secrets
 
 SERVER = "hcloud:index/server:Server"
 VOLUME = "hcloud:index/volume:Volume"
@@ -123,7 +123,7 @@ def test_primary_ips_outlive_the_server(stack_runs: dict[str, Run], stack: str) 
 
 def _id(run: Run, name: str) -> str:
     """The id the mock engine gave a resource (the same the fakes compute)."""
-    from mailstack.fakes import fake_id
+    from tools.fakes import fake_id
 
     return fake_id(run.named(name).type, name)
 
@@ -345,7 +345,7 @@ def test_outputs_tell_the_operator_how_to_reach_the_server(stack_runs: dict[str,
 
 
 def test_labels_follow_hetzner_rules(stack_runs: dict[str, Run]) -> None:
-    from mailstack.config import _hetzner_label
+    from mailstack.config.types import _hetzner_label
 
     for reg in stack_runs["prod"].registrations:
         for key, value in (reg.inputs.get("labels") or {}).items():
@@ -371,7 +371,7 @@ def test_local_stack_never_imports_the_hetzner_provider() -> None:
     code = (
         "import sys\n"
         "from tests.conftest import stack_config\n"
-        "from mailstack.harness import run_program\n"
+        "from tools.harness import run_program\n"
         "run_program('local', *stack_config('local'))\n"
         "print('pulumi_hcloud' in sys.modules)\n"
     )
@@ -382,7 +382,7 @@ def test_local_stack_never_imports_the_hetzner_provider() -> None:
 
 
 def test_synth_writes_the_user_data_for_review(tmp_path: Path) -> None:
-    from mailstack.synth import synth
+    from tools.synth import synth
 
     run = synth("prod", tmp_path)
     written = tmp_path / "prod" / "cloud-init" / "user-data.yaml"

@@ -10,11 +10,12 @@ from typing import Any
 import pulumi_command as command
 import pytest
 
+from common.layout import HostLayout
 from components.host import Host
 from components.mail_records import mta_sts_id
 from components.services.caddyfile import Route, Site, render_caddyfile
 from components.services.compose import service_hash
-from components.services.deploy import ComposeStack, services_args
+from components.services.deploy import ComposeStack
 from components.services.model import (
     Healthcheck,
     Image,
@@ -30,9 +31,10 @@ from components.services.model import (
 from components.services.presets import Relay, build_app
 from components.services.stack import StackParams, build_stack
 from mailstack.config import AppPreset, ConfigError, load_config
-from mailstack.harness import Run, mask_secrets, run_program
+from mailstack.wiring import services_args
 from tests.conftest import STACKS, RunStack, stack_config
 from tests.services_cases import CASE_IDS, CASES, PRESET_SETTINGS, app_params, compose_of, runs
+from tools.harness import Run, mask_secrets, run_program
 
 __all__ = ["runs"]  # a shared fixture
 
@@ -348,7 +350,7 @@ def _stack_of(stack: str, **edits: Any) -> tuple[Run, ComposeStack]:
         host = Host(
             "server",
             connection=command.remote.ConnectionArgs(host="192.0.2.10", user="mailstack"),
-            data_dir="/srv/mailstack",
+            layout=HostLayout.for_stack(stack),
         )
         built.append(ComposeStack("services", services_args(load_config(), host)))
 

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailstack.harness import ROOT
+from tools.harness import ROOT
 
 FAKE_PULUMI = """#!/usr/bin/env python3
 import os, sys
@@ -60,7 +60,7 @@ def _run(
         [
             sys.executable,
             "-m",
-            "mailstack.ses_dkim",
+            "tools.ses_dkim",
             "--stack",
             "prod",
             "--pulumi",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mailstack import synth as synth_module
-from mailstack.harness import ROOT, read_stack_config
-from mailstack.synth import synth
+from tools import synth as synth_module
+from tools.harness import ROOT, read_stack_config
+from tools.synth import synth
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -36,7 +36,7 @@ def test_synth_prod_in_two_processes_is_byte_identical(tmp_path: Path) -> None:
     for seed in ("1", "2"):
         out = tmp_path / seed
         subprocess.run(
-            [sys.executable, "-m", "mailstack.synth", "--stack", "prod", "--out", str(out)],
+            [sys.executable, "-m", "tools.synth", "--stack", "prod", "--out", str(out)],
             cwd=ROOT,
             env={**os.environ, "PYTHONHASHSEED": seed},
             check=True,
@@ -72,8 +72,8 @@ def test_resources_json_lists_options_and_parents(tmp_path: Path) -> None:
 PROBE = """
 import sys
 from pathlib import Path
-from mailstack import synth as synth_module
-from mailstack.synth import synth
+from tools import synth as synth_module
+from tools.synth import synth
 import tempfile
 synth("local", Path(tempfile.mkdtemp()))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pulumi_cloudflare", "pulumi_hcloud"))
@@ -93,7 +93,7 @@ def test_synth_cli_refuses_an_unknown_stack_without_writing(tmp_path: Path) -> N
         [
             sys.executable,
             "-m",
-            "mailstack.synth",
+            "tools.synth",
             "--stack",
             "nosuchstack",
             "--out",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstack.harness import ROOT
+from tools.harness import ROOT
 
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", "build", "__pycache__", ".*_cache", ".hypothesis", "golden"
@@ -42,7 +42,7 @@ def test_synth_diff_shows_what_a_change_renders_differently(tmp_path: Path) -> N
     assert "No change in any stack." in report.read_text()
 
     main = repo / "__main__.py"
-    main.write_text(main.read_text() + 'pulumi.export("reviewProbe", "changed")\n')
+    main.write_text(main.read_text() + 'import pulumi\n\npulumi.export("reviewProbe", "changed")\n')
     summary = tmp_path / "summary.md"
     changed = subprocess.run(
         [script, "HEAD", str(report)],

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailstack import throwaway
+from common import labels as label_scheme
 from mailstack.config import ConfigError, validate
-from mailstack.harness import Run, run_program
-from mailstack.throwaway import CloudResource, select_expired, throwaway_config
 from tests.conftest import stack_config
+from tools import throwaway
+from tools.harness import Run, run_program
+from tools.throwaway import CloudResource, select_expired, throwaway_config
 
 TODAY = date(2026, 3, 10)
 
@@ -200,8 +201,8 @@ def test_committed_stacks_carry_no_throwaway_marks() -> None:
         config, secret_keys = stack_config(stack)
         validated = validate(config, secret_keys)
         assert validated.stack.expires_at == ""
-        assert not set(throwaway.parse_labels(validated.server.labels)) & set(
-            throwaway.THROWAWAY_ONLY_LABELS
+        assert not set(label_scheme.parse_labels(validated.server.labels)) & set(
+            label_scheme.THROWAWAY_ONLY_LABELS
         )
 
 
@@ -264,7 +265,7 @@ def test_unexpired_prod_protected_or_foreign_resources_are_never_selected(
 
 @given(
     st.dictionaries(
-        st.sampled_from([*throwaway.RESERVED_LABELS, "env", "environment", "team", "prod"]),
+        st.sampled_from([*label_scheme.RESERVED_LABELS, "env", "environment", "team", "prod"]),
         st.sampled_from(
             ["throwaway", "prod", "production", "dev", "pr-3", "prod-1", "2026-01-01", "x"]
         ),
@@ -380,7 +381,7 @@ def test_a_throwaway_has_the_restore_tools_but_no_timer() -> None:
 
 
 def test_the_throwaway_repository_is_on_the_servers_data_volume() -> None:
-    from components.server import DATA_DIR
+    from common.layout import SERVER_DATA_DIR as DATA_DIR
 
     assert throwaway.REPOSITORY.startswith(f"{DATA_DIR}/")
 

@@ -7,5 +7,9 @@ if [ -e .keep-running ]; then
   rm -f .keep-running
   exit 0
 fi
+if [ "$(cat .files-generation 2>/dev/null)" != '2399cdac10cf8186' ]; then
+  # A newer files step (a new server, connection or files) wrote the project.
+  exit 0
+fi
 # COMPOSE_PROJECT_NAME overrides the name here as it does for every other step.
 docker compose -p "${COMPOSE_PROJECT_NAME:-mailstack-local}" down --remove-orphans

@@ -449,3 +449,5 @@ mkdir -p env
 [ -e 'env/app-settings.env' ] || : > 'env/app-settings.env'
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
+# Which files step wrote this project last (its delete compares).
+echo '2399cdac10cf8186' > .files-generation

@@ -7,11 +7,10 @@ A throwaway stack is `pr-<number>` (a pull request's review server) or
     mailstack-kind=throwaway  mailstack-stack=<stack>  mailstack-expires=<YYYY-MM-DD>
     mailstack-environment=dev
 
-The label keys have no `prefix/` because Hetzner (like Kubernetes) wants the
-prefix to be a domain the owner controls, and mailstack owns none.
+The label scheme itself is `common.labels`.
 
 Stdlib only: `scripts/reap.py` runs on a bare Python without the project's
-dependencies. `python -m mailstack.throwaway` is the small CLI the shell
+dependencies. `python -m tools.throwaway` is the small CLI the shell
 scripts use, so the name rule and the label scheme live here and only here.
 """
 
@@ -29,19 +28,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-KIND_LABEL = "mailstack-kind"
-THROWAWAY = "throwaway"
-STACK_LABEL = "mailstack-stack"
-EXPIRES_LABEL = "mailstack-expires"
-ENVIRONMENT_LABEL = "mailstack-environment"
-RESERVED_LABELS = (KIND_LABEL, STACK_LABEL, EXPIRES_LABEL, ENVIRONMENT_LABEL)
-# What makes a server reapable; a prod stack never carries these (config rule).
-THROWAWAY_ONLY_LABELS = (KIND_LABEL, EXPIRES_LABEL)
+from common.labels import (
+    ENVIRONMENT_LABEL,
+    EXPIRES_LABEL,
+    KIND_LABEL,
+    RESERVED_LABELS,
+    STACK_LABEL,
+    THROWAWAY,
+    parse_labels,
+)
+from common.layout import HostLayout
 
 BASE_STACK = "dev"
-REPOSITORY = "/srv/mailstack/backup/restic"
-"""A throwaway's restic repository: a directory on its own data volume
-(components/server.py DATA_DIR), gone with it."""
+REPOSITORY = HostLayout().local_repository
+"""A throwaway's restic repository: a directory on its own data volume, gone with it."""
 DEFAULT_TTL_DAYS = 3
 MAX_TTL_DAYS = 30
 
@@ -88,11 +88,6 @@ def laptop_stack(user: str, today: date, rand: str | None = None) -> str:
     if not is_throwaway_name(name):
         raise ValueError(f"{name!r} is not a throwaway stack name")
     return name
-
-
-def parse_labels(items: Iterable[str]) -> dict[str, str]:
-    """`["k=v", ...]` (the `serverLabels` config form) -> `{"k": "v"}`."""
-    return dict(item.partition("=")[::2] for item in items)
 
 
 def throwaway_labels(stack: str, expires: date) -> dict[str, str]:
@@ -301,7 +296,7 @@ def _today() -> date:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mailstack.throwaway")
+    parser = argparse.ArgumentParser(prog="python -m tools.throwaway")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="exit 0 if STACK is a throwaway name, else 1")
     check.add_argument("stack")
@@ -328,7 +323,7 @@ def main(argv: Sequence[str]) -> int:
     if args.command == "name":
         print(pr_stack(args.pr) if args.pr is not None else laptop_stack(args.user, _today()))
         return 0
-    from mailstack.harness import read_stack_config
+    from tools.harness import read_stack_config
 
     if not is_throwaway_name(args.stack):
         print(f"{args.stack!r} is not a throwaway stack", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`make local` helpers: real local-only passwords in place of synth's placeholders.
 
-    python -m mailstack.local secrets build/local/compose
-    python -m mailstack.local urls build/local
+    python -m tools.local secrets build/local/compose
+    python -m tools.local urls build/local
 
 Offline synth writes `<secret:random:NAME>` where `pulumi up` would put a
 generated password. For the local stack run with plain `docker compose`, each
@@ -19,7 +19,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from mailstack.harness import ROOT
+from tools.harness import ROOT
 
 STORE = ROOT / ".secrets" / "local.json"
 PLACEHOLDER = re.compile(r"<secret:random:([A-Za-z0-9_.-]+)>")

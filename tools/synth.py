@@ -1,6 +1,6 @@
 """Offline synth: write everything `pulumi up` would send into build/<stack>/.
 
-    python -m mailstack.synth --stack prod [--out build]
+    python -m tools.synth --stack prod [--out build]
 
 Runs the program under the mock engine (no credentials, no Pulumi CLI) and
 writes resources.json, outputs.json, graph.mmd (and graph.svg when graphviz is
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mailstack.config import PROJECT, ConfigError, key_specs
-from mailstack.harness import (
+from tools.harness import (
     ROOT,
     SECRET_PLACEHOLDER,
     Registration,
@@ -139,7 +139,7 @@ def synth(stack: str, out_dir: Path, root: Path = ROOT) -> Run:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mailstack.synth",
+        prog="python -m tools.synth",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

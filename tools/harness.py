@@ -13,7 +13,6 @@ import runpy
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,14 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 
-from mailstack import artifacts, clock
+from common import artifacts
 from mailstack.config import PROJECT
-from mailstack.fakes import fake_id, fake_outputs
+from tools.fakes import fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 # Pulumi's wire marker for a secret value (sdk/go/common/resource/sig).
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105
-# The deploy time under mocks: per-run triggers render the same on every run.
-MOCK_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def secret_placeholder(full_key: str) -> str:
@@ -197,7 +194,6 @@ def run_program(
     monitor = monitor or RecordingMonitor(MailstackMocks())
     pulumi_settings.ROOT.set(None)
     artifacts.reset()
-    clock.fix(MOCK_NOW)
     pulumi_mocks.set_mocks(
         monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor
     )

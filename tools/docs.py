@@ -1,6 +1,6 @@
 """Generate Pulumi.yaml's config block and the README's config reference from the model.
 
-`python -m mailstack.docs` rewrites both; `--check` exits 1 when either is stale
+`python -m tools.docs` rewrites both; `--check` exits 1 when either is stale
 (the tests call `check`).
 """
 
