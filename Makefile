@@ -20,10 +20,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(VENV)/.installed ## Create .venv with pinned dependencies
 
-lint: setup ## ruff, mypy, and the generated docs are current
+lint: setup ## ruff, mypy, the import contract, and the generated docs are current
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	PYTHONPATH=.:policy $(VENV)/bin/lint-imports --no-cache
 	$(PY) -m tools.docs --check
 
 test: lint ## Lint, then run every test tier
