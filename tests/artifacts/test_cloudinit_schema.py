@@ -5,16 +5,14 @@ the wait script and the access step (both its command and the root script it
 carries); `apt-config` the upgrade settings (sshd, UFW and fail2ban
 check theirs on a booted host: tests/e2e/test_cloudinit_hardening.py).
 Golden copies under tests/golden/cloud-init/ make any change a reviewable
-diff: `UPDATE_GOLDEN=1 pytest tests/artifacts` rewrites them.
+diff: `make golden` rewrites them.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -23,16 +21,12 @@ from common.layout import SERVER_DATA_DIR as DATA_DIR
 from components.access import HEREDOC_END
 from components.cloudinit import render_wait_script
 from components.server import ACCESS_ARTIFACT, USER_DATA_ARTIFACT
+from tests.artifacts import golden
 from tests.conftest import stack_config
-from tools.harness import ROOT, Run, run_program
+from tools.harness import Run, run_program
 
-GOLDEN = ROOT / "tests" / "golden" / "cloud-init"
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    f"{stack}-{image}": (stack, {"serverImage": image})
-    for stack in ("dev", "prod")
-    for image in ("ubuntu-24.04", "debian-12", "debian-13")
-}
-VARIANTS["dev-ubuntu-24.04-tailscale"] = ("dev", {"tailscale": True})
+GOLDEN = golden.GOLDEN / "cloud-init"
+VARIANTS = golden.CLOUD_INIT_VARIANTS
 
 
 @cache
@@ -64,13 +58,9 @@ def test_user_data_passes_the_cloud_init_schema(variant: str, tmp_path: Path) ->
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_user_data_matches_its_golden_copy(variant: str) -> None:
-    golden = GOLDEN / f"{variant}.yaml"
-    text = user_data(variant)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.exists(), f"no golden copy: run UPDATE_GOLDEN=1 pytest {__file__}"
-    assert text == golden.read_text(), f"{golden} differs: review, then UPDATE_GOLDEN=1"
+    path = GOLDEN / f"{variant}.yaml"
+    assert path.exists(), "no golden copy: run `make golden`"
+    assert user_data(variant) == path.read_text(), f"{path} differs: review, then `make golden`"
 
 
 @pytest.mark.parametrize("variant", ["prod-debian-12", "dev-ubuntu-24.04-tailscale"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,8 +16,6 @@ from tools.harness import ResolvedArtifact, Run
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_synth_matches_the_goldens(stack: str, tmp_path: Path) -> None:
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        golden.update([stack], golden.GOLDEN, tmp_path)
     problems = golden.check(stack, golden.GOLDEN, tmp_path)
     if problems:
         pytest.fail(problems, pytrace=False)
