@@ -31,6 +31,7 @@ from components.services.model import Project, Secret
 from components.services.presets import AppParams, Relay
 from components.services.stack import MtaSts, StackParams
 from mailstack.config import StackConfig
+from mailstack.outputs import export
 
 if TYPE_CHECKING:
     from components.dns import MailDomainArgs
@@ -260,11 +261,11 @@ def mail_domain_args(
 def deploy(config: StackConfig) -> None:
     """Build every component of the stack and export its outputs."""
     stack = pulumi.get_stack()
-    pulumi.export("environment", config.stack.environment.value)
-    pulumi.export("target", config.stack.target.value)
+    export("environment", config.stack.environment.value)
+    export("target", config.stack.target.value)
     if config.is_local:
         host = Host("local", connection=None, layout=HostLayout.for_stack(stack, "build/local"))
-        pulumi.export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")
+        export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
@@ -272,19 +273,19 @@ def deploy(config: StackConfig) -> None:
     backup = None
     if config.backup.enabled and not config.is_local:
         backup = Backup("backup", backup_args(config, host, services.project))
-    pulumi.export("appUrl", services.app_url)
+    export("appUrl", services.app_url)
     if services.admin_password is not None:
         # Secret: `pulumi stack output --show-secrets appAdminPassword` (listmonk's `admin`).
-        pulumi.export("appAdminPassword", services.admin_password)
-    pulumi.export("backup", backup_outputs(config, backup))
+        export("appAdminPassword", services.admin_password)
+    export("backup", backup_outputs(config, backup))
     if services.backup_health_url is not None:
         # 503 while the host marks the last backup stale or failed: for uptime monitors.
-        pulumi.export("backupHealthUrl", services.backup_health_url)
+        export("backupHealthUrl", services.backup_health_url)
     if services.metrics_url is not None:
         # Prometheus node_exporter (with the backup gauges), for `adminCidrs` only.
-        pulumi.export("metricsUrl", services.metrics_url)
+        export("metricsUrl", services.metrics_url)
     # The URL the throwaway smoke test and monitors probe.
-    pulumi.export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))
+    export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))
 
 
 def _server(config: StackConfig, layout: HostLayout) -> Host:
@@ -292,11 +293,11 @@ def _server(config: StackConfig, layout: HostLayout) -> Host:
     from components.server import HardenedServer
 
     server = HardenedServer("server", server_args(config, layout))
-    pulumi.export("serverIpv4", server.ipv4)
-    pulumi.export("serverIpv6", server.ipv6)
-    pulumi.export("serverId", server.server_id)
-    pulumi.export("sshCommand", server.ssh_command)
-    pulumi.export("dataDir", server.data_dir)
+    export("serverIpv4", server.ipv4)
+    export("serverIpv6", server.ipv6)
+    export("serverId", server.server_id)
+    export("sshCommand", server.ssh_command)
+    export("dataDir", server.data_dir)
     if config.uses_dns:
         _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
     return server.host
@@ -311,8 +312,8 @@ def _mail_dns(
     from components.dns import MailDomain
 
     mail_domain = MailDomain("mail-domain", mail_domain_args(config, server_ipv4, server_ipv6))
-    pulumi.export("dnsRecords", mail_domain.records)
-    pulumi.export("manualSteps", mail_domain.manual_steps)
+    export("dnsRecords", mail_domain.records)
+    export("manualSteps", mail_domain.manual_steps)
     if mail_domain.dkim_signing is not None:
         # Secret: `make ses-dkim` reads it to hand the key to SES (BYODKIM).
-        pulumi.export("dkimSigning", mail_domain.dkim_signing)
+        export("dkimSigning", mail_domain.dkim_signing)

@@ -1,12 +1,13 @@
-"""Pulumi.yaml's config block and the README's reference are generated and current."""
+"""Pulumi.yaml's config block, docs/config.md and docs/outputs.md are generated and current."""
 
 from __future__ import annotations
 
 import yaml
 
 from mailstack.config import PROJECT, key_specs
+from mailstack.outputs import OUTPUTS
 from tools import docs
-from tools.harness import ROOT
+from tools.harness import ROOT, Run
 
 
 def test_generated_docs_are_current() -> None:
@@ -33,7 +34,16 @@ def test_project_file_follows_pulumi_schema_for_config() -> None:
     assert project["runtime"]["options"]["virtualenv"] == ".venv"
 
 
-def test_readme_documents_every_key_including_secrets() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_reference_documents_every_key_including_secrets() -> None:
+    reference = (ROOT / "docs" / "config.md").read_text()
     for spec in key_specs():
-        assert f"`{PROJECT}:{spec.alias}`" in readme
+        assert f"`{PROJECT}:{spec.alias}`" in reference
+
+
+def test_the_outputs_table_is_exactly_what_the_stacks_export(stack_runs: dict[str, Run]) -> None:
+    documented = {doc.name for doc in OUTPUTS}
+    exported = {name for run in stack_runs.values() for name in run.outputs}
+    assert exported == documented
+    table = (ROOT / "docs" / "outputs.md").read_text()
+    for name in documented:
+        assert f"| `{name}` |" in table

@@ -1,0 +1,80 @@
+"""The stack outputs: every name the program exports, with what it is and when.
+
+`export` refuses a name that is not listed here, and the docs generator
+writes docs/outputs.md from this list, so the table cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class OutputDoc:
+    name: str
+    when: str
+    """Which stacks have it."""
+    description: str
+    secret: bool = False
+
+
+OUTPUTS: tuple[OutputDoc, ...] = (
+    OutputDoc("environment", "every stack", "The stack's environment: local, dev or prod."),
+    OutputDoc("target", "every stack", "Where services run: local or hetzner."),
+    OutputDoc("appUrl", "every stack", "The app's URL."),
+    OutputDoc("healthUrl", "every stack", "The URL monitors and the throwaway smoke test probe."),
+    OutputDoc(
+        "appAdminPassword",
+        "presets that generate one (listmonk: user `admin`)",
+        "The password of the app's first admin user, set by the first install. A password "
+        "changed in the app's UI afterwards is not reflected here.",
+        secret=True,
+    ),
+    OutputDoc(
+        "serverIpv4", "servers", "The server's primary IPv4 address (survives a replacement)."
+    ),
+    OutputDoc("serverIpv6", "servers", "The server's IPv6 address (its primary IP's `::1`)."),
+    OutputDoc("serverId", "servers", "The Hetzner server id; a new one means a new server."),
+    OutputDoc("sshCommand", "servers", "How an admin logs in (from `adminCidrs` or the tailnet)."),
+    OutputDoc("dataDir", "servers", "Where the data volume is mounted on the server."),
+    OutputDoc("dnsRecords", "servers with DNS", "The DNS records mailstack manages."),
+    OutputDoc(
+        "manualSteps", "servers with DNS", "What remains by hand (SES, mailboxes, DMARC ramp)."
+    ),
+    OutputDoc(
+        "dkimSigning",
+        "servers with mailstack's own DKIM keys",
+        "What the relay signs with: domain, selector, private key (`make ses-dkim`).",
+        secret=True,
+    ),
+    OutputDoc(
+        "backup",
+        "every stack",
+        "Whether backups are on, their schedule, retention, the status when the timers "
+        "were installed, and the status and restore commands.",
+    ),
+    OutputDoc(
+        "backupHealthUrl",
+        "servers with scheduled backups",
+        "Public; answers 503 while the last backup is stale, failed or missing.",
+    ),
+    OutputDoc(
+        "metricsUrl",
+        "servers with monitoring",
+        "node_exporter's metrics with the backup gauges, for `adminCidrs` and the tailnet only.",
+    ),
+    OutputDoc(
+        "mailSinkUrl", "the local stack", "The mail sink's web UI (every mail the app sends)."
+    ),
+)
+
+_NAMES = {doc.name for doc in OUTPUTS}
+
+
+def export(name: str, value: object) -> None:
+    """`pulumi.export`, for documented outputs only."""
+    if name not in _NAMES:
+        raise ValueError(f"stack output {name!r} is not documented in mailstack/outputs.py")
+    pulumi.export(name, value)
