@@ -558,8 +558,8 @@ class Backup(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "status": self.status,
-                "status_command": self.status_command,
-                "restore_command": self.restore_command,
+                "statusCommand": self.status_command,
+                "restoreCommand": self.restore_command,
             }
         )
 

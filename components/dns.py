@@ -140,7 +140,14 @@ class MailDomain(pulumi.ComponentResource):
         )
         if self.mta_sts_policy is not None:
             artifacts.publish("dns/mta-sts.txt", self.mta_sts_policy)
-        self.register_outputs({"records": self.records, "manualSteps": self.manual_steps})
+        self.register_outputs(
+            {
+                "records": self.records,
+                "manualSteps": self.manual_steps,
+                "dkimSelector": self.dkim_selector,
+                "dkimSigning": self.dkim_signing,
+            }
+        )
 
     def _record(
         self, name: str, zone_id: str, spec: DnsRecordSpec, content: pulumi.Input[str] | None
