@@ -26,10 +26,10 @@ from components.firewall import TAILNET
 from components.host import Host
 from components.mail_records import DmarcParams, MailRecordParams, SesParams, mta_sts_policy
 from components.services import kinds
-from components.services.deploy import ComposeStack, ServicesArgs
+from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
 from components.services.presets import AppParams, Relay
-from components.services.stack import MtaSts, StackParams
+from components.services.project import MtaSts, ProjectParams
 from mailstack.config import StackConfig
 from mailstack.outputs import export
 
@@ -70,7 +70,7 @@ def server_args(config: StackConfig, layout: HostLayout | None = None) -> Harden
     )
 
 
-def services_args(config: StackConfig, host: Host) -> ServicesArgs:
+def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
     """Map the stack's config to the services' Args."""
     local = config.is_local
     if config.mail.relay is MailRelay.SINK:
@@ -120,7 +120,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append(TAILNET)
-    stack = StackParams(
+    stack = ProjectParams(
         project=host.layout.project,
         app=app,
         app_host="" if local else config.domain.app_host,
@@ -141,7 +141,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
-    return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
+    return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
 
 
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
@@ -269,7 +269,7 @@ def deploy(config: StackConfig) -> None:
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
-    services = ComposeStack("services", services_args(config, host))
+    services = ComposeProject("services", services_args(config, host))
     backup = None
     if config.backup.enabled and not config.is_local:
         backup = Backup("backup", backup_args(config, host, services.project))

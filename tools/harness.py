@@ -56,6 +56,8 @@ class Registration:
     additional_secret_outputs: list[str]
     replace_on_changes: list[str]
     provider: str
+    alias_types: list[str] = field(default_factory=list)
+    """Type tokens this resource was known by before (its `aliases`)."""
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -87,6 +89,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     additional_secret_outputs=sorted(request.additionalSecretOutputs),
                     replace_on_changes=sorted(request.replaceOnChanges),
                     provider=request.provider,
+                    alias_types=sorted(a.spec.type for a in request.aliases if a.spec.type),
                 )
             )
         return response

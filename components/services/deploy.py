@@ -1,6 +1,6 @@
 """Deploy a host's services with pulumi-command, one component per service.
 
-`ComposeStack` owns the generated passwords and the files step (compose.yaml,
+`ComposeProject` owns the generated passwords and the files step (compose.yaml,
 Caddyfile, preset files); each `Service` owns one deploy step whose trigger is
 the hash of that service's rendered definition (and of its env file), so a
 preview shows exactly which services change, and which follow Pulumi
@@ -27,7 +27,7 @@ from components.host import Host, Step, run_step
 from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
-from components.services.stack import StackParams, build_stack
+from components.services.project import ProjectParams, build_project
 from components.services.steps import (
     render_deploy_step,
     render_down_step,
@@ -40,12 +40,12 @@ ARTIFACT_DIR = "compose"
 
 
 @dataclass(frozen=True)
-class ServicesArgs:
+class ComposeProjectArgs:
     """What a host runs and how to reach it."""
 
     host: Host
     """Where the services run (the local engine or a server over SSH)."""
-    stack: StackParams
+    stack: ProjectParams
     """The app preset and proxy settings, already mapped from the config."""
     config_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     """Secret config values the services use, by config key (e.g. `smtpPassword`)."""
@@ -57,7 +57,7 @@ class ServicesArgs:
 
 
 @dataclass(frozen=True)
-class ServiceArgs:
+class ServiceDeploymentArgs:
     host: Host
     """Where the service runs."""
     service: Service
@@ -73,15 +73,20 @@ class ServiceArgs:
 
 
 class ServiceDeployment(pulumi.ComponentResource):
-    """One compose service on a host: `mailstack:services:Service`."""
+    """One compose service on a host: `mailstack:services:ServiceDeployment`."""
 
     step: Step
     service_name: str
 
     def __init__(
-        self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: ServiceDeploymentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mailstack:services:Service", name, None, opts)
+        super().__init__(
+            "mailstack:services:ServiceDeployment",
+            name,
+            None,
+            _renamed_from("mailstack:services:Service", opts),
+        )
         service, project = args.service, args.project
         self.service_name = service.name
         definition = service_hash(service, project)
@@ -104,8 +109,9 @@ class ServiceDeployment(pulumi.ComponentResource):
         self.register_outputs({"definitionHash": definition})
 
 
-class ComposeStack(pulumi.ComponentResource):
-    """Every service of one host, deployed in dependency order: `mailstack:services:Stack`."""
+class ComposeProject(pulumi.ComponentResource):
+    """Every service of one host, deployed in dependency order:
+    `mailstack:services:ComposeProject`."""
 
     app_url: pulumi.Output[str]
     backup_health_url: str | None
@@ -123,10 +129,15 @@ class ComposeStack(pulumi.ComponentResource):
     """The rendered service model (what backups read their sources from)."""
 
     def __init__(
-        self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: ComposeProjectArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mailstack:services:Stack", name, None, opts)
-        rendered = build_stack(args.stack)
+        super().__init__(
+            "mailstack:services:ComposeProject",
+            name,
+            None,
+            _renamed_from("mailstack:services:Stack", opts),
+        )
+        rendered = build_project(args.stack)
         project = self.project = rendered.project
         child = pulumi.ResourceOptions(parent=self)
 
@@ -185,7 +196,9 @@ class ComposeStack(pulumi.ComponentResource):
             ]
             self.services[service.name] = ServiceDeployment(
                 f"{name}-{service.name}",
-                ServiceArgs(args.host, service, project, args.project_dir, env_file, after),
+                ServiceDeploymentArgs(
+                    args.host, service, project, args.project_dir, env_file, after
+                ),
                 opts=child,
             )
 
@@ -202,6 +215,16 @@ class ComposeStack(pulumi.ComponentResource):
             f"{args.stack.app.app_url}{METRICS_PATH}" if args.stack.monitoring else None
         )
         self.register_outputs({"appUrl": self.app_url})
+
+
+def _renamed_from(old_type: str, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """The type token this component was deployed under before, as an alias.
+
+    Deployed stacks know it by its old URN: the alias makes the engine move it
+    (and, by the same rule, every child under it) instead of replacing it.
+    """
+    alias = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=old_type)])
+    return pulumi.ResourceOptions.merge(opts, alias)
 
 
 def _files_generation(host: Host, files: Mapping[str, str]) -> pulumi.Output[str]:

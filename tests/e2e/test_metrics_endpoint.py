@@ -1,7 +1,7 @@
 """`/metrics` end to end: node_exporter behind the real proxy on a real engine.
 
 Monitoring runs on servers only, so the local stack is rendered by the same
-`ComposeStack` with the monitoring a server gets from `services_args` (the
+`ComposeProject` with the monitoring a server gets from `services_args` (the
 exporter, the backups' textfile directory, an admin CIDR) switched on, and
 deployed on the local engine. The exporter is Debian's node_exporter under
 the official image's name: the real program reads the rendered flags and
@@ -23,7 +23,7 @@ import pytest
 from common.layout import HostLayout
 from components.host import Host
 from components.services import kinds
-from components.services.deploy import ComposeStack
+from components.services.deploy import ComposeProject
 from components.services.model import Service
 from mailstack.config import load_config
 from mailstack.wiring import services_args
@@ -66,7 +66,7 @@ def _monitored(textfiles: Path, admin_cidrs: tuple[str, ...]) -> Callable[[], No
         params = replace(
             args.stack, monitoring=True, textfile_dir=str(textfiles), admin_cidrs=admin_cidrs
         )
-        ComposeStack("services", replace(args, stack=params))
+        ComposeProject("services", replace(args, stack=params))
 
     return program
 

@@ -15,7 +15,7 @@ from components.host import Host
 from components.mail_records import mta_sts_id
 from components.services.caddyfile import Route, Site, render_caddyfile
 from components.services.compose import service_hash
-from components.services.deploy import ComposeStack
+from components.services.deploy import ComposeProject
 from components.services.model import (
     Healthcheck,
     Image,
@@ -29,7 +29,7 @@ from components.services.model import (
     Update,
 )
 from components.services.presets import Relay, build_app
-from components.services.stack import StackParams, build_stack
+from components.services.project import ProjectParams, build_project
 from mailstack.config import AppPreset, ConfigError, load_config
 from mailstack.wiring import services_args
 from tests.conftest import STACKS, RunStack, stack_config
@@ -38,7 +38,7 @@ from tools.harness import Run, mask_secrets, run_program
 
 __all__ = ["runs"]  # a shared fixture
 
-SERVICE = "mailstack:services:Service"
+SERVICE = "mailstack:services:ServiceDeployment"
 DATA_ROLES = {Role.DATABASE.value, Role.CACHE.value, Role.STORAGE.value}
 
 
@@ -201,14 +201,14 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
     )
 
     def hashes(volume_root: str) -> dict[str, str]:
-        params = StackParams("mailstack-x", app, "app.example.com", volume_root=volume_root)
-        project = build_stack(params).project
+        params = ProjectParams("mailstack-x", app, "app.example.com", volume_root=volume_root)
+        project = build_project(params).project
         return {s.name: service_hash(s, project) for s in project.services}
 
     before, after = hashes("/srv/mailstack/volumes"), hashes("/mnt/data/volumes")
     changed = {name for name in before if before[name] != after[name]}
     with_volumes = {
-        s.name for s in build_stack(StackParams("p", app, "a.b")).project.services if s.volumes
+        s.name for s in build_project(ProjectParams("p", app, "a.b")).project.services if s.volumes
     }
     assert changed == with_volumes == {"proxy", "redis", "minio"}
 
@@ -342,9 +342,9 @@ def test_the_proxy_serves_the_mta_sts_policy_dns_announces(
     assert "./mta-sts.txt:/srv/mta-sts/.well-known/mta-sts.txt:ro" in proxy["volumes"]
 
 
-def _stack_of(stack: str, **edits: Any) -> tuple[Run, ComposeStack]:
+def _stack_of(stack: str, **edits: Any) -> tuple[Run, ComposeProject]:
     """Evaluate just the services of `stack` on a stand-in server host."""
-    built: list[ComposeStack] = []
+    built: list[ComposeProject] = []
 
     def program() -> None:
         host = Host(
@@ -352,7 +352,7 @@ def _stack_of(stack: str, **edits: Any) -> tuple[Run, ComposeStack]:
             connection=command.remote.ConnectionArgs(host="192.0.2.10", user="mailstack"),
             layout=HostLayout.for_stack(stack),
         )
-        built.append(ComposeStack("services", services_args(load_config(), host)))
+        built.append(ComposeProject("services", services_args(load_config(), host)))
 
     config, secret_keys = stack_config(stack, **edits)
     run = run_program(stack, config, secret_keys, program=program)

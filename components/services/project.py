@@ -1,7 +1,7 @@
 """Assemble one host's services: the app preset, the proxy, the local mail sink,
 the metrics exporter.
 
-Pure: from `StackParams` to the `Project` model and the non-secret files
+Pure: from `ProjectParams` to the `Project` model and the non-secret files
 (compose.yaml, Caddyfile, preset files) that go next to each other on the host.
 """
 
@@ -38,7 +38,7 @@ class MtaSts:
 
 
 @dataclass(frozen=True)
-class StackParams:
+class ProjectParams:
     project: str
     """Compose project name, e.g. `mailstack-prod`."""
     app: AppParams
@@ -73,7 +73,7 @@ class Rendered:
     """Where the app's first admin password comes from, when the preset generates one."""
 
 
-def build_stack(p: StackParams) -> Rendered:
+def build_project(p: ProjectParams) -> Rendered:
     app = build_app(p.app)
     services = list(app.services)
     mail_ui = None
