@@ -15,6 +15,7 @@ Imported only for the hetzner target: pulumi_cloudflare costs seconds to import.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,20 @@ class MailDomainArgs:
     """The SMTP relay host, named in the manual steps when it is not in SPF."""
 
 
+def _signing(
+    params: MailRecordParams, selector: str, key: tls.PrivateKey
+) -> pulumi.Output[dict[str, str]]:
+    """What the relay signs with (secret): domain, selector, region and the key."""
+    signer = {
+        "domain": params.domain,
+        "selector": selector,
+        "sesRegion": params.ses.region if params.ses else "",
+    }
+    return pulumi.Output.secret(
+        key.private_key_pem.apply(lambda pem: {**signer, "privateKeyPem": pem})
+    )
+
+
 def _content_of(live: pulumi.Output[dict[str, DnsRecordSpec]], key: str) -> pulumi.Output[str]:
     return live.apply(lambda records: records[key].content)
 
@@ -84,17 +99,7 @@ class MailDomain(pulumi.ComponentResource):
         if params.has_ipv6 and args.server_ipv6 is None:
             raise ValueError("MailDomainArgs: records.has_ipv6 needs server_ipv6")
 
-        keys = {
-            selector: tls.PrivateKey(
-                f"{name}-dkim-{selector}",
-                algorithm="RSA",
-                rsa_bits=DKIM_RSA_BITS,
-                opts=pulumi.ResourceOptions(
-                    parent=self, additional_secret_outputs=_PRIVATE_KEY_OUTPUTS
-                ),
-            )
-            for selector in params.dkim_selectors
-        }
+        keys = self._dkim_keys(name, params.dkim_selectors)
         public_keys = {s: k.public_key_pem.apply(dkim_public_key_base64) for s, k in keys.items()}
 
         def resolve(resolved: dict[str, Any]) -> dict[str, DnsRecordSpec]:
@@ -118,18 +123,11 @@ class MailDomain(pulumi.ComponentResource):
         self.records = live.apply(lambda m: [spec.as_dict() for spec in m.values()])
         self.manual_steps = manual_steps(params, args.smtp_host)
         self.dkim_selector = params.dkim_selectors[-1] if params.dkim_selectors else None
-        self.dkim_signing = None
-        if self.dkim_selector:
-            signer = {
-                "domain": params.domain,
-                "selector": self.dkim_selector,
-                "sesRegion": params.ses.region if params.ses else "",
-            }
-            self.dkim_signing = pulumi.Output.secret(
-                keys[self.dkim_selector].private_key_pem.apply(
-                    lambda pem: {**signer, "privateKeyPem": pem}
-                )
-            )
+        self.dkim_signing = (
+            _signing(params, self.dkim_selector, keys[self.dkim_selector])
+            if self.dkim_selector
+            else None
+        )
         self.mta_sts_policy = (
             params.mta_sts_policy() if params.receives_mail and params.mta_sts_mode else None
         )
@@ -148,6 +146,16 @@ class MailDomain(pulumi.ComponentResource):
                 "dkimSigning": self.dkim_signing,
             }
         )
+
+    def _dkim_keys(self, name: str, selectors: Sequence[str]) -> dict[str, tls.PrivateKey]:
+        """One RSA key per published selector (secret outputs, also under mocks)."""
+        opts = pulumi.ResourceOptions(parent=self, additional_secret_outputs=_PRIVATE_KEY_OUTPUTS)
+        return {
+            selector: tls.PrivateKey(
+                f"{name}-dkim-{selector}", algorithm="RSA", rsa_bits=DKIM_RSA_BITS, opts=opts
+            )
+            for selector in selectors
+        }
 
     def _record(
         self, name: str, zone_id: str, spec: DnsRecordSpec, content: pulumi.Input[str] | None
