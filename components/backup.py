@@ -96,16 +96,25 @@ class BackupSource:
         where = f"backup source {self.name!r}"
         if not _NAME_RE.match(self.name):
             raise ValueError(f"{where}: name must match {_NAME_RE.pattern}")
+        self._check_target(where)
+        self._check_client(where)
+        self._check_exclude(where)
+
+    def _check_target(self, where: str) -> None:
         if self.kind in (SourceKind.POSTGRES, SourceKind.MARIADB):
             if not _DATABASE_RE.match(self.target):
                 raise ValueError(f"{where}: {self.target!r} is not a plain database name")
         elif not _PATH_RE.match(self.target):
             raise ValueError(f"{where}: {self.target!r} is not an absolute path without spaces")
+
+    def _check_client(self, where: str) -> None:
         if self.client and self.kind in (SourceKind.SQLITE, SourceKind.FILES):
             raise ValueError(f"{where}: {self.kind.value} sources are read on the host directly")
         bad = [w for w in self.client if not _WORD_RE.match(w)]
         if bad:
             raise ValueError(f"{where}: client words cannot hold spaces or quotes: {bad}")
+
+    def _check_exclude(self, where: str) -> None:
         if self.exclude and self.kind is not SourceKind.FILES:
             raise ValueError(f"{where}: only files sources exclude paths")
         outside = [
