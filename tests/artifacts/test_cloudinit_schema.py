@@ -26,6 +26,7 @@ from mailstack.harness import ROOT, Run, run_program
 from tests.conftest import stack_config
 
 GOLDEN = ROOT / "tests" / "golden" / "cloud-init"
+HETZNER_USER_DATA_LIMIT = 32 * 1024
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     f"{stack}-{image}": (stack, {"serverImage": image})
     for stack in ("dev", "prod")
@@ -59,6 +60,12 @@ def test_user_data_passes_the_cloud_init_schema(variant: str, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid cloud-config" in result.stdout
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_user_data_fits_hetzners_size_limit(variant: str) -> None:
+    # Hetzner refuses user data over 32 KiB when it creates the server.
+    assert len(user_data(variant).encode()) <= HETZNER_USER_DATA_LIMIT
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
