@@ -23,12 +23,22 @@ for family in "" 6; do
   rules=/etc/ufw/before$family.rules
   grep -q mailstack-ssh-rate "$rules" && continue
   mask=$([[ $family ]] && echo 64 || echo 32)
-  rule="-A ufw-before-input -p tcp --dport 22 -m conntrack --ctstate NEW -m hashlimit"
-  rule+=" --hashlimit-name mailstack-ssh-rate$family --hashlimit-mode srcip"
-  rule+=" --hashlimit-srcmask $mask --hashlimit-above 1/second --hashlimit-burst 10 -j DROP"
+  match="-p tcp --dport 22 -m conntrack --ctstate NEW -m hashlimit"
+  match+=" --hashlimit-name mailstack-ssh-rate$family --hashlimit-mode srcip"
+  match+=" --hashlimit-srcmask $mask --hashlimit-above 1/second --hashlimit-burst 10"
+  # A kernel without the match would stop UFW from loading at all: probe it.
+  # shellcheck disable=SC2086 # $match is a list of words
+  if ! { "ip${family}tables" -N mailstack-probe && "ip${family}tables" -A mailstack-probe $match -j DROP; }; then
+    echo "ssh step: no IPv${family:-4} hashlimit in this kernel, no per-source rate limit" >&2
+    "ip${family}tables" -F mailstack-probe 2>/dev/null || true
+    "ip${family}tables" -X mailstack-probe 2>/dev/null || true
+    continue
+  fi
+  "ip${family}tables" -F mailstack-probe
+  "ip${family}tables" -X mailstack-probe
   # Before the COMMIT of the filter table (the files have no other table).
-  awk -v rule="$rule" '$0 == "COMMIT" && !done { print rule; done = 1 } { print }' \
-    "$rules" >"$rules.mailstack"
+  awk -v rule="-A ufw-before-input $match -j DROP" \
+    '$0 == "COMMIT" && !done { print rule; done = 1 } { print }' "$rules" >"$rules.mailstack"
   cat "$rules.mailstack" >"$rules"
   rm "$rules.mailstack"
 done
