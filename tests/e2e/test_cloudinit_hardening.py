@@ -424,7 +424,9 @@ def test_kernel_core_dump_and_account_hardening(host: BootedHost) -> None:
     assert restart == "a"
     assert host.exec("stat", "-c", "%a", f"/home/{ADMIN}").stdout.strip() == "750"
     rate = host.exec("iptables", "-S", "ufw-before-input").stdout
-    assert "--hashlimit-name mailstack-ssh-rate" in rate, rate
+    assert "--hashlimit-name mailstack-ssh-rate " in rate, rate
+    rate6 = host.exec("ip6tables", "-S", "ufw6-before-input").stdout
+    assert "--hashlimit-name mailstack-ssh-rate6 " in rate6, rate6
 
 
 def _ignored(host: BootedHost) -> set[str]:

@@ -36,8 +36,9 @@ for family in "" 6; do
   fi
   "ip${family}tables" -F mailstack-probe
   "ip${family}tables" -X mailstack-probe
-  # Before the COMMIT of the filter table (the files have no other table).
-  awk -v rule="-A ufw-before-input $match -j DROP" \
+  # Before the COMMIT of the filter table (the files have no other table);
+  # the IPv6 chains are ufw6-*.
+  awk -v rule="-A ufw${family}-before-input $match -j DROP" \
     '$0 == "COMMIT" && !done { print rule; done = 1 } { print }' "$rules" >"$rules.mailstack"
   cat "$rules.mailstack" >"$rules"
   rm "$rules.mailstack"
