@@ -81,4 +81,3 @@ def test_debian_12s_sshd_accepts_the_drop_in(tmp_path: Path) -> None:
         "allowtcpforwarding no",
         "compression no",
     } <= effective
-
