@@ -101,10 +101,12 @@ def _seed(user_data: str) -> str:
 def wait_for_boot(container: str) -> None:
     """Wait until systemd and cloud-init's last stage are done in `container`."""
     # cloud-init 22.4's --wait returns at the first stage error, so wait for
-    # the final stage's unit too before judging the result.
+    # the final stage's unit too before judging the result. systemctl's own
+    # --wait never returns if systemd re-executes meanwhile (needrestart does
+    # that after upgrading a library it uses), hence the timeout and the loop.
     _run(
         "docker", "exec", container, "bash", "-c",
-        "until systemctl is-system-running --wait >/dev/null 2>&1 || "
+        "until timeout 10 systemctl is-system-running --wait >/dev/null 2>&1 || "
         "systemctl show -P ActiveState cloud-final.service | grep -qx -e active -e failed; "
         "do sleep 1; done; cloud-init status --wait >/dev/null || true",
         timeout=900,
