@@ -432,6 +432,8 @@ def test_kernel_core_dump_and_account_hardening(host: BootedHost) -> None:
     ).stdout
     assert restart == "a"
     assert host.exec("stat", "-c", "%a", f"/home/{ADMIN}").stdout.strip() == "750"
+    assembler = host.exec("stat", "-L", "-c", "%a", "/usr/bin/as").stdout.strip()
+    assert assembler == "750"
     rate = host.exec("iptables", "-S", "ufw-before-input").stdout
     assert "--hashlimit-name mailstack-ssh-rate " in rate, rate
     rate6 = host.exec("ip6tables", "-S", "ufw6-before-input").stdout

@@ -23,3 +23,9 @@ fi
 # sysstat's collector (sar): load history when diagnosing the host.
 sed -i 's/^ENABLED=.*/ENABLED="true"/' /etc/default/sysstat
 systemctl enable --now sysstat.service
+# The assembler comes with needrestart (binutils): root only, and dpkg keeps
+# that through upgrades.
+as=$(readlink -f "$(command -v as)") || true
+if [[ -n $as ]] && ! dpkg-statoverride --list "$as" >/dev/null; then
+  dpkg-statoverride --update --add root root 0750 "$as"
+fi
