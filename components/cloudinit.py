@@ -23,7 +23,7 @@ from components.templates import environment
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "cloud-init"
 STEPS_DIR = "/usr/local/lib/mailstack/firstboot"
-STEPS = ("ssh", "journald", "time", "ufw", "fail2ban", "docker", "volume")
+STEPS = ("ssh", "system", "journald", "time", "ufw", "fail2ban", "docker", "volume")
 """First-boot steps in the order `firstboot.sh` runs them (one script each)."""
 FIRSTBOOT_MARKER = "/var/lib/mailstack/firstboot.done"
 """Written by `firstboot.sh` once every step succeeded; the wait step requires it."""
@@ -35,6 +35,12 @@ BASE_PACKAGES = (
     "apt-listchanges",
     "ca-certificates",
     "curl",
+    "needrestart",
+    "libpam-tmpdir",
+    "libpam-pwquality",
+    "sysstat",
+    "debsums",
+    "apt-show-versions",
 )
 
 
@@ -115,6 +121,13 @@ def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[di
         ("/etc/docker/daemon.json", "files/daemon.json", "0644"),
         ("/etc/systemd/journald.conf.d/50-mailstack.conf", "files/journald.conf", "0644"),
         ("/etc/systemd/timesyncd.conf.d/50-mailstack.conf", "files/timesyncd.conf", "0644"),
+        ("/etc/sysctl.d/60-mailstack-hardening.conf", "files/sysctl.conf", "0644"),
+        ("/etc/security/limits.d/60-mailstack-coredump.conf", "files/limits.conf", "0644"),
+        ("/etc/systemd/coredump.conf.d/50-mailstack.conf", "files/coredump.conf", "0644"),
+        ("/etc/needrestart/conf.d/50-mailstack.conf", "files/needrestart.conf", "0644"),
+        ("/etc/modprobe.d/60-mailstack-hardening.conf", "files/modprobe.conf", "0644"),
+        ("/etc/issue", "files/issue", "0644"),
+        ("/etc/issue.net", "files/issue", "0644"),
     ]
     files += [(f"{STEPS_DIR}/{step}.sh", f"steps/{step}.sh", "0755") for step in STEPS]
     files.append((f"{STEPS_DIR}/firstboot.sh", "steps/firstboot.sh", "0755"))
@@ -140,6 +153,9 @@ def render_user_data(params: CloudInitParams) -> str:
         "data_dir": params.data_dir,
         "volume_device": params.volume_device,
         "volume_label": params.volume_label,
+        "ssh_policy": image["ssh_policy"],
+        "ssh_kex": image["ssh_kex"],
+        "ssh_macs": image["ssh_macs"],
     }
     packages = [*BASE_PACKAGES, *image["docker_packages"]]
     if params.access.tailscale:
@@ -153,6 +169,9 @@ def render_user_data(params: CloudInitParams) -> str:
         "locale": "C.UTF-8",
         "disable_root": True,
         "ssh_pwauth": False,
+        # The image's host keys go; cloud-init makes ed25519, the ssh step RSA 4096.
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": ["ed25519"],
         "users": [
             {
                 "name": params.access.admin_user,

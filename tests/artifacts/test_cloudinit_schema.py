@@ -27,6 +27,7 @@ from tools.harness import Run, run_program
 
 GOLDEN = golden.GOLDEN / "cloud-init"
 VARIANTS = golden.CLOUD_INIT_VARIANTS
+HETZNER_USER_DATA_LIMIT = 32 * 1024
 
 
 @cache
@@ -54,6 +55,12 @@ def test_user_data_passes_the_cloud_init_schema(variant: str, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid cloud-config" in result.stdout
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_user_data_fits_hetzners_size_limit(variant: str) -> None:
+    # Hetzner refuses user data over 32 KiB when it creates the server.
+    assert len(user_data(variant).encode()) <= HETZNER_USER_DATA_LIMIT
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
