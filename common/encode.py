@@ -96,6 +96,14 @@ def caddy_token(value: str) -> str:
     return '"' + value.replace('"', '\\"') + '"'
 
 
+def caddy_word(value: str) -> str:
+    """A bare Caddyfile word, for joining with other text (`https://{host}{uri}`)."""
+    token = caddy_token(value)
+    if token != value or not value:
+        raise UnencodableError(f"not a bare Caddyfile word: {value!r}")
+    return token
+
+
 def caddy_tokens(values: Sequence[str]) -> str:
     return " ".join(caddy_token(v) for v in values)
 

@@ -213,3 +213,10 @@ def test_systemd_reads_description_back(tmp_path: Path) -> None:
         ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True
     )
     assert "Failed" not in out.stderr and "Invalid" not in out.stderr, out.stderr
+
+
+def test_caddy_word_is_bare_or_refused() -> None:
+    assert encode.caddy_word("app.example.com") == "app.example.com"
+    for bad in ("", "two words", '"q"', "{uri}"):
+        with pytest.raises(encode.UnencodableError):
+            encode.caddy_word(bad)
