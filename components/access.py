@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules
+from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules, too_broad_for_ssh
 from components.templates import environment
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "access"
@@ -111,12 +111,13 @@ def _ufw_context(params: AccessParams) -> dict[str, object]:
 
 
 def render_fail2ban_jail(params: AccessParams) -> str:
-    """fail2ban's sshd jail, which never bans `params.admin_cidrs`."""
-    return (
-        environment(ASSETS)
-        .get_template("fail2ban-sshd.local.j2")
-        .render(admin_cidrs=params.admin_cidrs)
-    )
+    """fail2ban's sshd jail, which never bans `params.admin_cidrs`.
+
+    Except blocks too broad for SSH (`allowWorldSsh` stacks): ignoring those
+    would switch fail2ban off for the whole internet, just where it is needed.
+    """
+    ignored = [cidr for cidr in params.admin_cidrs if not too_broad_for_ssh(cidr)]
+    return environment(ASSETS).get_template("fail2ban-sshd.local.j2").render(admin_cidrs=ignored)
 
 
 def render_ufw_step(params: AccessParams) -> str:
