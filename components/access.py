@@ -13,11 +13,11 @@ to the current settings. Pure: no Pulumi inside; the inputs are public values.
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import encode
 from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules, too_broad_for_ssh
 from components.templates import environment
 
@@ -81,7 +81,7 @@ def ufw_rules(params: AccessParams) -> list[UfwRule]:
             continue
         rules += [
             UfwRule(
-                f"proto {rule.protocol} from {shlex.quote(source)} to any port {rule.port}",
+                f"proto {rule.protocol} from {encode.shell(source)} to any port {rule.port}",
                 rule.key,
             )
             for source in rule.sources

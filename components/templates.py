@@ -2,8 +2,10 @@
 
 Strict (an unknown name is an error, not an empty string), trailing newlines
 kept, no HTML escaping, and one filter per context a value lands in (the
-encoders of `common.encode`): `q` shell-quotes, `caddy` writes Caddyfile
-tokens (`caddy_word` a bare one, to join with other text), `systemd` a unit setting's value.
+encoders of `common.encode`): `q` shell-quotes; `caddy` writes Caddyfile
+tokens, `caddy_word` a bare one to join with other text; `systemd` a unit
+setting's value, `systemd_exec` one word of a command line; `sudoers_user` a
+user name as sudoers takes it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def environment(folder: Path) -> jinja2.Environment:
     env.filters["caddy"] = _caddy
     env.filters["caddy_word"] = encode.caddy_word
     env.filters["systemd"] = encode.systemd_value
+    env.filters["systemd_exec"] = encode.systemd_exec_word
+    env.filters["sudoers_user"] = encode.sudoers_user
     return env
 
 
