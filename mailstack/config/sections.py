@@ -43,7 +43,9 @@ from mailstack.config.types import (
     OptionalImage,
     Port,
     Printable,
+    ResticPassword,
     ResticRepository,
+    SecretText,
     SpfDomain,
     SshPublicKey,
 )
@@ -473,14 +475,19 @@ class BackupSection(Section):
 class SecretKeys(Section):
     """Secret keys: set with `pulumi config set --secret`; never plain."""
 
-    smtp_password: str = key(
+    smtp_password: SecretText = key(
         "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
     )
-    backup_password: str = key("backupPassword", "", "restic repository password.", secret=True)
-    backup_s3_secret_access_key: str = key(
+    backup_password: ResticPassword = key(
+        "backupPassword",
+        "",
+        "restic repository password (no whitespace at either end: restic trims it).",
+        secret=True,
+    )
+    backup_s3_secret_access_key: SecretText = key(
         "backupS3SecretAccessKey", "", "Secret key of the backup target.", secret=True
     )
-    tailscale_auth_key: str = key(
+    tailscale_auth_key: SecretText = key(
         "tailscaleAuthKey", "", "Tailscale auth key (with `tailscale`).", secret=True
     )
     backup_heartbeat_url: HttpsUrl = key(

@@ -351,6 +351,20 @@ def _printable(value: str) -> str:
     return value
 
 
+def _secret_text(value: str) -> str:
+    """Any text a file or environment variable can hold: everything but NUL."""
+    if "\x00" in value:
+        raise ValueError("holds a NUL character")
+    return value
+
+
+def _restic_password(value: str) -> str:
+    """restic trims whitespace around the password it reads from its file."""
+    if value != value.strip():
+        raise ValueError("begins or ends with whitespace, which restic drops")
+    return _secret_text(value)
+
+
 AdminUser = Annotated[str, AfterValidator(_admin_user)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key), AfterValidator(_one_ssh_key)]
 CaddyPath = Annotated[str, AfterValidator(_caddy_path)]
@@ -360,3 +374,5 @@ IsoDate = Annotated[str, AfterValidator(_iso_date)]
 CheckSubset = Annotated[str, AfterValidator(_check_subset)]
 ResticRepository = Annotated[str, AfterValidator(_no_url_credentials)]
 Printable = Annotated[str, AfterValidator(_printable)]
+SecretText = Annotated[str, AfterValidator(_secret_text)]
+ResticPassword = Annotated[str, AfterValidator(_restic_password)]
