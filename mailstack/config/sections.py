@@ -347,7 +347,7 @@ class MailSection(Section):
         "sesRegion",
         "eu-central-1",
         "AWS region of SES.",
-        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]{4,12}-\d$",
         example="eu-central-1",
     )
     ses_mail_from_subdomain: DnsLabel = key(

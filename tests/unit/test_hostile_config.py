@@ -314,14 +314,17 @@ def _base_artifacts(edits: str) -> dict[str, str]:
     return {k: a.text for k, a in run_program(STACK, config, secret_keys).artifacts.items()}
 
 
-def _edits(spec: KeySpec, value: str) -> dict[str, Any]:
-    """`stack_config` edits that give `spec` the value, with the features it needs."""
+def _edits(spec: KeySpec, value: str | None) -> dict[str, Any]:
+    """`stack_config` edits that give `spec` the value (None: its base value
+    alone), with the features it needs."""
     context = dict(CONTEXT.get(spec.alias, {}))
+    plain = _base(spec) if value is None else value
     if spec.secret:
-        return {"set": context, "secrets": {spec.alias: value}}
+        return {"set": context, "secrets": {spec.alias: plain}}
     if spec.is_list:
-        return {"set": {**context, spec.alias: [_base(spec), value]}}
-    return {"set": {**context, spec.alias: value}}
+        items = [_base(spec)] if value is None else [_base(spec), value]
+        return {"set": {**context, spec.alias: items}}
+    return {"set": {**context, spec.alias: plain}}
 
 
 @settings(
@@ -356,7 +359,7 @@ def test_hostile_value_is_refused_by_key_or_reaches_files_only_encoded(
             assert value not in str(err) or len(value) < 3
         event("refused by its key")
         return
-    base = _base_artifacts(json.dumps(_edits(spec, _base(spec)), sort_keys=True))
+    base = _base_artifacts(json.dumps(_edits(spec, None), sort_keys=True))
     with tempfile.TemporaryDirectory() as tmp:
         changed = _validate_changed(run, base, Path(tmp))
     event(f"accepted, {len(changed)} artifact(s) changed")
