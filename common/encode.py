@@ -1,5 +1,5 @@
 """One encoder per context a value can land in: shell, YAML, Caddyfile, systemd,
-Compose, DNS TXT, sudoers, Makefile.
+Compose, DNS TXT, sudoers.
 
 Every renderer writes a value through the encoder of the context it lands in,
 never by hand. An encoder either returns text its consumer reads back as
@@ -8,6 +8,10 @@ cannot carry at all (a newline in a Caddyfile token, a NUL anywhere), so a
 bad value fails loudly instead of changing the meaning of the file. Config
 validation refuses such values earlier, naming the key; these are the last
 line. Bottom layer: imports nothing of the project.
+
+Makefiles have no encoder on purpose: make expands `$(...)` in any text it
+reads, so values (STACK, SNAPSHOT) reach recipes only as environment
+variables holding their raw text (see the Makefile), never inside make text.
 """
 
 from __future__ import annotations
@@ -50,10 +54,6 @@ def shell(value: object) -> str:
     if "\x00" in text:
         raise UnencodableError(f"a shell word cannot carry NUL: {text!r}")
     return shlex.quote(text)
-
-
-def shell_words(values: Sequence[object]) -> str:
-    return " ".join(shell(v) for v in values)
 
 
 # --- YAML -----------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def dns_txt(value: str) -> str:
     return " ".join(_txt_quote(chunk) for chunk in chunks)
 
 
-# --- sudoers, Makefile ----------------------------------------------------------------
+# --- sudoers ---------------------------------------------------------------------------
 
 _SUDOERS_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
@@ -216,9 +216,3 @@ def sudoers_user(name: str) -> str:
     if not _SUDOERS_USER.fullmatch(name):
         raise UnencodableError(f"not a user name sudoers can take unescaped: {name!r}")
     return name
-
-
-def make_value(value: str) -> str:
-    """A value on a make command line or assignment: `$` doubled, `#` escaped."""
-    _refuse_controls(value, "a Makefile value")
-    return value.replace("$", "$$").replace("#", "\\#")

@@ -5,7 +5,7 @@ kept, no HTML escaping, and one filter per context a value lands in (the
 encoders of `common.encode`): `q` shell-quotes; `caddy` writes Caddyfile
 tokens, `caddy_word` a bare one to join with other text; `systemd` a unit
 setting's value, `systemd_exec` one word of a command line; `sudoers_user` a
-user name as sudoers takes it.
+user name as sudoers takes it; `yaml` a YAML scalar.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def environment(folder: Path) -> jinja2.Environment:
     env.filters["systemd"] = encode.systemd_value
     env.filters["systemd_exec"] = encode.systemd_exec_word
     env.filters["sudoers_user"] = encode.sudoers_user
+    env.filters["yaml"] = encode.yaml_scalar
     return env
 
 

@@ -127,12 +127,11 @@ def test_env_file_line_single_quotes_when_it_can() -> None:
         encode.env_file_line("A", "nul\x00")
 
 
-def test_sudoers_user_and_make_value() -> None:
+def test_sudoers_user() -> None:
     assert encode.sudoers_user("mailadmin") == "mailadmin"
     for bad in ("ALL", "a,b", "%sudo", "a b", "root\n"):
         with pytest.raises(encode.UnencodableError):
             encode.sudoers_user(bad)
-    assert encode.make_value("a$b#c") == "a$$b\\#c"
 
 
 # --- the slow consumers, on a fixed sample ----------------------------------------------

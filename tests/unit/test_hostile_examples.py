@@ -329,7 +329,9 @@ def test_dollar_in_env_values_and_image_names_survives_compose(tmp_path: Path) -
     secret = "quote ' and \" and $HOME\nand a newline"
     (tmp_path / "env" / "app.env").write_text(render_env_file({"SECRET": secret}))
     definition["env_file"] = ["env/app.env"]
-    (tmp_path / "compose.yaml").write_text(json.dumps({"services": {"app": definition}, "networks": {"internal": {}}}))
+    (tmp_path / "compose.yaml").write_text(
+        json.dumps({"services": {"app": definition}, "networks": {"internal": {}}})
+    )
     out = subprocess.run(
         ["docker", "compose", "-f", "compose.yaml", "config", "--format", "json"],
         cwd=tmp_path,

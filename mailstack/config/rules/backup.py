@@ -41,7 +41,9 @@ def backups(c: StackConfig) -> list[Problem]:
                 "with an application key as backupS3AccessKeyId/backupS3SecretAccessKey",
             )
         )
-    elif not re.match(r"^(s3:https?://\S+|sftp:\S+|rest:https?://\S+|/\S+)$", c.backup.repository):
+    elif not re.fullmatch(
+        r"(s3:https?://\S+|sftp:\S+|rest:https?://\S+|/\S+)", c.backup.repository
+    ):
         problems.append(
             Problem(
                 "backupRepository",
