@@ -17,7 +17,8 @@ create a marker file. Each example must end one of two ways:
 Only the artifacts an example changed go to the real tools, so each tool runs
 on exactly the outputs the hostile value reached; the unmodified stack's are
 checked by tests/artifacts. The profile is derandomized (same examples on
-every run) with a fixed example count, and no deadline.
+every run) with a fixed example count, and no deadline. For a deeper run by
+hand: `HOSTILE_EXAMPLES=5000 pytest tests/unit/test_hostile_config.py`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "400"))
 """Enough to reach every key (44) with most fragments and all four splices."""
 
 STACK = "dev"
-MARKER = Path(tempfile.gettempdir()) / "mailstack-hostile-marker"
+MARKER = Path(tempfile.gettempdir()) / f"mailstack-hostile-marker-{os.getpid()}"
 
 FRAGMENTS = [
     "\n",
