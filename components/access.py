@@ -129,6 +129,9 @@ def render_access_script(params: AccessParams) -> str:
     """The root script that brings a running host's access to `params`."""
     if not params.ssh_public_keys:
         raise ValueError("the access step needs at least one SSH public key for the admin user")
+    if any(encode.line_breaking(key) for key in params.ssh_public_keys):
+        # authorized_keys reads a line per key: a line break would add a key.
+        raise ValueError("an SSH public key holds a line break")
     if not ssh_sources(params):
         raise ValueError("the access step needs a network SSH is allowed from")
     jail = render_fail2ban_jail(params)

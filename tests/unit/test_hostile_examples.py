@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from common import encode
-from components.access import AccessParams, render_fail2ban_jail
+from components.access import AccessParams, render_access_script, render_fail2ban_jail
 from components.firewall import inbound_rules
 from components.services.caddyfile import Route, Site, render_caddyfile
 from components.services.compose import render_env_file, service_dict
@@ -347,3 +347,14 @@ def test_dollar_in_env_values_and_image_names_survives_compose(tmp_path: Path) -
     assert [w.replace("$$", "$") for w in resolved["command"]] == ["sh", "-c", 'echo "$GREETING"']
     assert resolved["healthcheck"]["test"][1].replace("$$", "$") == 'test -n "$HOME"'
     assert resolved["labels"]["org.example.note"].replace("$$", "$") == "costs $5"
+
+
+def test_access_script_refuses_a_key_with_a_line_break() -> None:
+    params = AccessParams(
+        admin_user="mailadmin",
+        ssh_public_keys=("ssh-ed25519 AAAA a\nssh-ed25519 BBBB evil",),
+        rules=inbound_rules(("198.51.100.7/32",)),
+        admin_cidrs=("198.51.100.7/32",),
+    )
+    with pytest.raises(ValueError, match="line break"):
+        render_access_script(params)
