@@ -1,5 +1,12 @@
 # mailstack — run `make help` for the targets.
 STACK ?= local
+# STACK and SNAPSHOT reach recipes only as environment variables holding their
+# raw text ($(value ...) does not expand them): written as $(STACK) into a
+# recipe, `make destroy STACK='$(shell ...)'` or a quote in the value would run
+# extra commands, in make or in the shell. Recipes quote "$$MAILSTACK_STACK".
+unexport STACK SNAPSHOT
+export MAILSTACK_STACK = $(value STACK)
+export MAILSTACK_SNAPSHOT = $(value SNAPSHOT)
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 PULUMI ?= pulumi
@@ -33,7 +40,7 @@ test: lint ## Lint, then run every test tier
 	exit $$status
 
 synth: setup ## Write build/$(STACK)/ offline (no cloud, no Pulumi CLI)
-	$(PY) -m tools.synth --stack $(STACK)
+	$(PY) -m tools.synth --stack "$$MAILSTACK_STACK"
 
 synth-all: setup ## Synth every committed stack
 	for s in local dev prod; do $(PY) -m tools.synth --stack $$s || exit 1; done
@@ -57,33 +64,33 @@ local-down: ## Stop the local stack (its volumes, and so its data, stay)
 	docker compose -p mailstack-local down
 
 preview: ## pulumi preview --diff for STACK (needs the Pulumi CLI)
-	$(PULUMI) preview --diff --stack $(STACK)
+	$(PULUMI) preview --diff --stack "$$MAILSTACK_STACK"
 
 up: ## pulumi up for STACK (needs the Pulumi CLI)
-	$(PULUMI) up --stack $(STACK)
+	$(PULUMI) up --stack "$$MAILSTACK_STACK"
 
 throwaway: setup ## New throwaway stack from dev: deploy, smoke-test, print its URL
 	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh up
 
 destroy: ## Destroy and remove throwaway STACK=pr-<n>|tw-... (refuses prod, dev, local)
-	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh destroy '$(STACK)'
+	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh destroy "$$MAILSTACK_STACK"
 
 reap: ## Delete expired throwaways by label (HCLOUD_TOKEN of dev's project); their stacks too with PULUMI_BACKEND_URL
 	PULUMI=$(PULUMI) python3 scripts/reap.py --delete
 
 # The server's restore command comes from the stack's `backup` output, so these
 # need the Pulumi CLI and SSH access to the server (from an admin CIDR).
-BACKUP_OUTPUT = $(PULUMI) stack output --stack $(STACK) --json backup | $(PY) -c \
+BACKUP_OUTPUT = $(PULUMI) stack output --stack "$$MAILSTACK_STACK" --json backup | $(PY) -c \
 	'import json, sys; b = json.load(sys.stdin); sys.exit("backups are off for this stack") if not b["enabled"] else print(b[sys.argv[1]])'
 
 restore: ## Verify, then restore SNAPSHOT (id or latest) on STACK's server; DRY_RUN=1 verifies only
-	@case "$(SNAPSHOT)" in latest|[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;; \
+	@case "$$MAILSTACK_SNAPSHOT" in latest|[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;; \
 	  *) echo "usage: make restore STACK=<stack> SNAPSHOT=<id|latest> [DRY_RUN=1]" >&2; exit 2;; esac
-	@case "$(SNAPSHOT)" in *[!0-9a-z]*) echo "SNAPSHOT must be hex or 'latest'" >&2; exit 2;; esac
-	@cmd=$$($(BACKUP_OUTPUT) restoreCommand) && set -x && $$cmd $(if $(DRY_RUN),--dry-run) $(SNAPSHOT)
+	@case "$$MAILSTACK_SNAPSHOT" in *[!0-9a-z]*) echo "SNAPSHOT must be hex or 'latest'" >&2; exit 2;; esac
+	@cmd=$$($(BACKUP_OUTPUT) restoreCommand) && set -x && $$cmd $(if $(value DRY_RUN),--dry-run) "$$MAILSTACK_SNAPSHOT"
 
 backup-status: ## Is STACK's last successful backup recent? (non-zero when stale)
 	@cmd=$$($(BACKUP_OUTPUT) statusCommand) && $$cmd
 
 ses-dkim: setup ## Hand STACK's DKIM key to SES (BYODKIM); needs the Pulumi and AWS CLIs
-	$(PY) -m tools.ses_dkim --stack $(STACK) --pulumi $(PULUMI)
+	$(PY) -m tools.ses_dkim --stack "$$MAILSTACK_STACK" --pulumi $(PULUMI)

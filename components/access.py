@@ -13,12 +13,12 @@ to the current settings. Pure: no Pulumi inside; the inputs are public values.
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules
+from common import encode
+from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules, too_broad_for_ssh
 from components.templates import environment
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "access"
@@ -81,7 +81,7 @@ def ufw_rules(params: AccessParams) -> list[UfwRule]:
             continue
         rules += [
             UfwRule(
-                f"proto {rule.protocol} from {shlex.quote(source)} to any port {rule.port}",
+                f"proto {rule.protocol} from {encode.shell(source)} to any port {rule.port}",
                 rule.key,
             )
             for source in rule.sources
@@ -111,12 +111,13 @@ def _ufw_context(params: AccessParams) -> dict[str, object]:
 
 
 def render_fail2ban_jail(params: AccessParams) -> str:
-    """fail2ban's sshd jail, which never bans `params.admin_cidrs`."""
-    return (
-        environment(ASSETS)
-        .get_template("fail2ban-sshd.local.j2")
-        .render(admin_cidrs=params.admin_cidrs)
-    )
+    """fail2ban's sshd jail, which never bans `params.admin_cidrs`.
+
+    Except blocks too broad for SSH (`allowWorldSsh` stacks): ignoring those
+    would switch fail2ban off for the whole internet, just where it is needed.
+    """
+    ignored = [cidr for cidr in params.admin_cidrs if not too_broad_for_ssh(cidr)]
+    return environment(ASSETS).get_template("fail2ban-sshd.local.j2").render(admin_cidrs=ignored)
 
 
 def render_ufw_step(params: AccessParams) -> str:
@@ -128,6 +129,9 @@ def render_access_script(params: AccessParams) -> str:
     """The root script that brings a running host's access to `params`."""
     if not params.ssh_public_keys:
         raise ValueError("the access step needs at least one SSH public key for the admin user")
+    if any(encode.line_breaking(key) for key in params.ssh_public_keys):
+        # authorized_keys reads a line per key: a line break would add a key.
+        raise ValueError("an SSH public key holds a line break")
     if not ssh_sources(params):
         raise ValueError("the access step needs a network SSH is allowed from")
     jail = render_fail2ban_jail(params)

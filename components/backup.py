@@ -94,7 +94,7 @@ class BackupSource:
 
     def __post_init__(self) -> None:
         where = f"backup source {self.name!r}"
-        if not _NAME_RE.match(self.name):
+        if not _NAME_RE.fullmatch(self.name):
             raise ValueError(f"{where}: name must match {_NAME_RE.pattern}")
         self._check_target(where)
         self._check_client(where)
@@ -102,15 +102,15 @@ class BackupSource:
 
     def _check_target(self, where: str) -> None:
         if self.kind in (SourceKind.POSTGRES, SourceKind.MARIADB):
-            if not _DATABASE_RE.match(self.target):
+            if not _DATABASE_RE.fullmatch(self.target):
                 raise ValueError(f"{where}: {self.target!r} is not a plain database name")
-        elif not _PATH_RE.match(self.target):
+        elif not _PATH_RE.fullmatch(self.target):
             raise ValueError(f"{where}: {self.target!r} is not an absolute path without spaces")
 
     def _check_client(self, where: str) -> None:
         if self.client and self.kind in (SourceKind.SQLITE, SourceKind.FILES):
             raise ValueError(f"{where}: {self.kind.value} sources are read on the host directly")
-        bad = [w for w in self.client if not _WORD_RE.match(w)]
+        bad = [w for w in self.client if not _WORD_RE.fullmatch(w)]
         if bad:
             raise ValueError(f"{where}: client words cannot hold spaces or quotes: {bad}")
 
@@ -120,7 +120,7 @@ class BackupSource:
         outside = [
             p
             for p in self.exclude
-            if not _EXCLUDE_RE.match(p) or not p.startswith(f"{self.target}/") or "/../" in p
+            if not _EXCLUDE_RE.fullmatch(p) or not p.startswith(f"{self.target}/") or "/../" in p
         ]
         if outside:
             raise ValueError(f"{where}: excluded paths must be plain paths under it: {outside}")

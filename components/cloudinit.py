@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from common import encode
 from common.enums import ServerImage
 from components.access import JAIL_PATH, AccessParams, render_fail2ban_jail, render_ufw_step
 from components.templates import environment
@@ -174,7 +175,8 @@ def render_user_data(params: CloudInitParams) -> str:
         "ssh_genkeytypes": ["ed25519"],
         "users": [
             {
-                "name": params.access.admin_user,
+                # cloud-init writes the name into a sudoers rule as it is.
+                "name": encode.sudoers_user(params.access.admin_user),
                 "gecos": "mailstack admin",
                 "groups": ["sudo"],
                 "shell": "/bin/bash",

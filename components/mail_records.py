@@ -20,13 +20,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from common import encode
+
 AUTO_TTL = 1
 """Cloudflare's "automatic" TTL; the only TTL a proxied record may have."""
 DEFAULT_TTL = 3600
 SPF_MAX_LOOKUPS = 10
 """RFC 7208 §4.6.4: at most 10 DNS-querying terms per SPF evaluation."""
-TXT_STRING_MAX = 255
-"""RFC 1035 §3.3: one TXT character-string holds at most 255 octets."""
+TXT_STRING_MAX = encode.TXT_STRING_MAX
 MX_PRIORITY = 10
 MTA_STS_MAX_AGE = 604800
 """One week, the RFC 8461 §3.2 example; receivers cache the policy this long."""
@@ -95,13 +96,7 @@ def txt_content(value: str) -> str:
     (`"part1" "part2"`); sending one long string makes it split the value itself
     and every later run shows a diff.
     """
-    raw = value.encode("ascii")
-    chunks = [raw[i : i + TXT_STRING_MAX] for i in range(0, len(raw), TXT_STRING_MAX)] or [b""]
-    return " ".join(_quote(chunk.decode("ascii")) for chunk in chunks)
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return encode.dns_txt(value)
 
 
 _TXT_STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')

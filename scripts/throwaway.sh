@@ -46,6 +46,8 @@ usage() { die "usage: $0 [--skip-if-unconfigured] up [STACK] | destroy STACK"; }
 # Fails closed: any doubt about the name, and nothing runs.
 assert_throwaway() {
   local stack=$1
+  # Before anything reads it: a name is lowercase letters, digits and '-' only.
+  [[ $stack =~ ^[a-z0-9-]+$ ]] || die "refusing to touch stack $(printf '%q' "$stack"): not a throwaway name"
   case $stack in
     prod | dev | local | "")
       die "refusing to touch stack '$stack': only throwaway stacks (pr-<n>, tw-<user>-<date>-<rand>) go through here"

@@ -11,7 +11,7 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import yaml
 from pydantic_core import PydanticUndefined
@@ -39,9 +39,17 @@ def _default(spec: KeySpec) -> Any:
     return value
 
 
+def _base(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
 def _pulumi_type(spec: KeySpec) -> dict[str, Any]:
     if spec.is_list:
-        item = "integer" if "int" in repr(spec.info.annotation) else "string"
+        # The item type under any Annotated[...] wrappers (`Printable` is a str).
+        (item_type,) = get_args(_base(spec.info.annotation))
+        item = "integer" if _base(item_type) is int else "string"
         return {"type": "array", "items": {"type": item}}
     default = _default(spec)
     if isinstance(default, bool):

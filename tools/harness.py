@@ -23,7 +23,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 
 from common import artifacts
-from mailstack.config import PROJECT
+from mailstack.config import PROJECT, ConfigError, Problem
 from tools.fakes import fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,20 +146,60 @@ class Run:
         return {r.urn: r for r in self.registrations}
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word, so a reviewer
+    reading the first would see a value that is not the one used.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                self.duplicates.append(
+                    Problem(
+                        str(key).removeprefix(f"{PROJECT}:"),
+                        f"set twice in {Path(self.name).name} (lines {seen[key]} and {line}); "
+                        "keep one: YAML readers disagree on which one wins",
+                    )
+                )
+            seen.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+    duplicates: list[Problem]
+
+
+def load_yaml_strict(path: Path) -> Any:
+    """A YAML file's data; a ConfigError naming every key written twice in a mapping."""
+    loader = _StrictLoader(path.read_text())
+    loader.name = str(path)
+    loader.duplicates = []
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+    if loader.duplicates:
+        raise ConfigError(loader.duplicates)
+    return data
+
+
 def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str]]:
     """Config as the Pulumi CLI would give it: project defaults, then the stack file.
 
     Secure (encrypted) values cannot be decrypted offline; they become placeholders
     and stay marked secret.
     """
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project = load_yaml_strict(root / "Pulumi.yaml")
     values: dict[str, Any] = {}
     for name, decl in (project.get("config") or {}).items():
         full = name if ":" in name else f"{PROJECT}:{name}"
         if isinstance(decl, dict) and "default" in decl:
             values[full] = decl["default"]
     stack_file = root / f"Pulumi.{stack}.yaml"
-    stack_doc = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
+    stack_doc = load_yaml_strict(stack_file) if stack_file.exists() else {}
     secret_keys: set[str] = set()
     for name, value in ((stack_doc or {}).get("config") or {}).items():
         full = name if ":" in name else f"{PROJECT}:{name}"

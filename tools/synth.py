@@ -38,9 +38,11 @@ def with_placeholder_secrets(config: dict[str, str], secret_keys: set[str]) -> N
     artifacts show where each secret goes without its value.
     """
     for spec in key_specs():
-        if spec.secret:
-            full = f"{PROJECT}:{spec.alias}"
-            config.setdefault(full, secret_placeholder(full))
+        full = f"{PROJECT}:{spec.alias}"
+        # A value the stack file writes in plain text stays unmarked, so the
+        # config check refuses it exactly as `pulumi up` would.
+        if spec.secret and full not in config:
+            config[full] = secret_placeholder(full)
             secret_keys.add(full)
 
 

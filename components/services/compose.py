@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from common import encode
 from components.services.model import Network, Project, Service
 
 LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
@@ -71,7 +72,11 @@ def service_dict(service: Service) -> dict[str, Any]:
     out["logging"] = {"driver": "json-file", "options": dict(LOG_OPTIONS)}
     labels = {"org.mailstack.role": service.role.value, **service.labels}
     out["labels"] = dict(sorted(labels.items()))
-    return out
+    # Compose interpolates `$` in every string of the file (image, command,
+    # environment, labels, ...): the model holds literal values, so every `$`
+    # is doubled here and nowhere else.
+    result: dict[str, Any] = encode.compose_literals(out)
+    return result
 
 
 def _volume(name: str, project: Project) -> dict[str, Any]:
@@ -122,10 +127,6 @@ def service_hash(service: Service, project: Project) -> str:
 
 
 def render_env_file(values: Mapping[str, str]) -> str:
-    """`KEY='value'` lines; single quotes keep compose from interpolating `$`."""
-    lines = []
-    for name, value in sorted(values.items()):
-        if "'" in value or "\n" in value:
-            raise ValueError(f"secret for {name} contains a quote or newline; env files refuse it")
-        lines.append(f"{name}='{value}'")
-    return "\n".join(lines) + "\n"
+    """One `KEY='value'` line per value, quoted so compose reads back exactly the
+    value (no `$` interpolation; quotes and line breaks escaped)."""
+    return "".join(f"{encode.env_file_line(n, v)}\n" for n, v in sorted(values.items()))

@@ -127,7 +127,7 @@ def redis(maxmemory_mb: int = 128) -> Service:
     `printf`, so it is in neither the compose file nor any process's argv.
     """
     start = (
-        "printf 'requirepass %s\\n' \"$$REDIS_PASSWORD\" > /tmp/redis.conf && "
+        "printf 'requirepass %s\\n' \"$REDIS_PASSWORD\" > /tmp/redis.conf && "
         "exec redis-server /tmp/redis.conf --dir /data --appendonly yes "
         f"--maxmemory {maxmemory_mb}mb --maxmemory-policy noeviction"
     )
@@ -142,7 +142,7 @@ def redis(maxmemory_mb: int = 128) -> Service:
         mounts=(Mount("redis-data", "/data"),),
         tmpfs=("/tmp",),
         healthcheck=Healthcheck(
-            ("CMD-SHELL", 'REDISCLI_AUTH="$$REDIS_PASSWORD" redis-cli ping | grep -q PONG')
+            ("CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG')
         ),
     )
 
@@ -176,8 +176,7 @@ def minio_buckets(buckets: Sequence[str]) -> Service:
     """
     makes = " && ".join(f"mc mb --ignore-existing store/{b}" for b in buckets)
     script = (
-        'export MC_HOST_store="http://$$MINIO_ROOT_USER:$$MINIO_ROOT_PASSWORD@minio:9000" '
-        f"&& {makes}"
+        f'export MC_HOST_store="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@minio:9000" && {makes}'
     )
     return Service(
         name="minio-buckets",
@@ -270,7 +269,7 @@ def worker(
         depends_on=dict(depends_on or {}),
         user=user,
         healthcheck=Healthcheck(
-            ("CMD-SHELL", 'test -n "$$(find /tmp/heartbeat -mmin -3 2>/dev/null)"'),
+            ("CMD-SHELL", 'test -n "$(find /tmp/heartbeat -mmin -3 2>/dev/null)"'),
             interval="30s",
             start_period="120s",
         ),

@@ -205,7 +205,7 @@ class Service:
         where = f"service {self.name!r}"
         if self.drill_sql and self.role is not Role.DATABASE:
             raise ValueError(f"{where}: only a database runs SQL after a drill restore")
-        if not _NAME_RE.match(self.name):
+        if not _NAME_RE.fullmatch(self.name):
             raise ValueError(f"{where}: name must be lowercase letters, digits and '-'")
         if self.ports and self.role is not Role.PROXY:
             raise ValueError(f"{where}: only the proxy publishes ports (Docker bypasses UFW)")
@@ -224,7 +224,7 @@ class Service:
         if self.limits.memory_mb < 16:
             raise ValueError(f"{where}: memory limit {self.limits.memory_mb} MiB is too small")
         for name in (*self.environment, *self.secret_env):
-            if not _ENV_RE.match(name):
+            if not _ENV_RE.fullmatch(name):
                 raise ValueError(f"{where}: {name!r} is not an environment variable name")
         if clash := set(self.environment) & set(self.secret_env):
             raise ValueError(f"{where}: {sorted(clash)} set both plainly and as secrets")

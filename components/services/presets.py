@@ -411,8 +411,8 @@ PRESETS = {
 
 
 def _command_check(command: tuple[str, ...]) -> Healthcheck:
-    """A configured healthcheck; `$` is doubled so compose passes it on literally."""
-    return Healthcheck(("CMD", *(arg.replace("$", "$$") for arg in command)))
+    """A configured healthcheck (compose.py keeps its `$` literal)."""
+    return Healthcheck(("CMD", *command))
 
 
 def build_app(p: AppParams) -> App:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import pulumi
 from pydantic import TypeAdapter, ValidationError
 
+from common.encode import line_breaking
 from mailstack.config.advice import advice
 from mailstack.config.model import (
     PROJECT,
@@ -28,7 +29,11 @@ from mailstack.config.model import (
     StackConfig,
     key_specs,
 )
-from mailstack.config.rules import RULES, stack_name_matches_environment
+from mailstack.config.rules import (
+    RULES,
+    stack_name_is_a_project_name,
+    stack_name_matches_environment,
+)
 from mailstack.config.sections import SECTIONS, Section
 
 
@@ -137,12 +142,31 @@ def _read(raw_config: Mapping[str, Any], secret_keys: Collection[str]) -> _Readi
             reading.present[name] = raw not in (None, "")
         else:
             value, problem = _parse_raw(spec, raw)
-            if problem:
-                reading.problems.append(problem)
+            problems = [problem] if problem else _line_breaks(spec, value)
+            if problems:
+                reading.problems += problems
                 reading.refused.add(name)
             else:
                 reading.sections[spec.section][name] = value
     return reading
+
+
+def _line_breaks(spec: KeySpec, value: Any) -> list[Problem]:
+    """Every plain string, and every string in a list, is one line of text.
+
+    Checked for every key before its own type, so no value can carry a line
+    break, a control character or a Unicode line separator into any file,
+    command or record, whatever its type's pattern forgot. (Python's `$` also
+    matches before a final newline.)
+    """
+    items = [(spec.alias, value)]
+    if spec.is_list and isinstance(value, list):
+        items = [(f"{spec.alias}[{i}]", v) for i, v in enumerate(value)]
+    return [
+        Problem(path, f"holds {bad!r}, a control character or line break: {text!r}")
+        for path, text in items
+        if isinstance(text, str) and (bad := line_breaking(text))
+    ]
 
 
 def _validate_sections(reading: _Reading) -> dict[str, Section]:
@@ -188,6 +212,7 @@ def validate(
         found = [p for rule in RULES for p in rule(config)]
         if stack is not None:
             found += stack_name_matches_environment(stack, config)
+            found += stack_name_is_a_project_name(stack)
         problems += [p for p in found if re.split(r"[\[.]", p.key)[0] not in reading.refused]
     if problems:
         raise ConfigError(problems)

@@ -27,15 +27,25 @@ from common.enums import (
     Target,
 )
 from mailstack.config.types import (
+    AdminUser,
+    CaddyPath,
     Calendar,
+    CheckSubset,
     Cidr,
     DnsLabel,
     Domain,
     HetznerLabel,
     HttpsUrl,
+    IsoDate,
     OptionalCalendar,
+    OptionalDomain,
     OptionalEmail,
+    OptionalImage,
     Port,
+    Printable,
+    ResticPassword,
+    ResticRepository,
+    SecretText,
     SpfDomain,
     SshPublicKey,
 )
@@ -86,12 +96,11 @@ class StackSection(Section):
         Target.HETZNER,
         "Where services run: `local` (the local Docker engine) or `hetzner` (a cloud server).",
     )
-    expires_at: str = key(
+    expires_at: IsoDate = key(
         "expiresAt",
         "",
         "Throwaway stacks only: UTC date (YYYY-MM-DD) after which the reaper may delete "
         "the server. Empty for long-lived stacks.",
-        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
         example="2026-12-31",
     )
 
@@ -161,7 +170,7 @@ class ServerSection(Section):
 
 
 class AdminSection(Section):
-    user: str = key(
+    user: AdminUser = key(
         "adminUser",
         "mailadmin",
         "Name of the non-root sudo user that SSH allows. Created at first boot only: "
@@ -190,6 +199,13 @@ class AdminSection(Section):
         "CIDR blocks allowed to reach SSH and the app's admin paths. Never the whole "
         "internet in prod. Admin paths see IPv4 clients only: the proxy's network is "
         "IPv4-only, so an IPv6 client arrives from the Docker gateway and gets 403.",
+    )
+    allow_world_ssh: bool = key(
+        "allowWorldSsh",
+        False,
+        "Allow `adminCidrs` that open SSH to the whole internet or a large part of it "
+        "(e.g. `0.0.0.0/0`) in this stack. Refused in prod. Keys-only SSH and fail2ban "
+        "still apply, but prefer your office/VPN blocks.",
     )
     tailscale: bool = key(
         "tailscale",
@@ -322,14 +338,16 @@ class MailSection(Section):
     from_address: OptionalEmail = key(
         "fromAddress", "", "Sender address; defaults to `noreply@<domain>`."
     )
-    smtp_host: str = key("smtpHost", "", "SMTP relay host (for `smtp`; `ses` derives it).")
+    smtp_host: OptionalDomain = key(
+        "smtpHost", "", "SMTP relay host (for `smtp`; `ses` derives it)."
+    )
     smtp_port: Port = key("smtpPort", 587, "SMTP relay port (587 with STARTTLS).")
-    smtp_username: str = key("smtpUsername", "", "SMTP relay user name.")
+    smtp_username: Printable = key("smtpUsername", "", "SMTP relay user name.")
     ses_region: str = key(
         "sesRegion",
         "eu-central-1",
         "AWS region of SES.",
-        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]{4,12}-\d$",
         example="eu-central-1",
     )
     ses_mail_from_subdomain: DnsLabel = key(
@@ -346,7 +364,7 @@ class AppSection(Section):
         AppPreset.LISTMONK,
         "App preset: listmonk, mailwizz, transactional-api, web-api or custom.",
     )
-    image: str = key(
+    image: OptionalImage = key(
         "appImage", "", "Container image of the app (required for `custom`; overrides a preset)."
     )
     port: Port = key("appPort", 9000, "Port the app listens on inside its container.")
@@ -357,13 +375,13 @@ class AppSection(Section):
         pattern=r"^/\S*$",
         example="/health",
     )
-    admin_paths: list[str] = key(
+    admin_paths: list[CaddyPath] = key(
         "appAdminPaths",
         [],
         "Extra URL path patterns (Caddy syntax, e.g. `/admin/*`) reachable only from "
         "`adminCidrs` or the tailnet.",
     )
-    health_command: list[Annotated[str, Field(min_length=1)]] = key(
+    health_command: list[Annotated[Printable, Field(min_length=1)]] = key(
         "appHealthCommand",
         [],
         "Healthcheck of the app container (the API for `web-api`): a command and its "
@@ -372,11 +390,11 @@ class AppSection(Section):
         "transactional-api, web-api and custom that is `wget` on `appHealthPath` at "
         "`appPort`, so the image must ship `wget` (busybox or GNU) or set this.",
     )
-    web_image: str = key(
+    web_image: OptionalImage = key(
         "appWebImage", "", "`web-api` only: image of the web front end (the API is `appImage`)."
     )
     web_port: Port = key("appWebPort", 3000, "`web-api` only: port the web front end listens on.")
-    web_health_command: list[Annotated[str, Field(min_length=1)]] = key(
+    web_health_command: list[Annotated[Printable, Field(min_length=1)]] = key(
         "appWebHealthCommand",
         [],
         "`web-api` only: healthcheck of the web front end, like `appHealthCommand`. "
@@ -409,12 +427,12 @@ class ServicesSection(Section):
 
 class BackupSection(Section):
     enabled: bool = key("backupEnabled", True, "Run scheduled, encrypted off-site backups.")
-    repository: str = key(
+    repository: ResticRepository = key(
         "backupRepository",
         "",
         "restic repository, e.g. `s3:https://fsn1.your-objectstorage.com/bucket/mailstack`.",
     )
-    s3_access_key_id: str = key(
+    s3_access_key_id: Printable = key(
         "backupS3AccessKeyId", "", "Access key id of the S3-compatible backup target."
     )
     schedule: OptionalCalendar = key(
@@ -428,19 +446,23 @@ class BackupSection(Section):
     keep_weekly: int = key("backupKeepWeekly", 4, "Weekly snapshots kept.", ge=0, le=520)
     keep_monthly: int = key("backupKeepMonthly", 12, "Monthly snapshots kept.", ge=0, le=600)
     max_age_hours: int = key(
-        "backupMaxAgeHours", 26, "A last success older than this is reported as stale.", ge=1
+        "backupMaxAgeHours",
+        26,
+        "A last success older than this is reported as stale (at most ten years, so the "
+        "status check's arithmetic cannot overflow).",
+        ge=1,
+        le=87600,
     )
     check_schedule: Calendar = key(
         "backupCheckSchedule",
         "Sun *-*-* 05:30:00",
         "When `restic check` reads a subset of the repository's data (systemd OnCalendar).",
     )
-    check_subset: str = key(
+    check_subset: CheckSubset = key(
         "backupCheckReadDataSubset",
         "5%",
         "Share of the repository's data each check reads: `n%` or `n/t` (restic "
         "`--read-data-subset`).",
-        pattern=r"^((100|[1-9]?[0-9](\.[0-9]+)?)%|[1-9][0-9]*/[1-9][0-9]*)$",
         example="5%",
     )
 
@@ -453,14 +475,19 @@ class BackupSection(Section):
 class SecretKeys(Section):
     """Secret keys: set with `pulumi config set --secret`; never plain."""
 
-    smtp_password: str = key(
+    smtp_password: SecretText = key(
         "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
     )
-    backup_password: str = key("backupPassword", "", "restic repository password.", secret=True)
-    backup_s3_secret_access_key: str = key(
+    backup_password: ResticPassword = key(
+        "backupPassword",
+        "",
+        "restic repository password (no whitespace at either end: restic trims it).",
+        secret=True,
+    )
+    backup_s3_secret_access_key: SecretText = key(
         "backupS3SecretAccessKey", "", "Secret key of the backup target.", secret=True
     )
-    tailscale_auth_key: str = key(
+    tailscale_auth_key: SecretText = key(
         "tailscaleAuthKey", "", "Tailscale auth key (with `tailscale`).", secret=True
     )
     backup_heartbeat_url: HttpsUrl = key(

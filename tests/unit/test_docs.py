@@ -47,3 +47,11 @@ def test_the_outputs_table_is_exactly_what_the_stacks_export(stack_runs: dict[st
     table = (ROOT / "docs" / "outputs.md").read_text()
     for name in documented:
         assert f"| `{name}` |" in table
+
+
+def test_array_items_keep_their_type_through_annotated_wrappers() -> None:
+    # A constrained string type (e.g. `Printable`) is still a string to Pulumi.
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert declared[f"{PROJECT}:appHealthCommand"]["items"] == {"type": "string"}
+    assert declared[f"{PROJECT}:adminCidrs"]["items"] == {"type": "string"}
+    assert declared[f"{PROJECT}:firewallExtraTcpPorts"]["items"] == {"type": "integer"}

@@ -21,6 +21,7 @@ from mailstack.config.rules.backup import backups
 from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
+    stack_name_is_a_project_name,
     stack_name_matches_environment,
     target_matches_environment,
     throwaway_marks,
@@ -46,4 +47,9 @@ RULES: list[ConfigRule] = [
     dns_names,
 ]
 
-__all__ = ["RULES", "ConfigRule", "stack_name_matches_environment"]
+__all__ = [
+    "RULES",
+    "ConfigRule",
+    "stack_name_is_a_project_name",
+    "stack_name_matches_environment",
+]

@@ -22,8 +22,19 @@ def _vpn_range(cidr: str) -> bool:
 
 
 def no_world_ssh_in_prod(c: StackConfig) -> list[Problem]:
+    """No stack opens SSH to the world; any but prod may say it allows it (`allowWorldSsh`)."""
+    if c.is_prod and c.admin.allow_world_ssh:
+        return [Problem("allowWorldSsh", "prod never opens SSH to the world: remove it")]
     if not c.is_prod:
-        return []
+        return [
+            Problem(
+                f"adminCidrs[{i}]",
+                f"{cidr!r} opens SSH to a large part of the internet; use your office/VPN "
+                "blocks, or set `allowWorldSsh: true` in this stack to say you mean it",
+            )
+            for i, cidr in enumerate(c.admin.cidrs)
+            if too_broad_for_ssh(cidr) and not c.admin.allow_world_ssh and not _vpn_range(cidr)
+        ]
     limit = (
         f"at most /{MIN_SSH_PREFIX[4]} for IPv4 and /{MIN_SSH_PREFIX[6]} for IPv6 "
         "(e.g. '198.51.100.7/32')"

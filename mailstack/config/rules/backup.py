@@ -61,7 +61,7 @@ def _repository(repository: str) -> list[Problem]:
                 "with an application key as backupS3AccessKeyId/backupS3SecretAccessKey",
             )
         ]
-    if not re.match(r"^(s3:https?://\S+|sftp:\S+|rest:https?://\S+|/\S+)$", repository):
+    if not re.fullmatch(r"(s3:https?://\S+|sftp:\S+|rest:https?://\S+|/\S+)", repository):
         return [
             Problem(
                 "backupRepository",

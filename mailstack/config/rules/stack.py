@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from common import labels
 from common.enums import Environment
 from mailstack.config.model import Problem, StackConfig
@@ -22,6 +24,22 @@ def stack_name_matches_environment(stack: str, c: StackConfig) -> list[Problem]:
             "environment",
             f"stack {stack!r} has environment {c.stack.environment.value!r}: the stack "
             "named 'prod' must have `environment: prod`, and only it may",
+        )
+    ]
+
+
+def stack_name_is_a_project_name(stack: str) -> list[Problem]:
+    """The stack's name is part of its compose project name (`mailstack-<stack>`),
+    which Compose takes only as lowercase letters, digits, `_` and `-`; Pulumi
+    allows more (`.`, capitals), which would fail on the host at the first deploy."""
+    if re.fullmatch(r"[a-z0-9_-]{1,40}", stack):
+        return []
+    return [
+        Problem(
+            "stack",
+            f"the stack name {stack!r} cannot name a compose project: use lowercase "
+            "letters, digits, '_' and '-' (at most 40), e.g. 'pr-42'",
+            namespace="pulumi",
         )
     ]
 
