@@ -183,8 +183,10 @@ class HardenedServer(pulumi.ComponentResource):
             f"{name}-deploy-key",
             algorithm="ED25519",
             # pulumi_tls marks the private key outputs secret itself; the mock
-            # engine does not, so the connection wraps it again below.
-            opts=child,
+            # engine does not, so the connection wraps it again below. Protected
+            # in prod: a new key would lock every SSH step out until the access
+            # step (itself an SSH step) installed it.
+            opts=guarded,
         )
         keys = [
             hcloud.SshKey(
@@ -229,7 +231,9 @@ class HardenedServer(pulumi.ComponentResource):
                 name=f"{args.slug}-{family}",
                 type=family,
                 location=args.location,
-                assignee_type="server",
+                # No assignee_type: the server's public_nets assigns the IP, and
+                # Hetzner reports an unassigned IP as `unassigned`, so a fixed
+                # "server" here would show a diff on every run.
                 # The address (its mail reputation and PTR) outlives any server.
                 auto_delete=False,
                 delete_protection=args.protect,
