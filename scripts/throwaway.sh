@@ -14,6 +14,8 @@
 #       the up creates it again.
 #   scripts/throwaway.sh [--skip-if-unconfigured] destroy STACK
 #       Writes the stack's config again as `up` does (a fresh runner has none),
+#       refreshes it, drops from the state the remote steps of a server that is
+#       gone (reaped) without running their delete scripts (mailstack/teardown.py),
 #       then `pulumi destroy` and `pulumi stack rm`; nothing to do if STACK is gone.
 #
 # Needs PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (or ..._FILE); with
@@ -156,9 +158,25 @@ cmd_destroy() {
     return 0
   fi
   write_config "$stack"
+  # The reaper may have deleted the server behind Pulumi's back: the refresh
+  # drops it (and its volume and IPs) from the state. Then the remote steps
+  # of a server that is gone leave the state without their delete scripts,
+  # which would dial the old address, maybe someone else's server by now.
+  "$PULUMI" refresh --stack "$stack" --yes --non-interactive --color never >&2
+  local orphans urn dropped=0
+  orphans="$("$PULUMI" stack export --stack "$stack" | "$PY" -m mailstack.teardown orphaned-steps)"
+  while IFS= read -r urn; do
+    [[ -n $urn ]] || continue
+    log "server gone: dropping $urn from the state without running its delete script"
+    "$PULUMI" state delete --stack "$stack" --yes "$urn" >&2
+    dropped=$((dropped + 1))
+  done <<<"$orphans"
   "$PULUMI" destroy --stack "$stack" --yes --non-interactive --color never >&2
   "$PULUMI" stack rm --yes --non-interactive "$stack" >&2
   printf "Throwaway stack \`%s\` destroyed and removed.\n" "$stack"
+  if ((dropped)); then
+    printf "Its server was gone (reaped): %s steps on it were dropped from the state unrun.\n" "$dropped"
+  fi
 }
 
 cd "$root"
