@@ -215,6 +215,22 @@ elif args and args[0] in ("preview", "up", "destroy"):
     print(f"{args[0]} of {stack}: " + state.get("body", "+ 1 to create"))
     if f"{args[0]}:{stack}" in state.get("fail", []):
         sys.exit(1)
+    targets = {a for i, a in enumerate(args) if i and args[i - 1] == "--target"}
+    if args[0] == "destroy" and targets:
+        # --target-dependents: the targets and everything that depends on them.
+        if "--target-dependents" not in args:
+            fail("fake pulumi: destroy --target without --target-dependents")
+        doomed, resources = set(targets), deployment(stack)
+        for r in resources:
+            if doomed & set(r.get("dependencies", [])):
+                doomed.add(r["urn"])
+        if any(r["type"].startswith("command:remote:") and "delete" in r.get("inputs", {})
+               for r in resources if r["urn"] in doomed):
+            fail("dial tcp 203.0.113.7:22: i/o timeout (a delete script, from a runner "
+                 "the host does not admit)")
+        state["deployments"][stack] = [r for r in resources if r["urn"] not in doomed]
+        save()
+        sys.exit(0)
     if args[0] == "destroy" and unreachable_deletes(stack):
         # What pulumi-command does with a delete script whose host is gone.
         fail(f"{unreachable_deletes(stack)[0]}: dial tcp 203.0.113.7:22: i/o timeout")
