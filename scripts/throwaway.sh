@@ -173,9 +173,11 @@ cmd_up() {
   fi
   # Also for an existing stack: this runner may never have seen it.
   write_config "$stack"
-  local server
-  if ((ADMIT_RUNNER && existed)) && server="$(export_urns "$stack" urns hcloud:index/server:Server)" &&
-    [[ -n $server ]]; then
+  local server=""
+  if ((ADMIT_RUNNER && existed)); then
+    server="$(export_urns "$stack" urns hcloud:index/server:Server)"
+  fi
+  if [[ -n $server ]]; then
     log "the server's own firewall admits only earlier runners: re-creating it (volume and IPs stay)"
     drop_remote_steps "$stack"
     "$PULUMI" destroy --stack "$stack" --target "$server" --target-dependents \
