@@ -297,5 +297,10 @@ def test_the_restic_repository_on_the_volume_is_taken_up_not_replaced(replaced: 
     # the new host must use the one that holds the old snapshots.
     assert replaced.old_repo_config
     assert replaced.new.exec("sha256sum", f"{REPOSITORY}/config").stdout == replaced.old_repo_config
-    snapshots = replaced.new.ssh("sudo -n /usr/local/sbin/mailstack-backup-status --json")
-    assert snapshots.returncode == 0, snapshots.stderr
+    # And the password the new host was given opens it.
+    opened = replaced.new.ssh(
+        "sudo -n env RESTIC_PASSWORD_FILE=/etc/mailstack/backup/restic-password "
+        f"restic --no-cache -r {REPOSITORY} cat config"
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert '"version"' in opened.stdout
