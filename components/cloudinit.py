@@ -9,7 +9,7 @@ secret may reach this module: its inputs are names, public keys and sizes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -217,6 +217,10 @@ def render_user_data(params: CloudInitParams) -> str:
     return f"#cloud-config\n{body}"
 
 
-def render_wait_script(data_dir: str, marker: str = FIRSTBOOT_MARKER) -> str:
-    """The script that waits over SSH for the first boot (and the data volume)."""
-    return _asset("wait.sh", {"data_dir": data_dir, "marker": marker})
+def render_wait_script(
+    data_dir: str, deploy_dirs: Sequence[str], marker: str = FIRSTBOOT_MARKER
+) -> str:
+    """The script that waits over SSH for the first boot (and the data volume),
+    then gives the deploy user its folders on the volume (`deploy_dirs`)."""
+    context = {"data_dir": data_dir, "marker": marker, "deploy_dirs": list(deploy_dirs)}
+    return _asset("wait.sh", context)

@@ -157,8 +157,10 @@ class HardenedServer(pulumi.ComponentResource):
             f"{name}-deploy-key",
             algorithm="ED25519",
             # pulumi_tls marks the private key outputs secret itself; the mock
-            # engine does not, so the connection wraps it again below.
-            opts=child,
+            # engine does not, so the connection wraps it again below. Protected
+            # in prod: a new key would lock every SSH step out until the access
+            # step (itself an SSH step) installed it.
+            opts=guarded,
         )
         keys = [
             hcloud.SshKey(
@@ -203,7 +205,9 @@ class HardenedServer(pulumi.ComponentResource):
                 name=f"{args.slug}-{family}",
                 type=family,
                 location=args.location,
-                assignee_type="server",
+                # No assignee_type: the server's public_nets assigns the IP, and
+                # Hetzner reports an unassigned IP as `unassigned`, so a fixed
+                # "server" here would show a diff on every run.
                 # The address (its mail reputation and PTR) outlives any server.
                 auto_delete=False,
                 delete_protection=args.protect,
@@ -262,8 +266,13 @@ class HardenedServer(pulumi.ComponentResource):
             user_data=user_data,
             delete_protection=args.protect,
             rebuild_protection=args.protect,
+            # A new server takes over the old one's primary IPs and volume,
+            # which Hetzner lets only one server hold: the old one goes first.
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, ignore_changes=IGNORED_AFTER_CREATE
+                parent=self,
+                protect=args.protect,
+                ignore_changes=IGNORED_AFTER_CREATE,
+                delete_before_replace=True,
             ),
         )
         attachment = hcloud.VolumeAttachment(
@@ -271,7 +280,8 @@ class HardenedServer(pulumi.ComponentResource):
             volume_id=_hcloud_id(volume.id),
             server_id=_hcloud_id(server.id),
             automount=False,
-            opts=child,
+            # A volume is attached to one server at a time.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
         connection = command.remote.ConnectionArgs(
@@ -288,7 +298,9 @@ class HardenedServer(pulumi.ComponentResource):
         wait = run_step(
             booting,
             f"{name}-cloud-init",
-            render_wait_script(args.layout.data_dir),
+            render_wait_script(
+                args.layout.data_dir, (args.layout.compose_dir, args.layout.volumes_dir)
+            ),
             after=[server, attachment],
             parent=self,
         )

@@ -13,15 +13,22 @@ still applied) and SSH keys; a stack whose server stays keeps its firewalls and
 keys. The token must be one of the project that holds the throwaway servers
 (dev's); prod's project never needs to be reachable from here.
 
+Then, with CLOUDFLARE_API_TOKEN set, it deletes the Cloudflare DNS records of
+each throwaway it cleared completely, in dev's zone (`cloudflareZoneId` and
+`domain` of Pulumi.dev.yaml): only records named `<stack>.<dev domain>` or a
+name under it that carry the program's comment (mailstack/throwaway_dns.py),
+so a new stack of the same name can create them again.
+
 Then, with PULUMI_BACKEND_URL set (and the state bucket's credentials), it
-removes the Pulumi stack of each throwaway it cleared completely:
+removes the Pulumi stack of each throwaway it cleared completely (DNS records
+included, when it was asked to delete them):
 `pulumi stack rm --force --yes <stack>`, only for throwaway stack names.
-`--force` because the stack's state still lists what the Hetzner API does not
-reach: its Cloudflare DNS records stay in dev's zone (docs/reviewing.md).
+`--force` because the stack's state still lists what it deleted behind
+Pulumi's back.
 
 Standard library only (urllib), so it runs on any Python 3.11 without the
 project's dependencies. HCLOUD_ENDPOINT overrides the API URL (as for `hcloud`),
-PULUMI the Pulumi CLI (`pulumi`).
+CLOUDFLARE_ENDPOINT Cloudflare's, PULUMI the Pulumi CLI (`pulumi`).
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common.labels import KIND_LABEL, STACK_LABEL, THROWAWAY
 from tools.throwaway import CloudResource, is_throwaway_name, select_expired
+from tools.throwaway_dns import DnsRecord, dev_dns_settings, select_records, throwaway_domain
 
 ENDPOINT = "https://api.hetzner.cloud/v1"
+CLOUDFLARE_ENDPOINT = "https://api.cloudflare.com/client/v4"
 ROOT = Path(__file__).resolve().parent.parent
 # Deletion order: a server holds its volumes and primary IPs until it is gone,
 # and Hetzner refuses to delete a firewall that is still applied to a server.
@@ -54,6 +63,10 @@ ACTION_TIMEOUT_S = 300
 
 
 class HetznerError(Exception):
+    pass
+
+
+class CloudflareError(Exception):
     pass
 
 
@@ -112,6 +125,75 @@ class Hetzner:
         raise HetznerError(f"action {action_id} still running after {ACTION_TIMEOUT_S}s")
 
 
+class Cloudflare:
+    """The two Cloudflare API calls the reaper makes, in one zone."""
+
+    def __init__(self, token: str, zone_id: str, endpoint: str = CLOUDFLARE_ENDPOINT) -> None:
+        self._token = token
+        self._base = f"{endpoint.rstrip('/')}/zones/{zone_id}/dns_records"
+
+    def _call(self, method: str, path: str = "", query: dict[str, str] | None = None) -> Any:
+        url = self._base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        if not url.startswith(("https://", "http://")):
+            raise CloudflareError(f"refusing non-HTTP endpoint {url!r}")
+        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+            url, method=method, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                body = response.read()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")[:500]
+            raise CloudflareError(
+                f"{method} dns_records{path}: HTTP {err.code}: {detail}"
+            ) from None
+        return json.loads(body) if body else {}
+
+    def records_under(self, domain: str) -> Iterator[DnsRecord]:
+        page, pages = 1, 1
+        while page <= pages:
+            query = {"name.endswith": domain, "page": str(page), "per_page": "100"}
+            data = self._call("GET", query=query)
+            yield from (DnsRecord.from_api(item) for item in data.get("result") or [])
+            pages = int((data.get("result_info") or {}).get("total_pages") or 1)
+            page += 1
+
+    def delete(self, record_id: str) -> None:
+        self._call("DELETE", f"/{urllib.parse.quote(record_id, safe='')}")
+
+
+def reap_dns(
+    dns: Cloudflare | None, base_domain: str, stacks: list[str], delete: bool, out: Any
+) -> set[str]:
+    """Delete the DNS records of the reaped `stacks`; the stacks where that failed."""
+    if not stacks:
+        return set()
+    if dns is None:
+        print(f"DNS records of {' '.join(stacks)} stay: CLOUDFLARE_API_TOKEN is not set", file=out)
+        return set()
+    failed: set[str] = set()
+    for stack in stacks:
+        try:
+            listed = list(dns.records_under(throwaway_domain(stack, base_domain)))
+        except CloudflareError as err:
+            print(f"FAILED  listing DNS records of {stack}: {err}", file=out)
+            failed.add(stack)
+            continue
+        for record in select_records(listed, [stack], base_domain)[stack]:
+            label = f"dns_records {record.type} {record.name}"
+            if not delete:
+                print(f"expired {label} (dry run: --delete removes it)", file=out)
+                continue
+            try:
+                dns.delete(record.id)
+            except CloudflareError as err:
+                failed.add(stack)
+                print(f"FAILED  {label}: {err}", file=out)
+                continue
+            print(f"deleted {label}", file=out)
+    return failed
+
+
 class Stacks:
     """The Pulumi CLI, to remove the stack record of a reaped throwaway."""
 
@@ -139,9 +221,16 @@ class Stacks:
         self._run("stack", "rm", "--force", "--yes", "--non-interactive", stack)
 
 
-def reap(api: Hetzner, delete: bool, stacks: Stacks | None = None, out: Any = sys.stdout) -> int:
+def reap(
+    api: Hetzner,
+    delete: bool,
+    stacks: Stacks | None = None,
+    out: Any = sys.stdout,
+    dns: Cloudflare | None = None,
+    base_domain: str = "",
+) -> int:
     """Judge every throwaway-labelled resource; delete the expired ones if asked,
-    then remove the stacks of which nothing is left."""
+    then the DNS records and the stacks of those of which nothing is left."""
     today = datetime.now(UTC).date()
     failures = 0
     servers_left: set[str] = set()
@@ -182,11 +271,19 @@ def reap(api: Hetzner, delete: bool, stacks: Stacks | None = None, out: Any = sy
             if kind == "servers":
                 servers_gone.add(r.id)
             print(f"deleted {kind} {r.id} {r.name}", file=out)
-    failures += remove_stacks(sorted(cleared - left), delete, stacks, out)
+    gone = sorted(cleared - left)
+    dns_failed = reap_dns(dns, base_domain, gone, delete, out)
+    failures += len(dns_failed)
+    # A stack whose records could not all be deleted stays, so that
+    # `make destroy` can still delete them.
+    removable = [s for s in gone if s not in dns_failed]
+    failures += remove_stacks(removable, delete, stacks, out, dns is not None)
     return 1 if failures else 0
 
 
-def remove_stacks(names: list[str], delete: bool, stacks: Stacks | None, out: Any) -> int:
+def remove_stacks(
+    names: list[str], delete: bool, stacks: Stacks | None, out: Any, dns_reaped: bool = False
+) -> int:
     """Remove the stack records of fully reaped throwaways; the number of failures."""
     if not names:
         return 0
@@ -213,7 +310,8 @@ def remove_stacks(names: list[str], delete: bool, stacks: Stacks | None, out: An
                 failures += 1
                 print(f"FAILED  stack {name}: {err}", file=out)
                 continue
-            print(f"removed stack {name} (its DNS records stay in Cloudflare)", file=out)
+            note = "" if dns_reaped else " (its DNS records stay in Cloudflare)"
+            print(f"removed stack {name}{note}", file=out)
     return failures
 
 
@@ -242,8 +340,18 @@ def main(argv: list[str]) -> int:
             print(f"reap: PULUMI_BACKEND_URL is set but there is no {pulumi}", file=sys.stderr)
             return 1
         stacks = Stacks(pulumi)
+    dns, base_domain = None, ""
+    cloudflare_token = os.environ.get("CLOUDFLARE_API_TOKEN", "")
+    if cloudflare_token:
+        try:
+            base_domain, zone_id = dev_dns_settings(ROOT)
+        except (OSError, ValueError) as err:
+            print(f"reap: {err}", file=sys.stderr)
+            return 1
+        endpoint = os.environ.get("CLOUDFLARE_ENDPOINT") or CLOUDFLARE_ENDPOINT
+        dns = Cloudflare(cloudflare_token, zone_id, endpoint)
     try:
-        return reap(api, args.delete, stacks)
+        return reap(api, args.delete, stacks, dns=dns, base_domain=base_domain)
     except HetznerError as err:
         print(f"reap: {err}", file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@
 # path by which make and CI destroy a stack, and it refuses every stack that is
 # not a throwaway (prod, dev, local, anything else).
 #
-#   scripts/throwaway.sh [--skip-if-unconfigured] up [STACK]
+#   scripts/throwaway.sh [--skip-if-unconfigured] [--admit-runner] up [STACK]
 #       STACK is pr-<n> (CI) or, when omitted, a new tw-<user>-<yyyymmdd>-<rand>.
 #       Creates the stack, copies dev's config into it (`config cp`), gives it
 #       its own mail domain <stack>.<dev domain>, an expiry and throwaway labels,
@@ -12,9 +12,23 @@
 #       reach it. Run again on an existing stack, it updates it and moves the
 #       expiry on; after the reaper deleted its server, the refresh notices and
 #       the up creates it again.
+#       --admit-runner (CI): adds this machine's public address (asked of
+#       RUNNER_ADDRESS_URL, mailstack/runner_address.py) to the stack's
+#       adminCidrs. An existing server's own firewall (UFW) admits only the
+#       addresses of earlier runs, so its server is re-created first: its
+#       remote steps leave the state unrun, `pulumi destroy --target` deletes
+#       the server (the volume and primary IPs stay), and the up makes a new
+#       one and runs every step on it. `release` takes the address out again.
+#   scripts/throwaway.sh [--skip-if-unconfigured] release STACK
+#       Writes the stack's config without the runner's address and updates
+#       only the cloud firewall (`pulumi up --target`): no SSH, so it works
+#       from the runner that is being shut out. Nothing to do if STACK is gone.
 #   scripts/throwaway.sh [--skip-if-unconfigured] destroy STACK
 #       Writes the stack's config again as `up` does (a fresh runner has none),
-#       then `pulumi destroy` and `pulumi stack rm`; nothing to do if STACK is gone.
+#       refreshes it (dropping what the reaper deleted), takes its remote steps
+#       out of the state without running their delete scripts (the whole host
+#       goes, mailstack/teardown.py), then `pulumi destroy` and `pulumi stack
+#       rm`; nothing to do if STACK is gone.
 #
 # Needs PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (or ..._FILE); with
 # --skip-if-unconfigured (CI) their absence is a note and exit 0, else an error.
@@ -23,7 +37,8 @@
 #
 # Environment: PULUMI (pulumi), PY (the interpreter with the project's
 # dependencies; default .venv/bin/python), TTL_DAYS (3), SMOKE_ATTEMPTS (60)
-# and SMOKE_DELAY (10 s) between health probes.
+# and SMOKE_DELAY (10 s) between health probes, RUNNER_ADDRESS_URL
+# (https://1.1.1.1/cdn-cgi/trace).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,7 +48,10 @@ TTL_DAYS=${TTL_DAYS:-3}
 SMOKE_ATTEMPTS=${SMOKE_ATTEMPTS:-60}
 SMOKE_DELAY=${SMOKE_DELAY:-10}
 BASE=dev
+RUNNER_ADDRESS_URL=${RUNNER_ADDRESS_URL:-https://1.1.1.1/cdn-cgi/trace}
 SKIP_IF_UNCONFIGURED=0
+ADMIT_RUNNER=0
+ADMIT=""
 EXPIRES=""
 
 log() { printf '[throwaway] %s\n' "$*" >&2; }
@@ -41,7 +59,9 @@ die() {
   log "$*"
   exit 1
 }
-usage() { die "usage: $0 [--skip-if-unconfigured] up [STACK] | destroy STACK"; }
+usage() {
+  die "usage: $0 [--skip-if-unconfigured] [--admit-runner] up [STACK] | release STACK | destroy STACK"
+}
 
 # Fails closed: any doubt about the name, and nothing runs.
 assert_throwaway() {
@@ -98,7 +118,9 @@ smoke() {
 # Sets EXPIRES to the expiry date it wrote.
 write_config() {
   local stack=$1 pairs pair keys=() args=()
-  pairs="$("$PY" -m tools.throwaway config "$stack" --ttl-days "$TTL_DAYS")"
+  local admit=()
+  if [[ -n $ADMIT ]]; then admit=(--admit "$ADMIT"); fi
+  pairs="$("$PY" -m tools.throwaway config "$stack" --ttl-days "$TTL_DAYS" "${admit[@]}")"
   while IFS= read -r pair; do
     args+=(--plaintext "$pair")
     keys+=("${pair%%[[=]*}")
@@ -110,6 +132,27 @@ write_config() {
   "$PULUMI" config set-all --stack "$stack" --path "${args[@]}" >&2
 }
 
+export_urns() {
+  "$PULUMI" stack export --stack "$1" | "$PY" -m tools.teardown "${@:2}"
+}
+
+# Takes STACK's remote steps out of the state without running their delete
+# scripts: the host they configured is gone or about to go (mailstack/teardown.py).
+drop_remote_steps() {
+  local stack=$1 urns urn
+  urns="$(export_urns "$stack" remote-steps)"
+  while IFS= read -r urn; do
+    [[ -n $urn ]] || continue
+    log "dropping $urn from the state without running its delete script"
+    "$PULUMI" state delete --stack "$stack" --yes "$urn" >&2
+  done <<<"$urns"
+}
+
+# This machine's public address as a single-host CIDR; fails closed.
+runner_cidr() {
+  curl -4 -fsS --max-time 10 "$RUNNER_ADDRESS_URL" | "$PY" -m tools.runner_address
+}
+
 cmd_up() {
   local stack=${1:-}
   if [[ -z $stack ]]; then
@@ -118,14 +161,30 @@ cmd_up() {
   assert_throwaway "$stack"
   require_backend up
 
+  if ((ADMIT_RUNNER)); then
+    ADMIT="$(runner_cidr)" || die "could not learn this runner's public address from $RUNNER_ADDRESS_URL"
+    log "admitting this runner ($ADMIT) to $stack's SSH for this run"
+  fi
+  local existed=0
   if stack_exists "$stack"; then
     log "stack $stack exists: updating it"
+    existed=1
   else
     log "creating stack $stack"
     "$PULUMI" stack init "$stack" --secrets-provider passphrase --non-interactive >&2
   fi
   # Also for an existing stack: this runner may never have seen it.
   write_config "$stack"
+  local server=""
+  if ((ADMIT_RUNNER && existed)); then
+    server="$(export_urns "$stack" urns hcloud:index/server:Server)"
+  fi
+  if [[ -n $server ]]; then
+    log "the server's own firewall admits only earlier runners: re-creating it (volume and IPs stay)"
+    drop_remote_steps "$stack"
+    "$PULUMI" destroy --stack "$stack" --target "$server" --target-dependents \
+      --yes --non-interactive --color never >&2
+  fi
   # --refresh: the reaper deletes an expired server behind Pulumi's back, and
   # an up that trusted the state would try to update what is gone.
   "$PULUMI" up --stack "$stack" --refresh --yes --non-interactive --color never >&2
@@ -148,6 +207,27 @@ Throwaway stack \`$stack\` is up and healthy: $app
 MD
 }
 
+cmd_release() {
+  local stack=${1:-} firewalls targets=() urn
+  assert_throwaway "$stack"
+  require_backend release
+  if ! stack_exists "$stack"; then
+    log "no stack $stack: nothing to release"
+    return 0
+  fi
+  write_config "$stack"
+  firewalls="$(export_urns "$stack" urns hcloud:index/firewall:Firewall)"
+  while IFS= read -r urn; do
+    [[ -n $urn ]] && targets+=(--target "$urn")
+  done <<<"$firewalls"
+  if ((${#targets[@]} == 0)); then
+    log "$stack has no firewall: nothing to release"
+    return 0
+  fi
+  "$PULUMI" up --stack "$stack" "${targets[@]}" --yes --non-interactive --color never >&2
+  log "$stack's cloud firewall no longer admits this runner"
+}
+
 cmd_destroy() {
   local stack=${1:-}
   assert_throwaway "$stack"
@@ -158,6 +238,12 @@ cmd_destroy() {
     return 0
   fi
   write_config "$stack"
+  # The reaper may have deleted the server behind Pulumi's back: the refresh
+  # drops it (and its volume and IPs) from the state. The remote steps leave
+  # the state unrun: the host goes with the server, and their delete scripts
+  # would dial an address that may be gone, someone else's, or shut to us.
+  "$PULUMI" refresh --stack "$stack" --yes --non-interactive --color never >&2
+  drop_remote_steps "$stack"
   "$PULUMI" destroy --stack "$stack" --yes --non-interactive --color never >&2
   "$PULUMI" stack rm --yes --non-interactive "$stack" >&2
   printf "Throwaway stack \`%s\` destroyed and removed.\n" "$stack"
@@ -169,10 +255,18 @@ if [[ ${1:-} == --skip-if-unconfigured ]]; then
   SKIP_IF_UNCONFIGURED=1
   shift
 fi
+if [[ ${1:-} == --admit-runner ]]; then
+  ADMIT_RUNNER=1
+  shift
+fi
 command=${1:-}
 shift || true
 if [[ $command == up && $# -le 1 ]]; then
   cmd_up "${1:-}"
+elif ((ADMIT_RUNNER)); then
+  usage
+elif [[ $command == release && $# -eq 1 ]]; then
+  cmd_release "$1"
 elif [[ $command == destroy && $# -eq 1 ]]; then
   cmd_destroy "$1"
 else

@@ -127,6 +127,21 @@ def validate(stack):
             fail(f"Stack {stack!r} with configuration key {key!r} "
                  f"must be of type {type_name(decl)!r}")
 
+def deployment(stack):
+    # The stack's resources as `stack export` lists them (urn, type,
+    # dependencies, inputs), when a test gives them; else none.
+    return state.get("deployments", {}).get(stack, [])
+
+def unreachable_deletes(stack):
+    # Remote steps with a delete script, on a stack whose server is gone.
+    resources = deployment(stack)
+    gone = set(state.get("gone", []))
+    if any(r["type"] == "hcloud:index/server:Server" and r["urn"] not in gone
+           for r in resources):
+        return []
+    return [r["urn"] for r in resources
+            if r["type"].startswith("command:remote:") and "delete" in r.get("inputs", {})]
+
 if args[:2] == ["stack", "ls"]:
     print(json.dumps([{"name": "organization/mailstack/" + s, "current": False}
                       for s in state["stacks"]]))
@@ -167,6 +182,32 @@ elif args[:2] == ["config", "set-all"]:
             key, _, value = args[i + 1].partition("=")
             set_value(stack_config(stack), key, value, path, flag == "--secret")
     save()
+elif args[:1] == ["refresh"]:
+    # Drops from the state what was deleted behind Pulumi's back (`gone`); the
+    # command provider never looks at the host, so remote steps stay.
+    stack = arg("--stack")
+    require_stack(stack)
+    validate(stack)
+    gone = set(state.get("gone", []))
+    kept = [r for r in deployment(stack) if r["urn"] not in gone]
+    print(f"refresh of {stack}: {len(deployment(stack)) - len(kept)} deleted")
+    state.setdefault("deployments", {})[stack] = kept
+    save()
+elif args[:2] == ["stack", "export"]:
+    stack = arg("--stack")
+    require_stack(stack)
+    print(json.dumps({"version": 3, "deployment": {"resources": deployment(stack)}}))
+elif args[:2] == ["state", "delete"]:
+    stack, urn = arg("--stack"), args[-1]
+    require_stack(stack)
+    resources = deployment(stack)
+    if urn not in {r["urn"] for r in resources}:
+        fail(f"No such resource {urn!r} exists in the current state")
+    dependents = [r["urn"] for r in resources if urn in r.get("dependencies", [])]
+    if dependents:
+        fail(f"{urn} can't be safely deleted because {dependents[0]} depends on it")
+    state["deployments"][stack] = [r for r in resources if r["urn"] != urn]
+    save()
 elif args and args[0] in ("preview", "up", "destroy"):
     stack = arg("--stack")
     require_stack(stack)
@@ -174,6 +215,27 @@ elif args and args[0] in ("preview", "up", "destroy"):
     print(f"{args[0]} of {stack}: " + state.get("body", "+ 1 to create"))
     if f"{args[0]}:{stack}" in state.get("fail", []):
         sys.exit(1)
+    targets = {a for i, a in enumerate(args) if i and args[i - 1] == "--target"}
+    if args[0] == "destroy" and targets:
+        # --target-dependents: the targets and everything that depends on them.
+        if "--target-dependents" not in args:
+            fail("fake pulumi: destroy --target without --target-dependents")
+        doomed, resources = set(targets), deployment(stack)
+        for r in resources:
+            if doomed & set(r.get("dependencies", [])):
+                doomed.add(r["urn"])
+        if any(r["type"].startswith("command:remote:") and "delete" in r.get("inputs", {})
+               for r in resources if r["urn"] in doomed):
+            fail("dial tcp 203.0.113.7:22: i/o timeout (a delete script, from a runner "
+                 "the host does not admit)")
+        state["deployments"][stack] = [r for r in resources if r["urn"] not in doomed]
+        save()
+        sys.exit(0)
+    if args[0] == "destroy" and unreachable_deletes(stack):
+        # What pulumi-command does with a delete script whose host is gone.
+        fail(f"{unreachable_deletes(stack)[0]}: dial tcp 203.0.113.7:22: i/o timeout")
+    if args[0] == "destroy":
+        state.setdefault("deployments", {})[stack] = []
     if args[0] != "preview":
         state.setdefault("resources", {})[stack] = 12 if args[0] == "up" else 0
         save()

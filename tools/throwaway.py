@@ -106,7 +106,11 @@ ConfigValue = str | list[str]
 
 
 def throwaway_config(
-    stack: str, base: Mapping[str, str], today: date, ttl_days: int = DEFAULT_TTL_DAYS
+    stack: str,
+    base: Mapping[str, str],
+    today: date,
+    ttl_days: int = DEFAULT_TTL_DAYS,
+    admit: Sequence[str] = (),
 ) -> dict[str, ConfigValue]:
     """Config keys a throwaway stack overrides on top of the `dev` stack's config.
 
@@ -145,6 +149,9 @@ def throwaway_config(
         "mailstack:backupSchedule": "",
         "mailstack:backupHeartbeatUrl": "",
         "mailstack:serverLabels": kept + ours,
+        # dev's admin networks, plus the CI runner's address for one run
+        # (docs/reviewing.md, "Reaching the server"); a throwaway's only.
+        "mailstack:adminCidrs": [*json.loads(base.get("mailstack:adminCidrs", "[]")), *admit],
     }
 
 
@@ -309,6 +316,7 @@ def main(argv: Sequence[str]) -> int:
     )
     config.add_argument("stack")
     config.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS)
+    config.add_argument("--admit", action="append", default=[], help="add CIDR to adminCidrs")
     config.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     args = parser.parse_args(argv)
 
@@ -329,7 +337,9 @@ def main(argv: Sequence[str]) -> int:
         print(f"{args.stack!r} is not a throwaway stack", file=sys.stderr)
         return 1
     base, _ = read_stack_config(BASE_STACK, args.root)
-    for pair in set_all_pairs(throwaway_config(args.stack, base, _today(), args.ttl_days)):
+    for pair in set_all_pairs(
+        throwaway_config(args.stack, base, _today(), args.ttl_days, args.admit)
+    ):
         print(pair)
     return 0
 

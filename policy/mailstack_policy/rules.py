@@ -7,11 +7,12 @@ Pulumi CLI, and the tests call them directly on mock runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
 
 from components.firewall import too_broad_for_ssh
 
@@ -121,22 +122,46 @@ def server_never_replaced_by_boot_config(resources: Sequence[PolicyResource]) ->
 
 
 def _strings(value: Any) -> list[str]:
+    """Every known string in `value`. The CLI hands a pack its properties as
+    read-only Mappings and Sequences (pulumi_policy's proxies, not dicts), which
+    raise on a value unknown during preview: an unknown value is no leak yet."""
     if isinstance(value, str):
         return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+    if isinstance(value, Mapping):
+        keys: Iterable[Any] = list(value)
+    elif isinstance(value, Sequence):
+        keys = range(len(value))
+    else:
+        return []
+    out = []
+    for key in keys:
+        try:
+            item = value[key]
+        except UnknownValueError:
+            continue
+        out.extend(_strings(item))
+    return out
 
 
 def no_plaintext_private_key(resources: Sequence[PolicyResource]) -> list[str]:
-    # Secret inputs reach policies masked; a visible key is a leaked key.
+    # With real state, pulumi_policy hands AnalyzeStack every secret decoded and
+    # unmarked; what tells a pack a property is secret is the resource's
+    # additionalSecretOutputs (pulumi_tls names its private keys there,
+    # pulumi_command its `connection`). Any other visible key is a leaked key.
     return [
-        f"{r.name}: an input holds a private key in plain text"
+        f"{r.name}: {key} holds a private key in plain text"
         for r in resources
-        if any(m in s for s in _strings(r.props) for m in PRIVATE_KEY_MARKERS)
+        for key in r.props
+        if key not in set(r.opts.additional_secret_outputs or ())
+        and any(m in s for s in _strings(_known(r.props, key)) for m in PRIVATE_KEY_MARKERS)
     ]
+
+
+def _known(props: Mapping[str, Any], key: str) -> Any:
+    try:
+        return props[key]
+    except UnknownValueError:
+        return None
 
 
 RULES: tuple[Rule, ...] = (
@@ -172,7 +197,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "no-plaintext-private-key",
-        "No input carries a private key in plain text.",
+        "No property carries a private key unless the engine keeps it secret.",
         no_plaintext_private_key,
         (),
     ),

@@ -73,7 +73,9 @@ def test_user_data_matches_its_golden_copy(variant: str) -> None:
 @pytest.mark.parametrize("variant", ["prod-debian-12", "dev-ubuntu-24.04-tailscale"])
 def test_first_boot_scripts_pass_shellcheck(variant: str, tmp_path: Path) -> None:
     scripts = {p: c for p, c in _files(variant).items() if p.endswith(".sh")}
-    scripts["wait.sh"] = render_wait_script(DATA_DIR)
+    scripts["wait.sh"] = render_wait_script(
+        DATA_DIR, (f"{DATA_DIR}/compose", f"{DATA_DIR}/volumes")
+    )
     paths = []
     for index, content in enumerate(scripts.values()):
         path = tmp_path / f"{index}.sh"

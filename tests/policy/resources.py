@@ -20,6 +20,7 @@ def policy_resources(run: Run) -> list[PolicyResource]:
             urn=r.urn,
             protect=r.protect,
             ignore_changes=r.ignore_changes,
+            secret_outputs=r.additional_secret_outputs,
         )
         for r in run.registrations
     ]
@@ -34,6 +35,7 @@ def resource(
     urn: str = "",
     protect: bool = False,
     ignore_changes: list[str] | None = None,
+    secret_outputs: list[str] | None = None,
 ) -> PolicyResource:
     opts = PolicyResourceOptions(
         protect=protect,
@@ -41,7 +43,7 @@ def resource(
         delete_before_replace=None,
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
+        additional_secret_outputs=secret_outputs or [],
     )
     urn = urn or f"urn:pulumi:{stack}::mailstack::{type_}::{name}"
     return PolicyResource(type_, props, urn, name, opts, None, None, [], {})

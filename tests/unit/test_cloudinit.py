@@ -198,9 +198,10 @@ def test_the_wait_step_needs_cloud_init_and_every_mailstack_step(
 ) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    sudo_log = tmp_path / "sudo.log"
     fakes = {
         "cloud-init": f"exit {cloud_init_status}",
-        "sudo": "exit 0",
+        "sudo": f'echo "$*" >> {sudo_log}',
         "mountpoint": "exit 0",
     }
     for name, body in fakes.items():
@@ -210,7 +211,8 @@ def test_the_wait_step_needs_cloud_init_and_every_mailstack_step(
     if marker:
         marker_file.write_text("2026-12-02T00:00:00Z\n")
     script = tmp_path / "wait.sh"
-    script.write_text(render_wait_script("/srv/mailstack", str(marker_file)))
+    deploy_dirs = ("/srv/mailstack/compose", "/srv/mailstack/volumes")
+    script.write_text(render_wait_script("/srv/mailstack", deploy_dirs, str(marker_file)))
     result = subprocess.run(
         ["bash", str(script)],
         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
@@ -218,6 +220,11 @@ def test_the_wait_step_needs_cloud_init_and_every_mailstack_step(
         text=True,
     )
     assert result.returncode == expected, result.stderr
+    # Only a finished boot hands the deploy user its folders on the volume.
+    handed = sudo_log.exists() and "install -d -m 0750 -o" in sudo_log.read_text()
+    assert handed == (expected == 0)
+    if handed:
+        assert sudo_log.read_text().rstrip().endswith(" ".join(deploy_dirs))
 
 
 def test_docker_waits_for_the_data_volume_after_a_reboot() -> None:

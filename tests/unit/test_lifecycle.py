@@ -100,3 +100,11 @@ def test_the_volume_is_attached_and_mounted_before_any_service_or_backup_step() 
         if reg.name not in ("server-cloud-init", "server-access"):
             assert "server-cloud-init" in _ancestors(run, reg.name), reg.name
             assert "server-access" in _ancestors(run, reg.name), reg.name
+
+
+def test_a_replaced_server_lets_go_of_its_ips_and_volume_first() -> None:
+    # Hetzner lets one server hold a primary IP or a volume: a new server
+    # created before the old one is deleted could take neither.
+    run = _run("prod")
+    for name in ("server-server", "server-data-attachment"):
+        assert run.named(name).delete_before_replace, name

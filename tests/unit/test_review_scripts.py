@@ -330,6 +330,8 @@ def test_destroy_on_a_fresh_runner_writes_the_config_then_destroys_and_removes(
     calls = tools.argvs()
     assert [a[:2] for a in calls[:4]] == [["stack", "ls"], *CONFIG_WRITES]
     assert calls[4:] == [
+        ["refresh", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
+        ["stack", "export", "--stack", "pr-12"],
         ["destroy", "--stack", "pr-12", "--yes", "--non-interactive", "--color", "never"],
         ["stack", "rm", "--yes", "--non-interactive", "pr-12"],
     ]
@@ -438,9 +440,10 @@ def test_nothing_in_scripts_or_workflows_destroys_prod_another_way() -> None:
         *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
         ROOT / "Makefile",
     ]
-    allowed = {"throwaway.sh": {"destroy", "stack rm"}, "reap.py": {"stack rm"}}
+    allowed = {"throwaway.sh": {"destroy", "stack rm", "state delete"}, "reap.py": {"stack rm"}}
     patterns = {
         "destroy": re.compile(r"destroy --|[\"']destroy[\"']"),
+        "state delete": re.compile(r"state delete"),
         "stack rm": re.compile(r"stack rm|[\"']stack[\"'],\s*[\"']rm[\"']"),
     }
     offenders = []
