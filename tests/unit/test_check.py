@@ -392,3 +392,18 @@ def test_missing_stack_is_a_clear_message(tmp_path: Path) -> None:
 def test_a_synth_that_is_not_there_is_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="make synth"):
         check.load_build("prod", tmp_path / "missing")
+
+
+def test_make_check_reads_the_stack_named_on_its_command_line(tmp_path: Path) -> None:
+    fakes = FakeOps.create(tmp_path / "fakes")
+    result = subprocess.run(
+        ["make", "--no-print-directory", "check", f"PY={sys.executable}", "STACK=a;b"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=fakes.env(),
+    )
+    assert result.returncode != 0
+    assert "'a;b' is not a stack name" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fakes.calls("pulumi") == []
