@@ -94,3 +94,27 @@ backup-status: ## Is STACK's last successful backup recent? (non-zero when stale
 
 ses-dkim: setup ## Hand STACK's DKIM key to SES (BYODKIM); needs the Pulumi and AWS CLIs
 	$(PY) -m tools.ses_dkim --stack "$$MAILSTACK_STACK" --pulumi $(PULUMI)
+
+# Operator commands against a deployed STACK: they read its outputs with the
+# Pulumi CLI and reach the server with its `sshCommand` (from an admin CIDR).
+# Values go to Python in the environment, never through the shell.
+.PHONY: check status logs exec ssh
+logs exec: export MAILSTACK_SERVICE = $(value SERVICE)
+logs: export MAILSTACK_TAIL = $(value TAIL)
+exec: export MAILSTACK_CMD = $(value CMD)
+check status logs exec ssh: export PULUMI := $(PULUMI)
+
+check: ## Live mail and health check of STACK: DNS, MTA-STS, PTR, TLS, blocklists, relay, backup
+	@$(PY) -m tools.check --stack "$$MAILSTACK_STACK" --pulumi "$$PULUMI"
+
+status: ## The services on STACK's server (docker compose ps)
+	@$(PY) -m tools.day2 status
+
+logs: ## Recent logs on STACK's server, of every service or SERVICE (TAIL lines, default 200)
+	@$(PY) -m tools.day2 logs
+
+exec: ## Run CMD in SERVICE on STACK's server, e.g. SERVICE=db CMD='psql -U listmonk'
+	@$(PY) -m tools.day2 exec
+
+ssh: ## A shell on STACK's server
+	@$(PY) -m tools.day2 ssh

@@ -11,7 +11,8 @@ One throwaway PostgreSQL instance (as in the e2e tests), filled once to about
   (pg_dump -Fc, TOC read-back, restic backup, forget --prune)
 - mailstack warm backup: the same again, data unchanged (restic deduplicates)
 - mailstack restore: `mailstack-restore latest`, the whole thing: restic check,
-  restore into a temp dir, checksum, scratch load, safety snapshot, real restore
+  restore into a temp dir, checksum, one load into a side database (the safety
+  snapshot is taken meanwhile), the swap
 
 Prints the median of each over the runs and the ratios to the bare commands.
 Run by hand, not in the test suite: it takes minutes.

@@ -90,10 +90,13 @@ dump_file() {
   esac
 }
 
+# PG_DUMP_COMPRESS: pg_dump's --compress level; unset, its default. (The safety
+# snapshot of a restore sets 0: see mailstack-restore.)
 dump_postgres() {
   local db=$1 out=$2
   shift 2
-  "$@" pg_dump --format=custom --no-password --dbname="$db" >"$out"
+  "$@" pg_dump --format=custom ${PG_DUMP_COMPRESS:+"--compress=$PG_DUMP_COMPRESS"} \
+    --no-password --dbname="$db" >"$out"
   # The archive's table of contents must read back, or the dump is broken.
   "$@" pg_restore --list <"$out" >/dev/null
 }
