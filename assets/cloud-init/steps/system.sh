@@ -21,7 +21,11 @@ if [[ -f /etc/adduser.conf ]]; then
   sed -i -E 's/^#?DIR_MODE=.*/DIR_MODE=0750/' /etc/adduser.conf
 fi
 # sysstat's collector (sar): load history when diagnosing the host.
-sed -i 's/^ENABLED=.*/ENABLED="true"/' /etc/default/sysstat
+# (Debian 12 and Ubuntu 24.04 switch it on here; newer packages collect by
+# their timer alone.)
+if [[ -f /etc/default/sysstat ]]; then
+  sed -i 's/^ENABLED=.*/ENABLED="true"/' /etc/default/sysstat
+fi
 systemctl enable --now sysstat.service
 # The assembler comes with needrestart (binutils): root only, and dpkg keeps
 # that through upgrades.
