@@ -62,7 +62,8 @@ def test_three_nodes_count_every_node_and_the_load_balancer() -> None:
 
 
 @pytest.mark.parametrize(
-    "override", ["volume=1", "cx-23=1", "cx23=", "cx23=1,5", "cx23=1\n", "CX23=1", " cx23=1", "cx23=-1"]
+    "override",
+    ["volume=1", "cx-23=1", "cx23=", "cx23=1,5", "cx23=1\n", "CX23=1", " cx23=1", "cx23=-1"],
 )
 def test_a_bad_override_is_a_config_error_naming_the_key(override: str) -> None:
     config, secrets = stack_config("dev", set={"priceOverrides": [override]})
