@@ -10,48 +10,52 @@ from typing import Any
 import pytest
 import yaml
 
-from common.topology import NodePool
+from common.artifacts import publish
+from common.layout import HostLayout
 from common.topology import Role as NodeRole
-from components.services.model import Project, Role, Secret, Update
-from components.services.presets import Relay
-from components.services.project import ProjectParams, build_project
-from components.services.swarm import Topology, constraint, render_swarm
-from mailstack.config import AppPreset, StackConfig, validate
+from components.host import Host
+from components.services.model import Project, Role, Update
+from components.services.project import build_project
+from components.services.swarm import constraint
+from mailstack.config import StackConfig, validate
 from mailstack.cost import monthly_cost_eur
-from tests.services_cases import app_params
-from tools.harness import ROOT, read_stack_config
+from mailstack.scale import STACK_FILE, swarm_stack_file
+from mailstack.wiring import services_args
+from tools.harness import ROOT, read_stack_config, run_program
 from tools.synth import with_placeholder_secrets
 
 EXAMPLE = ROOT / "examples" / "three-nodes.yaml"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
-def example_config(tmp_path: Path) -> StackConfig:
-    """The example as the CLI would read it had it been copied to Pulumi.prod.yaml."""
+def example_root(tmp_path: Path) -> Path:
+    """A project folder holding the example as if copied to Pulumi.prod.yaml."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     shutil.copy(EXAMPLE, tmp_path / "Pulumi.prod.yaml")
-    config, secret_keys = read_stack_config("prod", tmp_path)
+    return tmp_path
+
+
+def example_config(tmp_path: Path) -> StackConfig:
+    config, secret_keys = read_stack_config("prod", example_root(tmp_path))
     with_placeholder_secrets(config, secret_keys)
     return validate(config, secret_keys, stack="prod")
 
 
-def example_project(config: StackConfig) -> Project:
-    """The services of the example's app (listmonk), as the server stacks build them."""
-    relay = Relay("email-smtp.eu-west-1.amazonaws.com", 587, "AKIA", Secret("config", "x"))
-    params = ProjectParams(
-        project="mailstack-prod",
-        app=app_params(preset=AppPreset.LISTMONK, image="", relay=relay, egress=True),
-        app_host=config.domain.app_host,
-        admin_cidrs=tuple(config.admin.cidrs),
-        volume_root="/srv/mailstack/volumes",
-        monitoring=True,
-    )
-    return build_project(params).project
+def example_run(tmp_path: Path) -> tuple[Project, str]:
+    """The example's services and its stack file, rendered under the mock engine the
+    way synth runs the program (the relay password stays a secret Output)."""
+    config = example_config(tmp_path)
+    projects: list[Project] = []
 
+    def program() -> None:
+        host = Host("swarm", connection=None, layout=HostLayout.for_stack("prod"))
+        projects.append(build_project(services_args(config, host).stack).project)
+        publish(STACK_FILE, swarm_stack_file(config, "prod"))
 
-def _topology(config: StackConfig) -> Topology:
-    pools = [NodePool.parse(text) for text in config.server.node_pools]
-    return Topology(app_nodes=sum(p.count for p in pools if NodeRole.APP in p.roles))
+    raw, secret_keys = read_stack_config("prod", tmp_path)
+    with_placeholder_secrets(raw, secret_keys)
+    run = run_program("prod", raw, secret_keys, program=program, root=tmp_path)
+    return projects[0], run.artifacts[STACK_FILE].text
 
 
 def _check(*argv: str) -> str:
@@ -62,8 +66,7 @@ def _check(*argv: str) -> str:
 
 @pytest.fixture
 def stack_file(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    config = example_config(tmp_path)
-    text = render_swarm(example_project(config), _topology(config))
+    _, text = example_run(tmp_path)
     path = tmp_path / "stack.yaml"
     path.write_text(text)
     doc = yaml.safe_load(text)
@@ -126,7 +129,7 @@ def test_rolling_updates_are_health_gated_and_roll_back(
     tmp_path: Path, stack_file: tuple[Path, dict[str, Any]]
 ) -> None:
     _, doc = stack_file
-    project = example_project(example_config(tmp_path))
+    project, _ = example_run(tmp_path)
     for service in project.services:
         deploy = doc["services"][service.name]["deploy"]
         if service.role is Role.JOB:
