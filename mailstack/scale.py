@@ -15,8 +15,8 @@ from components.services.swarm import Topology, render_swarm
 from mailstack.config import StackConfig
 from mailstack.wiring import services_args
 
-STACK_FILE = "swarm/stack.yaml"
-"""Where synth-style runs publish the stack file (build/<stack>/swarm/stack.yaml)."""
+STACK_FILE = "stack.yaml"
+"""The stack file's name in the project folder, beside compose.yaml's files."""
 
 
 def topology(config: StackConfig) -> Topology:
@@ -24,9 +24,11 @@ def topology(config: StackConfig) -> Topology:
     return Topology(app_nodes=sum(p.count for p in pools if Role.APP in p.roles))
 
 
-def swarm_stack_file(config: StackConfig, stack: str) -> str:
-    """The stack file `docker stack deploy` would take (needs the Pulumi runtime:
-    the relay password is read as a secret Output, never rendered)."""
+def swarm_stack_files(config: StackConfig, stack: str) -> dict[str, str]:
+    """The stack file `docker stack deploy` takes and the project files it ships as
+    configs, by path relative to the project folder (needs the Pulumi runtime: the
+    relay password is read as a secret Output, never rendered)."""
     host = Host("swarm", connection=None, layout=HostLayout.for_stack(stack))
-    project = build_project(services_args(config, host).stack).project
-    return render_swarm(project, topology(config))
+    rendered = build_project(services_args(config, host).stack)
+    stack_file = render_swarm(rendered.project, topology(config), rendered.files)
+    return {**rendered.files, STACK_FILE: stack_file}

@@ -14,6 +14,9 @@ db node, the app replicated over the app nodes, the proxy on every proxy
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +27,7 @@ from common.topology import Role as NodeRole
 
 # `_volume`: the same bind onto the data volume as compose.yaml, on the db node.
 from components.services.compose import _volume, service_dict
-from components.services.model import Network, Project, Role, Service, Update
+from components.services.model import Mount, Network, Project, Role, Service, Update
 
 PLACEMENT: dict[Role, NodeRole] = {
     Role.PROXY: NodeRole.PROXY,
@@ -121,13 +124,46 @@ def _deploy(service: Service, topology: Topology) -> dict[str, Any]:
     return deploy
 
 
-def swarm_service(service: Service, topology: Topology) -> dict[str, Any]:
+def _shipped(mount: Mount, files: Mapping[str, str]) -> str:
+    """The rendered project file a mount binds (shipped as a config), else ''.
+
+    Other project paths (MailWizz's uploaded source tree) stay binds: they must
+    exist on every node that runs the service (docs/scale-out.md)."""
+    rel = mount.source.removeprefix("./")
+    return rel if mount.source.startswith("./") and rel in files else ""
+
+
+def config_name(rel: str, text: str) -> str:
+    """A Swarm config's name: configs are immutable, so a new content is a new name."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{re.sub(r'[^a-z0-9-]', '-', rel.lower())}-{digest}"
+
+
+def _configs(service: Service, files: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Config name -> (project-relative file, target) for each file the service mounts."""
+    return {
+        config_name(rel, files[rel]): (rel, m.target)
+        for m in service.mounts
+        if (rel := _shipped(m, files))
+    }
+
+
+def swarm_service(service: Service, topology: Topology, files: Mapping[str, str]) -> dict[str, Any]:
     out = {k: v for k, v in service_dict(service).items() if k not in _NOT_IN_SWARM}
-    volumes = list(out.pop("volumes", []))
+    # A bind of a project file would need the file on every node: Swarm ships
+    # it as a config instead (read-only, mode 0444).
+    out.pop("volumes", None)
+    volumes: list[Any] = [m.render() for m in service.mounts if not _shipped(m, files)]
+    configs = _configs(service, files)
+    if configs:
+        out["configs"] = [
+            {"source": name, "target": target, "mode": 0o444}
+            for name, (_, target) in configs.items()
+        ]
     # Swarm has no `tmpfs:` key: the long mount syntax carries it.
     volumes += [{"type": "tmpfs", "target": path} for path in service.tmpfs]
     if volumes:
-        out["volumes"] = volumes
+        out["volumes"] = encode.compose_literals(volumes)
     if service.ports:
         out["ports"] = [
             {"target": p.container, "published": p.host, "protocol": "tcp", "mode": "host"}
@@ -137,17 +173,24 @@ def swarm_service(service: Service, topology: Topology) -> dict[str, Any]:
     return out
 
 
-def swarm_dict(project: Project, topology: Topology) -> dict[str, Any]:
+def swarm_dict(project: Project, topology: Topology, files: Mapping[str, str]) -> dict[str, Any]:
+    """`files`: the project's rendered files by relative path (`Rendered.files`)."""
+    configs = {
+        name: {"file": f"./{rel}"}
+        for service in project.services
+        for name, (rel, _) in _configs(service, files).items()
+    }
     return {
-        "services": {s.name: swarm_service(s, topology) for s in project.services},
+        "services": {s.name: swarm_service(s, topology, files) for s in project.services},
         "networks": {n.value: NETWORKS[n] for n in Network},
         "volumes": {v: _volume(v, project) for v in project.volumes},
+        "configs": dict(sorted(configs.items())),
     }
 
 
-def render_swarm(project: Project, topology: Topology) -> str:
+def render_swarm(project: Project, topology: Topology, files: Mapping[str, str]) -> str:
     header = (
         f"# {project.name}: Swarm stack file rendered by mailstack (components/services);\n"
         f"# do not edit. Deploy: docker stack deploy -c stack.yaml {project.name}\n"
     )
-    return header + yaml.safe_dump(swarm_dict(project, topology), sort_keys=False, width=100)
+    return header + yaml.safe_dump(swarm_dict(project, topology, files), sort_keys=False, width=100)

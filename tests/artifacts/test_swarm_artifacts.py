@@ -19,7 +19,7 @@ from components.services.project import build_project
 from components.services.swarm import constraint
 from mailstack.config import StackConfig, validate
 from mailstack.cost import monthly_cost_eur
-from mailstack.scale import STACK_FILE, swarm_stack_file
+from mailstack.scale import STACK_FILE, swarm_stack_files
 from mailstack.wiring import services_args
 from tools.harness import ROOT, read_stack_config, run_program
 from tools.synth import with_placeholder_secrets
@@ -41,7 +41,7 @@ def example_config(tmp_path: Path) -> StackConfig:
     return validate(config, secret_keys, stack="prod")
 
 
-def example_run(tmp_path: Path) -> tuple[Project, str]:
+def example_run(tmp_path: Path) -> tuple[Project, dict[str, str]]:
     """The example's services and its stack file, rendered under the mock engine the
     way synth runs the program (the relay password stays a secret Output)."""
     config = example_config(tmp_path)
@@ -50,12 +50,18 @@ def example_run(tmp_path: Path) -> tuple[Project, str]:
     def program() -> None:
         host = Host("swarm", connection=None, layout=HostLayout.for_stack("prod"))
         projects.append(build_project(services_args(config, host).stack).project)
-        publish(STACK_FILE, swarm_stack_file(config, "prod"))
+        for rel, text in swarm_stack_files(config, "prod").items():
+            publish(f"swarm/{rel}", text)
 
     raw, secret_keys = read_stack_config("prod", tmp_path)
     with_placeholder_secrets(raw, secret_keys)
     run = run_program("prod", raw, secret_keys, program=program, root=tmp_path)
-    return projects[0], run.artifacts[STACK_FILE].text
+    files = {
+        rel.removeprefix("swarm/"): artifact.text
+        for rel, artifact in run.artifacts.items()
+        if rel.startswith("swarm/")
+    }
+    return projects[0], files
 
 
 def _check(*argv: str) -> str:
@@ -66,16 +72,22 @@ def _check(*argv: str) -> str:
 
 @pytest.fixture
 def stack_file(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    _, text = example_run(tmp_path)
-    path = tmp_path / "stack.yaml"
-    path.write_text(text)
+    _, files = example_run(tmp_path)
+    # The project folder as the deploy step lays it out: the stack file and the
+    # files it ships as configs.
+    folder = tmp_path / "project"
+    for rel, content in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(content)
+    path = folder / STACK_FILE
+    text = files[STACK_FILE]
     doc = yaml.safe_load(text)
     # The deploy step writes each env file (secret values) beside the stack file.
     for service in doc["services"].values():
         for env_file in service.get("env_file", []):
-            (tmp_path / env_file).parent.mkdir(exist_ok=True)
+            (folder / env_file).parent.mkdir(exist_ok=True)
             names = service["x-secret-env"]
-            (tmp_path / env_file).write_text("".join(f"{n}='placeholder'\n" for n in names))
+            (folder / env_file).write_text("".join(f"{n}='placeholder'\n" for n in names))
     return path, doc
 
 
@@ -153,3 +165,14 @@ def test_nothing_swarm_ignores_and_internal_stays_internal(
         assert not {"depends_on", "container_name", "restart", "mem_limit"} & set(service)
     assert doc["networks"]["internal"] == {"driver": "overlay", "internal": True}
     assert doc["networks"]["edge"] == {"driver": "overlay"}
+
+
+def test_rendered_project_files_ship_as_configs_not_binds(
+    stack_file: tuple[Path, dict[str, Any]],
+) -> None:
+    path, doc = stack_file
+    proxy = doc["services"]["proxy"]
+    assert not [v for v in proxy["volumes"] if isinstance(v, str) and v.startswith("./")]
+    [caddyfile] = [c for c in proxy["configs"] if c["target"] == "/etc/caddy/Caddyfile"]
+    shipped = doc["configs"][caddyfile["source"]]["file"]
+    assert (path.parent / shipped).read_text().strip()

@@ -8,7 +8,7 @@ from common.topology import Role as NodeRole
 from components.services.model import Role, Update
 from components.services.presets import Relay
 from components.services.project import ProjectParams, build_project
-from components.services.swarm import PLACEMENT, Topology, constraint, swarm_dict
+from components.services.swarm import PLACEMENT, Topology, config_name, constraint, swarm_dict
 from mailstack.config import AppPreset
 from tests.services_cases import app_params
 
@@ -30,8 +30,9 @@ def test_every_service_is_placed_and_updated_as_its_model_says(
         admin_cidrs=("198.51.100.7/32",),
         monitoring=True,
     )
-    project = build_project(params).project
-    doc = swarm_dict(project, Topology(app_nodes=app_nodes))
+    rendered = build_project(params)
+    project = rendered.project
+    doc = swarm_dict(project, Topology(app_nodes=app_nodes), rendered.files)
     assert set(doc["services"]) == {s.name for s in project.services}
     for service in project.services:
         deploy = doc["services"][service.name]["deploy"]
@@ -59,3 +60,10 @@ def test_every_service_role_has_a_node_role() -> None:
 def test_no_app_node_is_refused() -> None:
     with pytest.raises(ValueError, match="app node"):
         Topology(app_nodes=0)
+
+
+def test_a_changed_file_is_a_new_config() -> None:
+    # Swarm refuses to change a config in place: the name must follow the content.
+    assert config_name("Caddyfile", "a") != config_name("Caddyfile", "b")
+    assert config_name("Caddyfile", "a") == config_name("Caddyfile", "a")
+    assert config_name("nginx.conf", "a").startswith("nginx-conf-")
