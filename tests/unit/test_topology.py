@@ -10,6 +10,7 @@ from common.topology import NodePool, Role
 from mailstack.config import ConfigError, validate
 from tests.conftest import RunStack, stack_config
 from tests.unit.test_urns import _known_as
+from tools.harness import MailstackMocks, RecordingMonitor, run_program
 
 URNS = Path(__file__).parent / "urns"
 THREE = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
@@ -86,3 +87,13 @@ def test_no_pools_is_todays_single_server(stack: str, run_stack: RunStack) -> No
     known = set().union(*(_known_as(r, by_urn) for r in after.registrations))
     deployed = (URNS / f"{stack}.txt").read_text().split()
     assert deployed and [urn for urn in deployed if urn not in known] == []
+
+
+def test_a_multi_node_stack_is_refused_before_any_resource() -> None:
+    """Until the Swarm components exist, `up` must not build a single server instead."""
+    config, secret_keys = stack_config("dev", set={"nodePools": THREE})
+    monitor = RecordingMonitor(MailstackMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", config, secret_keys, monitor=monitor)
+    assert [p.key for p in caught.value.problems] == ["nodePools"]
+    assert monitor.registrations == []
