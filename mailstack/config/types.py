@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from common.pricing import PRICES, overridable, parse_override
+from common.topology import Role
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})+")
@@ -382,7 +383,7 @@ ResticPassword = Annotated[str, AfterValidator(_restic_password)]
 
 # --- scale-out and cost (issue 18) -------------------------------------------------
 
-ROLES = ("manager", "proxy", "app", "db", "monitoring")
+ROLES = tuple(role.value for role in Role)
 _NODE_POOL_RE = re.compile(
     rf"(?P<name>{_LABEL}):(?P<count>[1-9]\d?):(?P<type>[a-z]{{2,4}}\d{{1,3}})"
     rf":(?P<roles>(?:{'|'.join(ROLES)})(?:\+(?:{'|'.join(ROLES)}))*)"

@@ -85,3 +85,11 @@ def test_an_unpriced_server_type_asks_for_an_override() -> None:
 def test_the_figure_is_a_stack_output(run_stack: RunStack) -> None:
     assert run_stack("local").outputs["monthlyCostEur"] == 0
     assert run_stack("dev").outputs["monthlyCostEur"] == 5.37
+
+
+def test_an_unpriced_pool_type_names_node_pools() -> None:
+    pools = ["edge:1:cx23:manager+proxy+app", "db:1:cax21:db"]
+    config, secrets = stack_config("dev", set={"nodePools": pools})
+    with pytest.raises(ConfigError) as caught:
+        validate(config, secrets, stack="dev")
+    assert [(p.key, "cax21" in p.message) for p in caught.value.problems] == [("nodePools", True)]
