@@ -23,6 +23,13 @@ class OutputDoc:
 OUTPUTS: tuple[OutputDoc, ...] = (
     OutputDoc("environment", "every stack", "The stack's environment: local, dev or prod."),
     OutputDoc("target", "every stack", "Where services run: local or hetzner."),
+    OutputDoc(
+        "monthlyCostEur",
+        "every stack",
+        "What the stack's Hetzner resources cost per month in EUR excluding VAT (servers, "
+        "their backup option, primary IPs, the volume, a load balancer); 0 for local. From "
+        "the dated price table in docs/cost.md with `priceOverrides` applied.",
+    ),
     OutputDoc("appUrl", "every stack", "The app's URL."),
     OutputDoc("healthUrl", "every stack", "The URL monitors and the throwaway smoke test probe."),
     OutputDoc(

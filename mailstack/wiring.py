@@ -30,7 +30,8 @@ from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
 from components.services.presets import AppParams, Relay
 from components.services.project import MtaSts, ProjectParams
-from mailstack.config import StackConfig
+from mailstack.config import ConfigError, Problem, StackConfig
+from mailstack.cost import monthly_cost_eur
 from mailstack.outputs import export
 
 if TYPE_CHECKING:
@@ -261,8 +262,12 @@ def mail_domain_args(
 def deploy(config: StackConfig) -> None:
     """Build every component of the stack and export its outputs."""
     stack = pulumi.get_stack()
+    if config.server.node_pools:
+        # Priced and validated, but the Swarm components are not built yet (docs/scale-out.md).
+        raise ConfigError([Problem("nodePools", "multi-node stacks cannot be deployed yet")])
     export("environment", config.stack.environment.value)
     export("target", config.stack.target.value)
+    export("monthlyCostEur", monthly_cost_eur(config))
     if config.is_local:
         host = Host("local", connection=None, layout=HostLayout.for_stack(stack, "build/local"))
         export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")

@@ -160,7 +160,8 @@ def main(argv: list[str]) -> int:
         return 1
     print(
         f"synth {args.stack}: {len(run.registrations)} resources, "
-        f"{len(run.artifacts)} artifacts -> {args.out / args.stack}"
+        f"{len(run.artifacts)} artifacts -> {args.out / args.stack}, "
+        f"EUR {run.outputs['monthlyCostEur']:.2f}/month excl. VAT"
     )
     return 0
 

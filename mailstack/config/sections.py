@@ -37,11 +37,13 @@ from mailstack.config.types import (
     HetznerLabel,
     HttpsUrl,
     IsoDate,
+    NodePool,
     OptionalCalendar,
     OptionalDomain,
     OptionalEmail,
     OptionalImage,
     Port,
+    PriceOverride,
     Printable,
     ResticPassword,
     ResticRepository,
@@ -166,6 +168,22 @@ class ServerSection(Section):
         "Local time (HH:MM, UTC) at which unattended security upgrades may reboot the server.",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
         example="04:00",
+    )
+    node_pools: list[NodePool] = key(
+        "nodePools",
+        [],
+        "Scale out over several servers in Docker Swarm: pools as "
+        "`name:count:serverType:role+role`, roles manager, proxy, app, db, monitoring, e.g. "
+        "`[edge:1:cx23:manager+proxy+app, db:1:cx33:db]`. Empty: one server (`serverType`), "
+        "as before. See docs/scale-out.md.",
+        example="edge:1:cx23:manager+proxy+app",
+    )
+    price_overrides: list[PriceOverride] = key(
+        "priceOverrides",
+        [],
+        "Replace entries of the dated price table behind `monthlyCostEur` (EUR/month "
+        "excluding VAT), e.g. `[cx23=4.49, primary-ipv4=0.61]`. See docs/cost.md.",
+        example="cx23=4.49",
     )
 
 

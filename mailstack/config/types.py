@@ -16,6 +16,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from common.pricing import PRICES, overridable, parse_override
+from common.topology import Role
+
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})+")
 _LABEL_RE = re.compile(_LABEL)
@@ -376,3 +379,39 @@ ResticRepository = Annotated[str, AfterValidator(_no_url_credentials)]
 Printable = Annotated[str, AfterValidator(_printable)]
 SecretText = Annotated[str, AfterValidator(_secret_text)]
 ResticPassword = Annotated[str, AfterValidator(_restic_password)]
+
+
+# --- scale-out and cost (issue 18) -------------------------------------------------
+
+ROLES = tuple(role.value for role in Role)
+_NODE_POOL_RE = re.compile(
+    rf"(?P<name>{_LABEL}):(?P<count>[1-9]\d?):(?P<type>[a-z]{{2,4}}\d{{1,3}})"
+    rf":(?P<roles>(?:{'|'.join(ROLES)})(?:\+(?:{'|'.join(ROLES)}))*)"
+)
+
+
+def _price_override(value: str) -> str:
+    parsed = parse_override(value)
+    if parsed is None:
+        raise ValueError(f"{value!r} is not 'key=EUR', e.g. 'cx23=4.49'")
+    if not overridable(parsed[0]):
+        raise ValueError(
+            f"no price {parsed[0]!r} to override; a server or load balancer type or one of "
+            f"{', '.join(k for k in PRICES if not k[-1].isdigit())}"
+        )
+    return value
+
+
+def _node_pool(value: str) -> str:
+    match = _NODE_POOL_RE.fullmatch(value)
+    roles = match["roles"].split("+") if match else []
+    if match is None or len(roles) != len(set(roles)):
+        raise ValueError(
+            f"{value!r} is not 'name:count:serverType:role+role' (roles: {', '.join(ROLES)}; "
+            "each once), e.g. 'edge:1:cx23:manager+proxy+app'"
+        )
+    return value
+
+
+PriceOverride = Annotated[str, AfterValidator(_price_override)]
+NodePool = Annotated[str, AfterValidator(_node_pool)]

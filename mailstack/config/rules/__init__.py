@@ -18,6 +18,7 @@ from mailstack.config.rules.access import (
 )
 from mailstack.config.rules.app import app
 from mailstack.config.rules.backup import backups
+from mailstack.config.rules.cost import priced
 from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
@@ -26,6 +27,7 @@ from mailstack.config.rules.stack import (
     target_matches_environment,
     throwaway_marks,
 )
+from mailstack.config.rules.topology import node_pools
 
 ConfigRule = Callable[[StackConfig], list[Problem]]
 """A cross-field check of the whole config (not a firewall or policy rule)."""
@@ -45,6 +47,8 @@ RULES: list[ConfigRule] = [
     spf,
     dkim,
     dns_names,
+    node_pools,
+    priced,
 ]
 
 __all__ = [

@@ -1,0 +1,29 @@
+"""Topology: node pools that make one Swarm with one database."""
+
+from __future__ import annotations
+
+from common.topology import NodePool, Role, pools_with
+from mailstack.config.model import Problem, StackConfig
+
+
+def node_pools(c: StackConfig) -> list[Problem]:
+    if not c.server.node_pools:
+        return []
+    if c.is_local:
+        return [Problem("nodePools", "the local stack runs on one Docker engine; leave it empty")]
+    pools = [NodePool.parse(text) for text in c.server.node_pools]
+    problems: list[str] = []
+    names = [p.name for p in pools]
+    if len(names) != len(set(names)):
+        problems.append("pool names must differ")
+    managers = pools_with(pools, Role.MANAGER)
+    if len(managers) != 1 or managers[0].count % 2 == 0:
+        # Raft needs a majority: an odd number of managers, all in one pool.
+        problems.append("exactly one pool must hold the manager role, with an odd count")
+    db = pools_with(pools, Role.DB)
+    if sum(p.count for p in db) != 1:
+        problems.append("exactly one node must hold the db role (the volume lives there)")
+    for role in (Role.PROXY, Role.APP):
+        if not pools_with(pools, role):
+            problems.append(f"at least one pool must hold the {role.value} role")
+    return [Problem("nodePools", message) for message in problems]

@@ -1,0 +1,99 @@
+"""nodePools: readable pools, the Swarm rules, and no change to single-server stacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.topology import NodePool, Role
+from mailstack.config import ConfigError, validate
+from tests.conftest import RunStack, stack_config
+from tests.unit.test_urns import _known_as
+from tools.harness import MailstackMocks, RecordingMonitor, run_program
+
+URNS = Path(__file__).parent / "urns"
+THREE = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
+
+
+def _problems(stack: str, pools: list[str]) -> list[tuple[str, str]]:
+    config, secrets = stack_config(stack, set={"nodePools": pools})
+    try:
+        validate(config, secrets, stack=stack)
+    except ConfigError as err:
+        return [(p.key, p.message) for p in err.problems]
+    return []
+
+
+def test_a_pool_reads_as_name_count_type_roles() -> None:
+    pool = NodePool.parse("edge:3:cx23:manager+proxy")
+    assert pool == NodePool("edge", 3, "cx23", (Role.MANAGER, Role.PROXY))
+    assert pool.node_names() == ["edge-1", "edge-2", "edge-3"]
+
+
+def test_three_nodes_are_a_valid_topology() -> None:
+    assert _problems("dev", THREE) == []
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        "Edge:1:cx23:app",  # not a DNS label
+        "edge:0:cx23:app",  # no nodes
+        "edge:1:cx23:app+app",  # a role twice
+        "edge:1:cx23:web",  # no such role
+        "edge:1:cx23:app\n",  # trailing line break
+        "edge:1:cx23",  # no roles
+        "-edge:1:cx23:app",
+    ],
+)
+def test_a_malformed_pool_names_its_key(pool: str) -> None:
+    assert [key for key, _ in _problems("dev", [pool])] == ["nodePools[0]"]
+
+
+@pytest.mark.parametrize(
+    ("pools", "words"),
+    [
+        (["a:2:cx23:manager+proxy+app", "db:1:cx33:db"], "odd count"),
+        (["a:1:cx23:manager+proxy+app", "b:1:cx23:manager", "db:1:cx33:db"], "manager"),
+        (["a:1:cx23:manager+proxy+app"], "db role"),
+        (["a:1:cx23:manager+proxy+app", "db:2:cx33:db"], "db role"),
+        (["a:1:cx23:manager+app", "db:1:cx33:db"], "proxy role"),
+        (["a:1:cx23:manager+proxy", "db:1:cx33:db"], "app role"),
+        (["a:1:cx23:manager+proxy+app", "a:1:cx33:db"], "names must differ"),
+    ],
+)
+def test_swarm_rules(pools: list[str], words: str) -> None:
+    problems = _problems("dev", pools)
+    assert [key for key, _ in problems] == ["nodePools"]
+    assert words in problems[0][1]
+
+
+def test_refused_for_local() -> None:
+    assert [key for key, _ in _problems("local", THREE)] == ["nodePools"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_pools_is_todays_single_server(stack: str, run_stack: RunStack) -> None:
+    """Same URNs and the same inputs with `nodePools: []` as without the key."""
+    before, after = run_stack(stack), run_stack(stack, set={"nodePools": []})
+    # Registration order follows the event loop, so compare by URN.
+    assert {r.urn: r.inputs for r in after.registrations} == {
+        r.urn: r.inputs for r in before.registrations
+    }
+    assert len(after.registrations) == len(before.registrations)
+    # And every deployed URN is still matched (directly or through an alias).
+    by_urn = after.by_urn()
+    known = set().union(*(_known_as(r, by_urn) for r in after.registrations))
+    deployed = (URNS / f"{stack}.txt").read_text().split()
+    assert deployed and [urn for urn in deployed if urn not in known] == []
+
+
+def test_a_multi_node_stack_is_refused_before_any_resource() -> None:
+    """Until the Swarm components exist, `up` must not build a single server instead."""
+    config, secret_keys = stack_config("dev", set={"nodePools": THREE})
+    monitor = RecordingMonitor(MailstackMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", config, secret_keys, monitor=monitor)
+    assert [p.key for p in caught.value.problems] == ["nodePools"]
+    assert monitor.registrations == []
