@@ -54,6 +54,9 @@ pulumi.export("appUrl", services.app_url)
 if services.admin_password is not None:
     # Secret: `pulumi stack output --show-secrets appAdminPassword` (listmonk's `admin`).
     pulumi.export("appAdminPassword", services.admin_password)
+if services.grafana_password is not None:
+    # Secret: `pulumi stack output --show-secrets grafanaAdminPassword` (user `admin`).
+    pulumi.export("grafanaAdminPassword", services.grafana_password)
 pulumi.export("backup", backup_outputs(config, backup))
 if services.backup_health_url is not None:
     # 503 while the host marks the last backup stale or failed: for uptime monitors.

@@ -26,10 +26,17 @@ import pulumi_random as random
 from components.firewall import TAILNET
 from components.host import Host
 from components.mail_records import mta_sts_policy
+from components.monitoring.params import MonitoringParams, SmtpRelay, Thresholds
 from components.services import kinds
-from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH
+from components.services.caddyfile import BACKUP_HEALTH_PATH, LOCAL_HTTP_PORT, METRICS_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
+from components.services.monitoring import (
+    CADVISOR_PORT,
+    GRAFANA_PASSWORD,
+    PROXY_METRICS_PORT,
+    WEBHOOK_SECRET,
+)
 from components.services.presets import AppParams, Relay
 from components.services.stack import MtaSts, StackParams, build_stack
 from components.services.steps import (
@@ -114,6 +121,10 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append(TAILNET)
+    alerting = _alerting(config, relay)
+    if local and alerting:
+        # Published on 127.0.0.1 only; Docker forwards from a private bridge address.
+        admin_cidrs += LOCAL_ADMIN_CIDRS
     stack = StackParams(
         project=f"mailstack-{pulumi.get_stack()}",
         app=app,
@@ -131,11 +142,54 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         # its engine's VM), and no backups write metrics there.
         monitoring=not local and config.services.monitoring,
         textfile_dir=HostPaths.on(host.data_dir).metrics_dir if backups else "",
+        alerting=alerting,
     )
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
+    if alerting and alerting.webhook:
+        secrets[WEBHOOK_SECRET] = config.secrets.get(WEBHOOK_SECRET)
     return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
+
+
+LOCAL_ADMIN_CIDRS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+
+
+def _alerting(config: StackConfig, relay: Relay) -> MonitoringParams | None:
+    """The monitoring stack's settings (issue 16), None when it does not run."""
+    local = config.is_local
+    if not (config.services.local_monitoring if local else config.services.monitoring):
+        return None
+    s = config.services
+    health = config.app.health_path
+    relay_at = f"{relay.host}:{relay.port}"
+    return MonitoringParams(
+        host=f"mailstack-{pulumi.get_stack()}",
+        alert_email=s.alert_email or f"postmaster@{config.domain.domain}",
+        from_address=config.from_address,
+        relay=SmtpRelay(relay_at, relay.username, relay.password is not None, relay.starttls),
+        app_health_url=(
+            f"http://{kinds.PROXY_NAME}:{LOCAL_HTTP_PORT}{health}"
+            if local
+            else f"https://{config.domain.app_host}{health}"
+        ),
+        # The probe speaks STARTTLS: a relay on 465 (implicit TLS) is not probed.
+        relay_probe=relay_at if relay.starttls and not local else "",
+        mail_host="" if local else config.domain.mail_host,
+        webhook=config.secrets.has(WEBHOOK_SECRET),
+        # Locally these would watch the developer's machine, as node_exporter would.
+        node_exporter="" if local else f"{kinds.NODE_EXPORTER_NAME}:{kinds.NODE_EXPORTER_PORT}",
+        container_exporter="" if local else f"cadvisor:{CADVISOR_PORT}",
+        caddy_metrics=f"{kinds.PROXY_NAME}:{PROXY_METRICS_PORT}",
+        thresholds=Thresholds(
+            disk_percent=s.alert_disk_percent,
+            memory_percent=s.alert_memory_percent,
+            cpu_percent=s.alert_cpu_percent,
+            send_failure_ratio=s.alert_send_failure_percent / 100,
+            cert_days=s.alert_cert_days,
+        ),
+        cooldown=f"{s.alert_cooldown_minutes}m",
+    )
 
 
 def _step(
@@ -237,6 +291,8 @@ class ComposeStack(pulumi.ComponentResource):
     admin_password: pulumi.Output[str] | None
     """The app's first admin password (secret), when the preset generates one
     (listmonk's `admin` user); None otherwise."""
+    grafana_password: pulumi.Output[str] | None
+    """Grafana's `admin` password (secret); None when Grafana does not run."""
     services: dict[str, ServiceDeployment]
     project: Project
     """The rendered service model (what backups read their sources from)."""
@@ -304,6 +360,9 @@ class ComposeStack(pulumi.ComponentResource):
         self.app_url = pulumi.Output.from_input(args.stack.app.app_url)
         self.admin_password = (
             value(rendered.admin_password) if rendered.admin_password is not None else None
+        )
+        self.grafana_password = (
+            value(GRAFANA_PASSWORD) if "grafana" in {s.name for s in project.services} else None
         )
         self.backup_health_url = (
             f"{args.stack.app.app_url}{BACKUP_HEALTH_PATH}"
