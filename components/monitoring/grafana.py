@@ -7,7 +7,7 @@ import yaml
 from components.monitoring import paths
 
 DATASOURCE_UID = "prometheus"
-DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+DASHBOARDS_DIR = "/etc/grafana/dashboards"
 """Inside Grafana: where the generated dashboards are mounted (read-only)."""
 
 

@@ -73,6 +73,8 @@ class MonitoringParams:
     relay: SmtpRelay
     app_health_url: str
     """The app's health URL as users reach it (through the proxy), probed over HTTP(S)."""
+    public_url: str = "http://localhost"
+    """The app's base URL: the UIs sit under it (links in alert emails point there)."""
     relay_probe: str = ""
     """`host:587` of the relay, probed with TCP + STARTTLS; empty: no probe."""
     mail_host: str = ""
@@ -114,5 +116,7 @@ class MonitoringParams:
                 raise ValueError(f"{name}: {value!r} must be 'host:port'")
         if not re.fullmatch(r"[^@\s]+@[A-Za-z0-9.-]+", self.alert_email):
             raise ValueError(f"alert_email: {self.alert_email!r} is not an email address")
+        if not re.fullmatch(r"https?://[^\s/]+", self.public_url):
+            raise ValueError(f"public_url: {self.public_url!r} is not an http(s) base URL")
         if not re.fullmatch(r"https?://[^\s]+", self.app_health_url):
             raise ValueError(f"app_health_url: {self.app_health_url!r} is not an http(s) URL")

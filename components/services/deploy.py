@@ -121,7 +121,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append(TAILNET)
-    alerting = _alerting(config, relay)
+    alerting = _alerting(config, relay, app_url)
     if local and alerting:
         # Published on 127.0.0.1 only; Docker forwards from a private bridge address.
         admin_cidrs += LOCAL_ADMIN_CIDRS
@@ -155,7 +155,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
 LOCAL_ADMIN_CIDRS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 
 
-def _alerting(config: StackConfig, relay: Relay) -> MonitoringParams | None:
+def _alerting(config: StackConfig, relay: Relay, app_url: str) -> MonitoringParams | None:
     """The monitoring stack's settings (issue 16), None when it does not run."""
     local = config.is_local
     if not (config.services.local_monitoring if local else config.services.monitoring):
@@ -167,6 +167,7 @@ def _alerting(config: StackConfig, relay: Relay) -> MonitoringParams | None:
         host=f"mailstack-{pulumi.get_stack()}",
         alert_email=s.alert_email or f"postmaster@{config.domain.domain}",
         from_address=config.from_address,
+        public_url=app_url,
         relay=SmtpRelay(relay_at, relay.username, relay.password is not None, relay.starttls),
         app_health_url=(
             f"http://{kinds.PROXY_NAME}:{LOCAL_HTTP_PORT}{health}"
@@ -176,7 +177,8 @@ def _alerting(config: StackConfig, relay: Relay) -> MonitoringParams | None:
         # The probe speaks STARTTLS: a relay on 465 (implicit TLS) is not probed.
         relay_probe=relay_at if relay.starttls and not local else "",
         mail_host="" if local else config.domain.mail_host,
-        webhook=config.secrets.has(WEBHOOK_SECRET),
+        # The local stack has no route out: a webhook could never be reached.
+        webhook=not local and config.secrets.has(WEBHOOK_SECRET),
         # Locally these would watch the developer's machine, as node_exporter would.
         node_exporter="" if local else f"{kinds.NODE_EXPORTER_NAME}:{kinds.NODE_EXPORTER_PORT}",
         container_exporter="" if local else f"cadvisor:{CADVISOR_PORT}",

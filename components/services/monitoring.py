@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from components.monitoring import paths
 from components.monitoring.alertmanager import render_alertmanager
 from components.monitoring.blackbox import render_blackbox
-from components.monitoring.grafana import render_dashboard_provider, render_datasource
+from components.monitoring.dashboards import render_dashboards
+from components.monitoring.grafana import (
+    DASHBOARDS_DIR,
+    render_dashboard_provider,
+    render_datasource,
+)
 from components.monitoring.params import MonitoringParams
 
 __all__ = ["MonitoringParams", "build_monitoring"]
@@ -82,7 +87,7 @@ def _file(name: str, target: str) -> Mount:
     return Mount(f"./{DIR}/{name}", target, read_only=True)
 
 
-def prometheus() -> Service:
+def prometheus(public_url: str) -> Service:
     prefix = paths.PREFIX["prometheus"]
     return Service(
         name="prometheus",
@@ -94,7 +99,7 @@ def prometheus() -> Service:
             f"--storage.tsdb.path={paths.PROMETHEUS_DATA}",
             "--storage.tsdb.retention.time=15d",
             "--storage.tsdb.retention.size=1GB",
-            f"--web.external-url={prefix}/",
+            f"--web.external-url={public_url}{prefix}/",
             f"--web.route-prefix={prefix}",
         ),
         user=NOBODY,
@@ -124,7 +129,7 @@ def alertmanager(p: MonitoringParams, relay_password: Secret | None, edge: bool)
             "/bin/alertmanager",
             f"--config.file={paths.ALERTMANAGER_CONFIG}",
             f"--storage.path={paths.ALERTMANAGER_DATA}",
-            f"--web.external-url={prefix}/",
+            f"--web.external-url={p.public_url}{prefix}/",
             f"--web.route-prefix={prefix}",
             # One instance: no gossip port.
             "--cluster.listen-address=",
@@ -187,7 +192,8 @@ def cadvisor() -> Service:
     )
 
 
-def grafana() -> Service:
+def grafana(dashboards: tuple[str, ...]) -> Service:
+    """`dashboards`: file names under `monitoring/dashboards/`, each mounted read-only."""
     prefix = paths.PREFIX["grafana"]
     return Service(
         name="grafana",
@@ -211,6 +217,7 @@ def grafana() -> Service:
             Mount("grafana-data", "/var/lib/grafana"),
             _file("grafana-datasource.yml", "/etc/grafana/provisioning/datasources/mailstack.yml"),
             _file("grafana-dashboards.yml", "/etc/grafana/provisioning/dashboards/mailstack.yml"),
+            *(_file(f"dashboards/{name}", f"{DASHBOARDS_DIR}/{name}") for name in dashboards),
         ),
         tmpfs=("/tmp",),  # noqa: S108 (a private tmpfs)
         healthcheck=Healthcheck(
@@ -237,7 +244,7 @@ def build_monitoring(
         f"{DIR}/alertmanager.yml": render_alertmanager(p),
         f"{DIR}/blackbox.yml": render_blackbox(p),
     }
-    services = [prometheus(), alertmanager(p, relay_password, edge), blackbox(edge)]
+    services = [prometheus(p.public_url), alertmanager(p, relay_password, edge), blackbox(edge)]
     if p.container_exporter:
         services.append(cadvisor())
     routes = [
@@ -245,7 +252,9 @@ def build_monitoring(
         Route("alertmanager", paths.ALERTMANAGER_PORT, f"{paths.PREFIX['alertmanager']}*"),
     ]
     if grafana_on:
-        services.append(grafana())
+        dashboards = render_dashboards()
+        services.append(grafana(tuple(sorted(dashboards))))
+        files.update({f"{DIR}/dashboards/{name}": text for name, text in dashboards.items()})
         files[f"{DIR}/grafana-datasource.yml"] = render_datasource()
         files[f"{DIR}/grafana-dashboards.yml"] = render_dashboard_provider()
         routes.append(Route("grafana", GRAFANA_PORT, f"{paths.PREFIX['grafana']}*"))
