@@ -593,7 +593,9 @@ class ServicesSection(Section):
         True,
         "Servers: run Prometheus node_exporter (host metrics and the backups' metrics) and "
         "serve it at `https://<appHost>/metrics` to `adminCidrs` (and the tailnet with "
-        "`tailscale`) only. The `local` stack runs no exporter.",
+        "`tailscale`) only; and Prometheus, Alertmanager, blackbox probes, cAdvisor and "
+        "Grafana at `/prometheus`, `/alertmanager`, `/grafana`, admin-only as well. The "
+        "`local` stack runs none of it unless `localMonitoring`.",
     )
     # --- the monitoring stack: Prometheus, Alertmanager, probes, Grafana ---
     local_monitoring: bool = key(
