@@ -39,7 +39,8 @@ def textfiles(root: Path) -> Path:
     """A textfile directory with a successful backup's gauges, as the backups leave it."""
     directory = root / "textfiles"
     directory.mkdir(mode=0o755, exist_ok=True)
-    (directory / "mailstack_backup.prom").write_text(BACKUP_METRICS)
+    # A fresh success: BackupStale stays silent.
+    (directory / "mailstack_backup.prom").write_text(BACKUP_METRICS.format(now=int(time.time())))
     (directory / "mailstack_backup.prom").chmod(0o644)
     return directory
 
@@ -52,15 +53,16 @@ APP_DOWN_FOR = "30s"
 
 BACKUP_METRICS = """\
 # TYPE mailstack_backup_last_success_timestamp_seconds gauge
-mailstack_backup_last_success_timestamp_seconds 1746069300
+mailstack_backup_last_success_timestamp_seconds {now}
 # TYPE mailstack_backup_last_duration_seconds gauge
 mailstack_backup_last_duration_seconds 42
 # TYPE mailstack_backup_max_age_seconds gauge
 mailstack_backup_max_age_seconds 93600
 # TYPE mailstack_backup_check_last_success_timestamp_seconds gauge
-mailstack_backup_check_last_success_timestamp_seconds 1746069300
+mailstack_backup_check_last_success_timestamp_seconds {now}
 """
-"""What the backups write to the textfile directory (assets/backup/mailstack-backup)."""
+"""What the backups write to the textfile directory (assets/backup/mailstack-backup),
+`{now}` the time of the last success."""
 
 
 def program(

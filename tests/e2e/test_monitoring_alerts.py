@@ -164,7 +164,7 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     stack: LocalStack, record_property: Any
 ) -> None:
     wait_for(lambda: query(stack, 'probe_success{job="app-health"} == 1'), 60)
-    assert not _subjects(stack, "[FIRING")
+    assert not _subjects(stack, "[FIRING:1] AppDown")
     scrape, evaluation = seconds(SCRAPE_INTERVAL), seconds(EVALUATION_INTERVAL)
     group_wait, group_interval = seconds(GROUP_WAIT), seconds(GROUP_INTERVAL)
 
