@@ -317,6 +317,8 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
     # are keyed by where they live on the host: app and cron share ./mailwizz.
     mounts: dict[str, tuple[str, set[str]]] = {}
     for svc in project.services:
+        if svc.role is Role.MONITORING:
+            continue  # metrics history and silences: not worth restoring
         for mount in svc.mounts:
             if mount.read_only or mount.source in dumped_volumes:
                 continue
@@ -359,7 +361,9 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
     compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
     loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
     running = [s for s in project.services if s.role is not Role.JOB]
-    stopped = [s.name for s in running if s.name not in loaded and s.role is not Role.METRICS]
+    # Monitoring keeps watching through the restore (it reads no app data).
+    watching = (Role.METRICS, Role.MONITORING)
+    stopped = [s.name for s in running if s.name not in loaded and s.role not in watching]
     jobs = [s.name for s in project.in_dependency_order() if s.role is Role.JOB]
     checked = " ".join(s.name for s in running if s.healthcheck is not None)
     return AppControl(

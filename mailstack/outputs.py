@@ -40,6 +40,12 @@ OUTPUTS: tuple[OutputDoc, ...] = (
         secret=True,
     ),
     OutputDoc(
+        "grafanaAdminPassword",
+        "stacks that run the monitoring stack",
+        "The password of Grafana's `admin` user (at `/grafana`, admin networks only).",
+        secret=True,
+    ),
+    OutputDoc(
         "serverIpv4", "servers", "The server's primary IPv4 address (survives a replacement)."
     ),
     OutputDoc("serverIpv6", "servers", "The server's IPv6 address (its primary IP's `::1`)."),

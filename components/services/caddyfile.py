@@ -58,6 +58,11 @@ class Site:
     backup health endpoint."""
     metrics: Route | None = None
     """The metrics exporter, served at `/metrics` to `admin_cidrs` only; None: no route."""
+    admin_routes: tuple[Route, ...] = ()
+    """Routes only `admin_cidrs` may reach, each under its own path (the monitoring UIs)."""
+    metrics_port: int = 0
+    """Where the proxy serves its own metrics to Prometheus (inside the compose
+    networks; never published); 0: no metrics."""
 
     @property
     def local(self) -> bool:
@@ -76,6 +81,11 @@ def render_caddyfile(site: Site) -> str:
         # An admin path like the app's: the same check, before any proxying.
         admin_paths = (*admin_paths, METRICS_PATH)
         routes = (replace(site.metrics, path=METRICS_PATH), *routes)
+    if site.admin_routes:
+        if not site.admin_cidrs or any(not r.path for r in site.admin_routes):
+            raise ValueError("admin routes need admin CIDRs and a path each")
+        admin_paths = (*admin_paths, *(r.path for r in site.admin_routes))
+        routes = (*site.admin_routes, *routes)
     return (
         environment(TEMPLATES)
         .get_template("Caddyfile.j2")
@@ -96,5 +106,6 @@ def render_caddyfile(site: Site) -> str:
             mta_sts_root=site.mta_sts_root,
             backup_status_root=site.backup_status_root,
             backup_health_path=BACKUP_HEALTH_PATH,
+            metrics_port=site.metrics_port,
         )
     )

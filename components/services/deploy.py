@@ -27,6 +27,7 @@ from components.host import Host, Step, run_step
 from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
+from components.services.monitoring import GRAFANA_PASSWORD
 from components.services.project import ProjectParams, build_project
 from components.services.steps import (
     render_deploy_step,
@@ -124,6 +125,8 @@ class ComposeProject(pulumi.ComponentResource):
     admin_password: pulumi.Output[str] | None
     """The app's first admin password (secret), when the preset generates one
     (listmonk's `admin` user); None otherwise."""
+    grafana_password: pulumi.Output[str] | None
+    """Grafana's `admin` password (secret); None when Grafana does not run."""
     services: dict[str, ServiceDeployment]
     project: Project
     """The rendered service model (what backups read their sources from)."""
@@ -206,6 +209,9 @@ class ComposeProject(pulumi.ComponentResource):
         self.admin_password = (
             value(rendered.admin_password) if rendered.admin_password is not None else None
         )
+        self.grafana_password = (
+            value(GRAFANA_PASSWORD) if "grafana" in {s.name for s in project.services} else None
+        )
         self.backup_health_url = (
             f"{args.stack.app.app_url}{BACKUP_HEALTH_PATH}"
             if args.stack.backup_status_dir
@@ -214,7 +220,15 @@ class ComposeProject(pulumi.ComponentResource):
         self.metrics_url = (
             f"{args.stack.app.app_url}{METRICS_PATH}" if args.stack.monitoring else None
         )
-        self.register_outputs({"appUrl": self.app_url})
+        self.register_outputs(
+            {
+                "appUrl": self.app_url,
+                "adminPassword": self.admin_password,
+                "grafanaPassword": self.grafana_password,
+                "backupHealthUrl": self.backup_health_url,
+                "metricsUrl": self.metrics_url,
+            }
+        )
 
 
 def _renamed_from(old_type: str, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:

@@ -38,6 +38,8 @@ class Role(enum.StrEnum):
     WORKER = "worker"
     METRICS = "metrics"
     """Exports host metrics to the proxy: internal network, read-only mounts only."""
+    MONITORING = "monitoring"
+    """Prometheus, Alertmanager, probes, Grafana: admin-only behind the proxy."""
     JOB = "job"
     """Runs once to completion (e.g. creating buckets); no healthcheck, no restart."""
 

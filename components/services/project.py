@@ -22,6 +22,7 @@ from components.services.caddyfile import (
 )
 from components.services.compose import render_compose
 from components.services.model import Condition, Mount, Port, Project, Role, Secret, Service
+from components.services.monitoring import PROXY_METRICS_PORT, MonitoringParams, build_monitoring
 from components.services.presets import AppParams, build_app
 
 MTA_STS_FILE = "mta-sts.txt"
@@ -58,6 +59,9 @@ class ProjectParams:
     textfile_dir: str = ""
     """Host directory of `*.prom` files the exporter serves too (the backups'
     metrics); empty for none."""
+    alerting: MonitoringParams | None = None
+    """Run Prometheus, Alertmanager, the probes, cAdvisor and Grafana with these
+    settings, on admin-only paths; None: none of them."""
 
     @property
     def local(self) -> bool:
@@ -92,6 +96,10 @@ def build_project(p: ProjectParams) -> Rendered:
         # monitoring nor goes down with it.
         services.append(kinds.node_exporter(p.textfile_dir))
         metrics = Route(kinds.NODE_EXPORTER_NAME, kinds.NODE_EXPORTER_PORT)
+    alerting = None
+    if p.alerting is not None:
+        alerting = build_monitoring(p.alerting, p.app.relay.password, edge=not p.local)
+        services.extend(alerting.services)
     site = Site(
         project=p.project,
         app_host=p.app_host,
@@ -105,6 +113,8 @@ def build_project(p: ProjectParams) -> Rendered:
         mta_sts_host=p.mta_sts.host if p.mta_sts else "",
         backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
         metrics=metrics,
+        admin_routes=alerting.routes if alerting else (),
+        metrics_port=PROXY_METRICS_PORT if alerting else 0,
     )
     caddyfile = render_caddyfile(site)
     served: dict[str, str] = {}
@@ -121,7 +131,12 @@ def build_project(p: ProjectParams) -> Rendered:
     jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
     deps = {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs}
     proxy = kinds.caddy(ports, deps, proxy_mounts)
-    mounted = {"Caddyfile": caddyfile, **served, **app.files}
+    mounted = {
+        "Caddyfile": caddyfile,
+        **served,
+        **app.files,
+        **(alerting.files if alerting else {}),
+    }
     services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
     files = {"compose.yaml": render_compose(project), **mounted}

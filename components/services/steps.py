@@ -8,6 +8,7 @@ show their diff); secrets travel only on a service step's stdin.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from components.services.caddyfile import TEMPLATES
@@ -101,6 +102,7 @@ def render_deploy_step(
             definition_hash=definition_hash,
             env_file=env_file_path(service) if service.secret_env else "",
             volume_dirs=volume_dirs,
+            volume_owner=_numeric_user(service),
             job=service.role is Role.JOB,
             start_first=service.update is Update.START_FIRST,
         )
@@ -115,3 +117,9 @@ def render_remove_step(service: Service, project: Project, directory: str) -> st
         .get_template("remove.sh.j2")
         .render(service=service.name, project=project.name, dir=directory)
     )
+
+
+def _numeric_user(service: Service) -> str:
+    """`uid:gid` of a service that runs as a fixed non-root user: a new volume
+    directory (created by root) is handed to it, or it could not write there."""
+    return service.user if re.fullmatch(r"[1-9][0-9]*:[0-9]+", service.user) else ""

@@ -40,6 +40,7 @@ PLACEMENT: dict[Role, NodeRole] = {
     Role.CACHE: NodeRole.DB,
     Role.STORAGE: NodeRole.DB,
     Role.METRICS: NodeRole.MONITORING,
+    Role.MONITORING: NodeRole.MONITORING,
 }
 
 # Compose keys `docker stack deploy` ignores or refuses; their Swarm

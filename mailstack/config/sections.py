@@ -431,7 +431,61 @@ class ServicesSection(Section):
         True,
         "Servers: run Prometheus node_exporter (host metrics and the backups' metrics) and "
         "serve it at `https://<appHost>/metrics` to `adminCidrs` (and the tailnet with "
-        "`tailscale`) only. The `local` stack runs no exporter.",
+        "`tailscale`) only; and Prometheus, Alertmanager, blackbox probes, cAdvisor and "
+        "Grafana at `/prometheus`, `/alertmanager`, `/grafana`, admin-only as well. The "
+        "`local` stack runs none of it unless `localMonitoring`.",
+    )
+    # --- the monitoring stack: Prometheus, Alertmanager, probes, Grafana ---
+    local_monitoring: bool = key(
+        "localMonitoring",
+        False,
+        "`local` stack: also run Prometheus, Alertmanager, the blackbox probes and Grafana "
+        "(servers run them, with cAdvisor, whenever `monitoring` is on). Alerts go to the "
+        "mail sink.",
+    )
+    alert_email: OptionalEmail = key(
+        "alertEmail",
+        "",
+        "Where alerts are emailed, through the stack's relay. Empty: `postmaster@<domain>`.",
+    )
+    alert_cooldown_minutes: int = key(
+        "alertCooldownMinutes",
+        60,
+        "How often an alert that still fires is sent again (Alertmanager's repeat_interval).",
+        ge=5,
+        le=10080,
+    )
+    alert_disk_percent: int = key(
+        "alertDiskPercent", 90, "Alert when a filesystem is fuller than this (%).", ge=50, le=99
+    )
+    alert_memory_percent: int = key(
+        "alertMemoryPercent",
+        90,
+        "Alert when memory use stays above this (%) for 5 minutes.",
+        ge=50,
+        le=99,
+    )
+    alert_cpu_percent: int = key(
+        "alertCpuPercent",
+        80,
+        "Alert when CPU use stays above this (%) for 5 minutes.",
+        ge=10,
+        le=99,
+    )
+    alert_send_failure_percent: int = key(
+        "alertSendFailurePercent",
+        20,
+        "Alert when more than this share (%) of sends fail, where the app exports "
+        "`mailstack_mail_send_attempts_total` and `mailstack_mail_send_failures_total`.",
+        ge=1,
+        le=99,
+    )
+    alert_cert_days: int = key(
+        "alertCertDays",
+        14,
+        "Alert when the app's certificate expires within this many days.",
+        ge=1,
+        le=60,
     )
     local_http_port: Port = key(
         "localHttpPort", 8080, "`local` stack: the app is served on http://localhost:<this>."
@@ -515,6 +569,14 @@ class SecretKeys(Section):
         "can fake the ping.",
         secret=True,
         example="https://hc-ping.com/<uuid>",
+    )
+    alert_webhook_url: HttpsUrl = key(
+        "alertWebhookUrl",
+        "",
+        "Also post alerts to this Slack-format webhook (Slack, Mattermost, or Discord's "
+        "webhook URL + `/slack`); optional. A secret: whoever has it can post to the channel.",
+        secret=True,
+        example="https://hooks.slack.com/services/T000/B000/XXXX",
     )
 
 

@@ -131,10 +131,13 @@ def test_placement_follows_the_roles(stack_file: tuple[Path, dict[str, Any]]) ->
     assert services[proxy]["deploy"]["mode"] == "global"
     assert services[proxy]["deploy"]["placement"]["constraints"] == [constraint(NodeRole.PROXY)]
     assert {p["mode"] for p in services[proxy]["ports"]} == {"host"}
-    [metrics] = by_role[Role.METRICS.value]
-    assert services[metrics]["deploy"]["placement"]["constraints"] == [
-        constraint(NodeRole.MONITORING)
-    ]
+    # The exporters and the monitoring stack (Prometheus, Alertmanager, ...).
+    watching = by_role[Role.METRICS.value] + by_role.get(Role.MONITORING.value, [])
+    assert watching
+    for name in watching:
+        assert services[name]["deploy"]["placement"]["constraints"] == [
+            constraint(NodeRole.MONITORING)
+        ]
 
 
 def test_rolling_updates_are_health_gated_and_roll_back(

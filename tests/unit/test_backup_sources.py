@@ -94,8 +94,12 @@ def test_every_writable_mount_is_dumped_or_saved(
     assert mounts, preset
     for service, source, host in mounts:
         # By role: a one-shot job may run the database image for its client.
-        if compose["services"][service]["labels"]["org.mailstack.role"] == "database":
+        role = compose["services"][service]["labels"]["org.mailstack.role"]
+        if role == "database":
             assert service in dumped, f"{preset}: database {service} is not dumped"
+        elif role == "monitoring":
+            # Metrics history, silences, Grafana's state: rebuilt, not restored.
+            assert host not in saved, f"{preset}: {service}'s {source} is saved"
         else:
             assert host in saved, f"{preset}: {service}'s {source} ({host}) is not saved"
     for words in sources:
@@ -200,7 +204,13 @@ def test_restore_stops_all_but_loaded_databases_and_the_exporter_then_waits_for_
     long_running = {n for n, s in services.items() if s["restart"] != "no"}
     # It writes nothing, and keeps watching the host through the restore.
     assert "node-exporter" in long_running
-    kept = databases | {"node-exporter"}
+    monitoring = {
+        n
+        for n, s in services.items()
+        if s["labels"]["org.mailstack.role"] in ("metrics", "monitoring")
+    }
+    assert {"prometheus", "alertmanager", "cadvisor"} <= monitoring
+    kept = databases | monitoring
     with_health = {n for n, s in services.items() if "healthcheck" in s}
     project = ["compose", "-p", compose["name"], "-f", f"{_project_dir(run)}/compose.yaml"]
     commands = _app_commands(run)

@@ -108,6 +108,7 @@ BASE: dict[str, str] = {
     "caaIodef": "iodef@example.com",
     "nullMxNames": "old.example.com",
     "fromAddress": "noreply@dev.example.com",
+    "alertEmail": "ops@dev.example.com",
     "smtpHost": "smtp.example.com",
     "smtpUsername": "AKIAEXAMPLE",
     "sesMailFromSubdomain": "bounce",
@@ -272,7 +273,7 @@ def _encodings(value: str, rel: str) -> list[str]:
     forms: set[str] = set()
     if rel.endswith("compose.yaml"):
         forms = _yaml_forms(encode.compose_literal(value))
-    elif rel.endswith(".yaml"):
+    elif rel.endswith((".yaml", ".yml")):
         forms = _yaml_forms(value)
     elif rel.endswith("Caddyfile"):
         forms = _try(encode.caddy_token, value)

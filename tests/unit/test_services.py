@@ -433,7 +433,8 @@ def test_metrics_are_served_to_admin_sources_only_before_any_proxying(
     run = run_stack("prod", set={"tailscale": True}, secrets={"tailscaleAuthKey": "tskey"})
     site = run.artifacts["compose/Caddyfile"].text.split("\napp.example.com {\n", 1)[1]
     denied = site[site.index("@admin_denied {") : site.index("handle @admin_denied {")]
-    assert "\t\t\tpath /admin /admin/* /api/* /metrics\n" in denied
+    monitoring = "/prometheus* /alertmanager* /grafana*"
+    assert f"\t\t\tpath /admin /admin/* /api/* /metrics {monitoring}\n" in denied
     assert "\t\t\tnot remote_ip 198.51.100.7/32 100.64.0.0/10\n" in denied
     metrics = site[site.index("handle /metrics {") :].split("\n\t\t}\n", 1)[0]
     assert "name node-exporter" in metrics and "port 9100" in metrics

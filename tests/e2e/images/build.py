@@ -22,7 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.services import kinds, presets
+from components.services import kinds, monitoring, presets
+from components.services.model import Image
 
 HERE = Path(__file__).resolve().parent
 DEBIAN = "mailstack-test/debian:bookworm"
@@ -32,6 +33,13 @@ NEXT_LISTMONK = f"{presets.LISTMONK.name}:v5.0.4"
 """A second app tag: the e2e update test deploys it over the pinned one."""
 BROKEN_LISTMONK = f"{presets.LISTMONK.name}:v5.0.5-broken"
 """An app tag that never turns healthy: the failed-update test deploys it."""
+STANDIN = "mailstack-standin"
+"""Newer stand-ins carry this name, never the official one; tests swap the image."""
+
+
+def standin(image: Image) -> Image:
+    """The stand-in for an official image: `mailstack-standin/<last part>:<tag>`."""
+    return Image(f"{STANDIN}/{image.name.rsplit('/', 1)[-1]}", image.tag)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ STANDINS = (
     Standin("listmonk", (presets.LISTMONK.ref,), {"VERSION": presets.LISTMONK.tag}),
     Standin("listmonk", (NEXT_LISTMONK,), {"VERSION": "v5.0.4"}),
     Standin("listmonk", (BROKEN_LISTMONK,), {"VERSION": "v5.0.5-broken", "BROKEN": "1"}),
+    Standin("prometheus", (standin(monitoring.PROMETHEUS).ref,)),
+    Standin("alertmanager", (standin(monitoring.ALERTMANAGER).ref,)),
+    Standin("blackbox", (standin(monitoring.BLACKBOX).ref,)),
 )
 
 

@@ -1,0 +1,112 @@
+"""Resident memory of each monitoring container after N minutes on the e2e host.
+
+    flock /tmp/docker.lock .venv/bin/python -m bench.monitoring_memory [--minutes 10]
+
+Deploys the local stack with `localMonitoring` and a server's host monitoring
+(node_exporter with the backups' textfile gauges), from the stand-ins built
+from Debian's packages (`tests/e2e/monitoring_support.py`), at the default
+intervals (30 s scrape and evaluation). After `--minutes`, it samples every
+container's resident set size (VmRSS of every process in it, from /proc) and
+its cgroup's memory use without page cache (what `docker stats` shows) every
+10 s for one more minute, and prints each part's median, the total and the
+ratio to the goal of 350 MiB. Grafana and cAdvisor have no Debian package and
+do not run here: their share is their limit (96 + 64 MiB), not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.e2e.images.build import build_all
+from tests.e2e.localstack import LocalStack
+from tests.e2e.monitoring_support import MONITORING, program, standins, textfiles
+
+GOAL_MIB = 350
+PARTS = (*MONITORING, "node-exporter")
+NOT_HERE = {"grafana": 96, "cadvisor": 64}
+"""Their memory limits in MiB: the most they may take on a server."""
+
+
+def _pids(container: str) -> list[int]:
+    out = subprocess.run(
+        ["docker", "top", container, "-eo", "pid"], capture_output=True, text=True, check=True
+    ).stdout
+    return [int(line) for line in out.split()[1:]]
+
+
+def rss_mib(container: str) -> float:
+    """Sum of VmRSS of the container's processes."""
+    total_kb = 0
+    for pid in _pids(container):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def cgroup_mib(container: str) -> float:
+    """The container's memory use without page cache, as `docker stats` reports it."""
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{json .}}", container],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    usage = json.loads(out)["MemUsage"].split("/")[0].strip()
+    value, unit = float(usage[:-3]), usage[-3:]
+    return value * {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10)
+    args = parser.parse_args()
+    build_all()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        stack = LocalStack(
+            root,
+            project="mailstack-bench-monitoring",
+            http_port=18880,
+            mail_ui_port=18825,
+            settings={},
+        )
+        with standins():
+            stack.down(volumes=True)
+            stack.synth(program(textfiles(root), fast=False), localMonitoring=True)
+        try:
+            stack.up()
+            time.sleep(args.minutes * 60)
+            containers = {p: stack.containers(p)[0]["Id"] for p in PARTS}
+            rss: dict[str, list[float]] = {p: [] for p in PARTS}
+            cgroup: dict[str, list[float]] = {p: [] for p in PARTS}
+            for _ in range(6):
+                for part, cid in containers.items():
+                    rss[part].append(rss_mib(cid))
+                    cgroup[part].append(cgroup_mib(cid))
+                time.sleep(10)
+        finally:
+            stack.down(volumes=True)
+    print(f"after {args.minutes:g} min, median of 6 samples over 1 min (MiB):")
+    print(f"{'part':<16}{'RSS':>8}{'cgroup':>9}")
+    for part in PARTS:
+        print(
+            f"{part:<16}{statistics.median(rss[part]):>8.1f}{statistics.median(cgroup[part]):>9.1f}"
+        )
+    measured = sum(statistics.median(rss[p]) for p in MONITORING)
+    print(f"{'prometheus+alertmanager+blackbox':<34} RSS {measured:.1f}")
+    with_limits = measured + sum(NOT_HERE.values())
+    print(
+        f"with grafana+cadvisor at their limits ({sum(NOT_HERE.values())}): {with_limits:.1f} "
+        f"= {with_limits / GOAL_MIB:.2f} of the {GOAL_MIB} MiB goal"
+    )
+
+
+if __name__ == "__main__":
+    main()
