@@ -271,6 +271,8 @@ class Model:
     """The critical path to serving: (resource, start, finish)."""
     missing: list[str]
     """Services without a figure (modelled with `step`)."""
+    booted: float | None = None
+    """When the cloud-init wait is done (None: no boot, the local stack)."""
 
 
 def model(graph: Graph, durations: Durations) -> Model:
@@ -333,7 +335,10 @@ def model(graph: Graph, durations: Durations) -> Model:
     if extra:
         path.append(("(certificate)", serving - extra, serving))
     finished = max(f for f, _ in done.values())
-    return Model(serving, finished, path, sorted(missing))
+    waits = [
+        done[k][0] for k, r in graph.resources.items() if r.is_step and r.name.endswith(WAIT_SUFFIX)
+    ]
+    return Model(serving, finished, path, sorted(missing), max(waits) if waits else None)
 
 
 def report(graph: Graph, durations: Durations | None, target: float | None) -> list[str]:
@@ -358,6 +363,8 @@ def report(graph: Graph, durations: Durations | None, target: float | None) -> l
         lines.append(
             f"modelled: serving after {m.serving:.0f} s{verdict}, all done {m.finished:.0f} s"
         )
+        if m.booted is not None:
+            lines.append(f"  of which after the cloud-init wait: {m.serving - m.booted:.0f} s")
         for name, start, finish in m.path:
             lines.append(f"  {start:6.1f} -> {finish:6.1f}  {name}")
         if m.missing:

@@ -17,6 +17,7 @@ figures (images on the host) come from here; `absent` and the pull step from
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
 import sys
 import tempfile
@@ -29,12 +30,25 @@ from tests.e2e.images.build import build_all
 from tests.e2e.localstack import LocalStack
 
 
+def _free_ports(n: int) -> list[int]:
+    """Loopback ports nothing listens on now (the machine is shared)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def one_run(root: Path, parallel: bool) -> tuple[float, dict[str, StepTime]]:
+    http_port, mail_ui_port = _free_ports(2)
     stack = LocalStack(
         root,
         project="mailstack-bench-first-up",
-        http_port=18680,
-        mail_ui_port=18625,
+        http_port=http_port,
+        mail_ui_port=mail_ui_port,
         settings={},
     )
     stack.down(volumes=True)
