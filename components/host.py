@@ -38,7 +38,7 @@ class Host:
     then the access step)."""
     booted: Sequence[pulumi.Resource] | None = None
     """Steps after which the host's Docker engine and data volume are up (the
-    cloud-init wait): all that steps which start nothing need (`run_step`'s
+    cloud-init wait): enough for steps that start nothing (`run_step`'s
     `starts_nothing`). None: the same as `ready`."""
 
     @property
