@@ -36,6 +36,10 @@ class Host:
     ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Steps that must finish before anything touches the host (the cloud-init wait,
     then the access step)."""
+    booted: Sequence[pulumi.Resource] | None = None
+    """Steps after which the host's Docker engine and data volume are up (the
+    cloud-init wait): enough for steps that start nothing (`run_step`'s
+    `starts_nothing`). None: the same as `ready`."""
 
     @property
     def is_local(self) -> bool:
@@ -58,6 +62,7 @@ def run_step(
     after: Sequence[pulumi.Resource] = (),
     secret_stdin: bool = False,
     delete_before_replace: bool = False,
+    starts_nothing: bool = False,
     parent: pulumi.Resource,
 ) -> Step:
     """A shell step on `host`: `local` for the local engine, `remote` over SSH.
@@ -66,11 +71,15 @@ def run_step(
     trigger or the host's identity changes. `delete_before_replace` is for steps
     whose delete undoes exactly what their create did (remove a file, disable a
     timer): run after the new create, such a delete would undo the new step.
+    `starts_nothing` is for steps that only write files or pull images: they
+    wait for `host.booted` only, side by side with the access step, since
+    nothing they do runs before a step that waits for `ready` starts it.
     """
     all_triggers = [*([host.identity] if host.identity is not None else []), *triggers]
+    ready = host.booted if starts_nothing and host.booted is not None else host.ready
     opts = pulumi.ResourceOptions(
         parent=parent,
-        depends_on=[*host.ready, *after],
+        depends_on=[*ready, *after],
         delete_before_replace=delete_before_replace or None,
         additional_secret_outputs=["stdin"] if secret_stdin else None,
     )

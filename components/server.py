@@ -320,12 +320,15 @@ class HardenedServer(pulumi.ComponentResource):
             after=[wait, firewall],
             parent=self,
         )
-        # Everything that touches the host afterwards waits for the access step
-        # (through `host.ready`), not only the services' files step: each of
-        # those steps connects over the same SSH, and a failed access step
-        # leaves the host's keys and firewall unlike the config, which must be
-        # fixed before anything deploys on top of it (backups included).
-        self.host = dataclasses.replace(booting, ready=(wait, access))
+        # Everything that starts or changes something on the host afterwards
+        # waits for the access step (through `host.ready`): a failed access
+        # step leaves the host's keys and firewall unlike the config, which
+        # must be fixed before anything deploys on top of it (backups
+        # included). Steps that start nothing (the services' files and image
+        # pulls, `starts_nothing`) need only the boot (`host.booted`) and run
+        # beside it: whatever they leave runs only once a service step, which
+        # waits for the access step, starts it.
+        self.host = dataclasses.replace(booting, ready=(wait, access), booted=(wait,))
         if args.tailscale_auth_key is not None:
             run_step(
                 self.host,

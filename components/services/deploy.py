@@ -29,6 +29,7 @@ from components.services.compose import env_file_path, render_env_file, service_
 from components.services.model import Project, Secret, Service
 from components.services.monitoring import GRAFANA_PASSWORD
 from components.services.project import ProjectParams, build_project
+from components.services.pull import image_refs, refs_hash, render_pull_step
 from components.services.steps import (
     render_deploy_step,
     render_down_step,
@@ -70,7 +71,8 @@ class ServiceDeploymentArgs:
     env_file: pulumi.Output[str] | None
     """The service's env file (secret), when it has secret variables."""
     after: Sequence[pulumi.Resource]
-    """Steps that must finish first: the files step and the services it depends on."""
+    """Steps that must finish first: the files step, the pull step and the services
+    it depends on."""
 
 
 class ServiceDeployment(pulumi.ComponentResource):
@@ -180,6 +182,18 @@ class ComposeProject(pulumi.ComponentResource):
             first_write,
             update=write_files,
             delete=down,
+            starts_nothing=True,
+            parent=self,
+        )
+        pull_script = render_pull_step(project)
+        if args.host.is_local:
+            publish(f"{ARTIFACT_DIR}/deploy/pull.sh", pull_script, 0o755)
+        pull = run_step(
+            args.host,
+            f"{name}-pull",
+            pull_script,
+            triggers=[refs_hash(image_refs(project))],
+            starts_nothing=True,
             parent=self,
         )
 
@@ -189,14 +203,11 @@ class ComposeProject(pulumi.ComponentResource):
             if service.secret_env:
                 env_file = _env_file(service, value)
                 publish(f"{ARTIFACT_DIR}/{env_file_path(service)}", env_file, 0o600)
-            # Compose dependencies, plus the previous service in that order: a
-            # deploy replaces one service at a time, never several at once.
-            previous = list(self.services.values())[-1:]
-            after = [
-                files,
-                *(self.services[d].step for d in sorted(service.depends_on)),
-                *(s.step for s in previous if s.service_name not in service.depends_on),
-            ]
+            # Only what the service needs: its files, its image, and the
+            # services compose starts it after. Services that do not need each
+            # other deploy side by side (deploy.sh.j2 serialises the moment
+            # compose creates the project's networks).
+            after = [files, pull, *(self.services[d].step for d in sorted(service.depends_on))]
             self.services[service.name] = ServiceDeployment(
                 f"{name}-{service.name}",
                 ServiceDeploymentArgs(

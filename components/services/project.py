@@ -125,11 +125,14 @@ def build_project(p: ProjectParams) -> Rendered:
         proxy_mounts.append(Mount(f"./{MTA_STS_FILE}", target, read_only=True))
     if p.backup_status_dir:
         proxy_mounts.append(Mount(p.backup_status_dir, BACKUP_STATUS_ROOT, read_only=True))
-    upstreams = {r.upstream for r in app.routes} | ({mail_ui.upstream} if mail_ui else set())
-    # The proxy also waits for one-shot setup jobs: besides ordering, this is
+    # The proxy waits for none of its upstreams: it re-resolves them every
+    # second and holds requests while none answers (as during an update), so
+    # it starts, and gets its certificate, while the app is still deploying.
+    # It waits only for the one-shot jobs no other service waits for: that is
     # what lets `docker compose up --wait` accept a job that exited with 0.
+    awaited = {d for s in services for d, c in s.depends_on.items() if c is Condition.COMPLETED}
     jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
-    deps = {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs}
+    deps = {n: c for n, c in jobs.items() if n not in awaited}
     proxy = kinds.caddy(ports, deps, proxy_mounts)
     mounted = {
         "Caddyfile": caddyfile,

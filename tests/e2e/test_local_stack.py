@@ -35,6 +35,7 @@ from components.services.model import Image, Role, Update
 from components.services.presets import build_app
 from mailstack.config import AppPreset
 from tests.conftest import RunStack
+from tests.e2e.first_deploy import host_steps, run_first_deploy
 from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all
 from tests.e2e.localstack import LocalStack, requests_during
 from tests.services_cases import app_params
@@ -489,28 +490,11 @@ def test_a_configured_healthcheck_reaches_the_engine_verbatim(tmp_path: Path) ->
         subprocess.run([*up, "down", "-v"], capture_output=True)
 
 
-def _deploy_order(resources: list[dict[str, Any]]) -> list[str]:
-    """The service steps in an order Pulumi may run them: each after its dependencies."""
-    prefix, suffix = "services-", "-deploy"
-    steps = {
-        r["name"]: set(r["dependencies"])
-        for r in resources
-        if r["name"].startswith(prefix) and r["name"].endswith(suffix)
-    }
-    order: list[str] = []
-    while steps:
-        ready = sorted(n for n, deps in steps.items() if not deps & steps.keys())
-        assert ready, f"dependency cycle among {sorted(steps)}"
-        order += ready
-        for n in ready:
-            del steps[n]
-    return [n.removeprefix(prefix).removesuffix(suffix) for n in order]
-
-
 def test_the_first_deploy_on_an_empty_host_brings_every_service_up(tmp_path: Path) -> None:
-    """`pulumi up` on a fresh host: the files step, then one service step at a time
-    in dependency order, each writing only its own env file (from stdin), into a
-    project directory that held nothing before."""
+    """`pulumi up` on a fresh host: the files and pull steps, then every service
+    step as soon as the ones it depends on are done (independent ones at the
+    same time), each writing only its own env file (from stdin), into a project
+    directory that held nothing before."""
     stack = LocalStack(
         tmp_path, project="mailstack-e2e-first-up", http_port=18490, mail_ui_port=18435
     )
@@ -521,25 +505,33 @@ def test_the_first_deploy_on_an_empty_host_brings_every_service_up(tmp_path: Pat
     steps = tmp_path / "steps"
     shutil.copytree(stack.compose_dir / "deploy", steps)
     shutil.rmtree(stack.compose_dir)
-    order = _deploy_order(json.loads((tmp_path / "build/local/resources.json").read_text()))
-    assert order[0] == "db" and order[-1] == "proxy"
-
-    def step(script: str, stdin: str = "") -> None:
-        done = subprocess.run(
-            ["sh", str(steps / script)],
-            cwd=tmp_path,
-            env=stack.env,
-            input=stdin,
+    resources = tmp_path / "build/local/resources.json"
+    assert set(host_steps(json.loads(resources.read_text()))) >= {
+        "services-files",
+        "services-pull",
+        "services-db-deploy",
+        "services-proxy-deploy",
+    }
+    try:
+        run_first_deploy(resources, steps, tmp_path, stack.env, secrets)
+        _assert_jobs_succeeded_and_services_healthy(stack, stack.services())
+        # One network of each name: the steps that ran at once did not race
+        # to create them.
+        networks = subprocess.run(
+            [
+                "docker",
+                "network",
+                "ls",
+                "--format",
+                "{{.Name}}",
+                "--filter",
+                f"name={stack.project}_",
+            ],
             capture_output=True,
             text=True,
-        )
-        assert done.returncode == 0, f"{script}: {done.stderr[-3000:]}"
-
-    try:
-        step("files-create.sh")
-        for service in order:
-            step(f"{service}.sh", secrets.get(service, ""))
-        _assert_jobs_succeeded_and_services_healthy(stack, stack.services())
+            check=True,
+        ).stdout.split()
+        assert sorted(networks) == sorted(set(networks)) and len(networks) == 2, networks
         assert {p.stem: p.read_text() for p in env_dir.glob("*.env")} == secrets
         status, _, _ = stack.get("/")
         assert status == 200

@@ -257,12 +257,17 @@ def test_every_later_host_step_waits_for_the_access_step(
         for step in run.of_type(COMMAND)
         if step.name not in ("server-cloud-init", "server-access")
     ]
-    # The services' files and deploy steps and every backup step.
-    assert {"services-files", "backup-packages", "backup-status"} <= {s.name for s in later}
+    # The services' deploy steps and every backup step; the steps that start
+    # nothing (the compose files, the image pull) need only the boot.
+    starts_nothing = {"services-files", "services-pull"}
+    assert {*starts_nothing, "backup-packages", "backup-status"} <= {s.name for s in later}
     assert any(s.name.endswith("-deploy") for s in later)
-    assert all(access in step.dependencies for step in later), [
+    assert all(access in step.dependencies for step in later if step.name not in starts_nothing), [
         step.name for step in later if access not in step.dependencies
     ]
+    wait = run.named("server-cloud-init").urn
+    for name in starts_nothing:
+        assert wait in run.named(name).dependencies and access not in run.named(name).dependencies
 
 
 def _access_and_user_data(run: Run) -> tuple[str, list[object], str]:

@@ -7,5 +7,15 @@ umask 077
 mkdir -p env
 cat > 'env/app-settings.env.new'
 mv 'env/app-settings.env.new' 'env/app-settings.env'
+# Services deploy side by side, and concurrent `up`s of one project race to
+# create its networks: the engine may make two of one name, and services end
+# up apart (moby/moby#20648, docker/compose#10696). So the container, with
+# its networks and volumes, is created under a lock on the host, one service
+# at a time; starting it and waiting for it run unlocked. (A start-first
+# update needs no lock: its old container is on the networks already.)
+create() {
+  flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'app-settings'
+}
 # A one-shot job: run it to completion; its exit code is the step's.
+create
 docker compose up --no-deps --no-log-prefix --exit-code-from 'app-settings' 'app-settings'

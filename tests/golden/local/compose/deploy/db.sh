@@ -7,9 +7,18 @@ umask 077
 mkdir -p env
 cat > 'env/db.env.new'
 mv 'env/db.env.new' 'env/db.env'
+# Services deploy side by side, and concurrent `up`s of one project race to
+# create its networks: the engine may make two of one name, and services end
+# up apart (moby/moby#20648, docker/compose#10696). So the container, with
+# its networks and volumes, is created under a lock on the host, one service
+# at a time; starting it and waiting for it run unlocked. (A start-first
+# update needs no lock: its old container is on the networks already.)
+create() {
+  flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'db'
+}
 # Recreate: compose stops the old container before it starts the new one, so
 # the two never run at once; the proxy holds requests in between.
-if ! docker compose up -d --no-deps --wait 'db'; then
+if ! create || ! docker compose up -d --no-deps --wait 'db'; then
   echo "db: the new container did not turn healthy; nothing else serves until a release that does is deployed" >&2
   exit 1
 fi

@@ -98,15 +98,6 @@ services:
     networks:
     - edge
     - internal
-    depends_on:
-      app:
-        condition: service_healthy
-      app-install:
-        condition: service_completed_successfully
-      app-settings:
-        condition: service_completed_successfully
-      mailpit:
-        condition: service_healthy
     healthcheck:
       test:
       - CMD
@@ -443,4 +434,4 @@ mkdir -p env
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
 # Which files step wrote this project last (its delete compares).
-echo '2399cdac10cf8186' > .files-generation
+echo '04dcb085484c6a79' > .files-generation

@@ -2,9 +2,18 @@
 # definition sha256: 979b0bea17ef0245434d68eafc38c9133b4d67db587b8d4caa499a3460925c74
 set -eu
 cd 'build/local/compose'
+# Services deploy side by side, and concurrent `up`s of one project race to
+# create its networks: the engine may make two of one name, and services end
+# up apart (moby/moby#20648, docker/compose#10696). So the container, with
+# its networks and volumes, is created under a lock on the host, one service
+# at a time; starting it and waiting for it run unlocked. (A start-first
+# update needs no lock: its old container is on the networks already.)
+create() {
+  flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'mailpit'
+}
 # Recreate: compose stops the old container before it starts the new one, so
 # the two never run at once; the proxy holds requests in between.
-if ! docker compose up -d --no-deps --wait 'mailpit'; then
+if ! create || ! docker compose up -d --no-deps --wait 'mailpit'; then
   echo "mailpit: the new container did not turn healthy; nothing else serves until a release that does is deployed" >&2
   exit 1
 fi

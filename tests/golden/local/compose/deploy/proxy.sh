@@ -1,10 +1,19 @@
 # Deploy service `proxy` of mailstack-local (rendered by mailstack).
-# definition sha256: 2f13498a0a8b4196213dbd158adf6aa6e85333333f1492075b51ae207bf36fc4
+# definition sha256: cb69f37556879b9a0697eecf5cc47dcf7709c9ed44b7ca27a2fa57a3c0f5384a
 set -eu
 cd 'build/local/compose'
+# Services deploy side by side, and concurrent `up`s of one project race to
+# create its networks: the engine may make two of one name, and services end
+# up apart (moby/moby#20648, docker/compose#10696). So the container, with
+# its networks and volumes, is created under a lock on the host, one service
+# at a time; starting it and waiting for it run unlocked. (A start-first
+# update needs no lock: its old container is on the networks already.)
+create() {
+  flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'proxy'
+}
 # Recreate: compose stops the old container before it starts the new one, so
 # the two never run at once; the proxy holds requests in between.
-if ! docker compose up -d --no-deps --wait 'proxy'; then
+if ! create || ! docker compose up -d --no-deps --wait 'proxy'; then
   echo "proxy: the new container did not turn healthy; nothing else serves until a release that does is deployed" >&2
   exit 1
 fi
