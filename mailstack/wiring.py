@@ -136,6 +136,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         # its engine's VM), and no backups write metrics there.
         monitoring=not local and config.services.monitoring,
         textfile_dir=host.layout.metrics_dir if backups else "",
+        image_mirror=config.services.image_registry_mirror,
     )
     secrets = {}
     if relay.password is not None:

@@ -129,9 +129,13 @@ def write_build(run: Run, out: Path) -> list[Path]:
     return written
 
 
-def synth(stack: str, out_dir: Path, root: Path = ROOT) -> Run:
+def synth(
+    stack: str, out_dir: Path, root: Path = ROOT, overrides: dict[str, str] | None = None
+) -> Run:
     config, secret_keys = read_stack_config(stack, root)
     with_placeholder_secrets(config, secret_keys)
+    # As `pulumi config set` would (plain text), for this synth only.
+    config.update({f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()})
     run = run_program(stack, config, secret_keys, root=root)
     write_build(run, out_dir / stack)
     return run
@@ -147,12 +151,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "build", help="output folder (default: build/)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key for this synth, e.g. imageRegistryMirror=mirror.internal",
+    )
     args = parser.parse_args(argv)
+    overrides = dict(item.partition("=")[::2] for item in args.set)
     if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
         print(f"no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
         return 2
     try:
-        run = synth(args.stack, args.out)
+        run = synth(args.stack, args.out, overrides=overrides)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1

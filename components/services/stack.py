@@ -21,6 +21,7 @@ from components.services.caddyfile import (
     render_caddyfile,
 )
 from components.services.compose import render_compose
+from components.services.mirror import with_mirror
 from components.services.model import Condition, Mount, Port, Project, Role, Secret, Service
 from components.services.presets import AppParams, build_app
 
@@ -58,6 +59,9 @@ class StackParams:
     textfile_dir: str = ""
     """Host directory of `*.prom` files the exporter serves too (the backups'
     metrics); empty for none."""
+    image_mirror: str = ""
+    """Registry mirror every image is pulled from (`components/services/mirror.py`);
+    empty for the images' own registries."""
 
     @property
     def local(self) -> bool:
@@ -122,7 +126,8 @@ def build_stack(p: StackParams) -> Rendered:
     deps = {**{n: Condition.HEALTHY for n in sorted(upstreams)}, **jobs}
     proxy = kinds.caddy(ports, deps, proxy_mounts)
     mounted = {"Caddyfile": caddyfile, **served, **app.files}
-    services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
+    services = [with_mirror(s, p.image_mirror) for s in (proxy, *services)]
+    services = [_with_files_hash(s, mounted) for s in services]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
     files = {"compose.yaml": render_compose(project), **mounted}
     return Rendered(project, files, admin_password=app.admin_password)

@@ -92,6 +92,20 @@ def _https_url(value: str) -> str:
     return value
 
 
+_REGISTRY_RE = re.compile(
+    r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+)
+
+
+def _registry_mirror(value: str) -> str:
+    if value and not _REGISTRY_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a registry host with an optional port and path; expected "
+            "e.g. 'mirror.internal:5000' or 'harbor.example.com/dockerhub-proxy'"
+        )
+    return value
+
+
 def _calendar(value: str) -> str:
     if not _CALENDAR_RE.match(value):
         raise ValueError(
@@ -132,3 +146,4 @@ Calendar = Annotated[str, AfterValidator(_calendar)]
 OptionalCalendar = Annotated[str, AfterValidator(_optional_calendar)]
 HetznerLabel = Annotated[str, AfterValidator(_hetzner_label)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+RegistryMirror = Annotated[str, AfterValidator(_registry_mirror)]

@@ -18,6 +18,7 @@ from mailstack.config.rules.access import (
 )
 from mailstack.config.rules.app import app
 from mailstack.config.rules.backup import backups
+from mailstack.config.rules.images import standins_local_only
 from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
@@ -44,6 +45,7 @@ RULES: list[ConfigRule] = [
     spf,
     dkim,
     dns_names,
+    standins_local_only,
 ]
 
 __all__ = ["RULES", "ConfigRule", "stack_name_matches_environment"]
