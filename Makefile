@@ -55,11 +55,11 @@ lint: setup ## ruff, mypy, and the generated docs are current
 	$(VENV)/bin/mypy
 	$(PY) -m tools.docs --check
 
-test: ## Set up the machine, lint, then run every test tier
+test: ## Set up the machine, lint, then run every test tier (PYTEST_ARGS="-k ..." narrows pytest)
 	@$(MAKE) --no-print-directory system-tools base-image
 	@$(MAKE) --no-print-directory lint
 	@echo "==> tests: pytest (every tier; the e2e tier builds the stand-in images first)"
-	@status=0; $(PY) -m pytest -n auto --dist loadgroup || status=$$?; \
+	@status=0; $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
 

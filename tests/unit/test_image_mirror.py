@@ -53,7 +53,7 @@ def test_the_mirror_reaches_every_service_image() -> None:
 
 def test_a_server_stack_refuses_the_standins() -> None:
     config, secrets = stack_config("dev", set={"imageRegistryMirror": STANDIN_NAMESPACE})
-    with pytest.raises(ConfigError, match="mailstack:imageRegistryMirror: .*only the `local`"):
+    with pytest.raises(ConfigError, match=r"mailstack:imageRegistryMirror: .*only the `local`"):
         run_program("dev", config, secrets)
 
 

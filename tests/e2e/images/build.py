@@ -103,10 +103,35 @@ def build(context: str, tags: tuple[str, ...], args: dict[str, str], source: str
     subprocess.run([*cmd, str(HERE / context)], check=True, stdout=subprocess.DEVNULL)
 
 
+def official_standin_tags() -> list[str]:
+    """Tags of stand-in images that carry a name outside the `mailstack-*` namespaces.
+
+    Older versions of this module tagged the stand-ins `caddy:2.10.0`,
+    `postgres:17.5`, ...; compose would run those in place of the real images.
+    """
+    argv = ["docker", "image", "ls", "--filter", f"label={STANDIN_LABEL}=true"]
+    listed = subprocess.run(
+        [*argv, "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return sorted(t for t in listed if not t.startswith("mailstack-") and not t.endswith(":<none>"))
+
+
+def remove_official_tags() -> list[str]:
+    """Untag every stand-in still named like an official image (other tags keep it)."""
+    tags = official_standin_tags()
+    if tags:
+        subprocess.run(["docker", "image", "rm", *tags], check=True, stdout=subprocess.DEVNULL)
+    return tags
+
+
 def build_all(force: bool = False) -> list[str]:
     """Build every stand-in that is missing or stale (or all with `force`); return the tags."""
     if label(DEBIAN) is None:
         raise RuntimeError(f"{DEBIAN} is missing: run scripts/build-base-image.sh")
+    remove_official_tags()
     base_source = source_hash("base", {})
     if force or label(BASE) != base_source:
         build("base", (BASE,), {}, base_source)
