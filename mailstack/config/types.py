@@ -70,20 +70,53 @@ def _cidr(value: str) -> str:
         ) from None
 
 
+SSH_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+"""Every public key type OpenSSH 9 accepts in authorized_keys by default (its
+PubkeyAcceptedAlgorithms; ssh-dss was dropped in 9.8). Certificates are not keys."""
+MIN_RSA_BITS = 2048
+
+
 def _ssh_public_key(value: str) -> str:
-    parts = value.split()
-    allowed = (
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "sk-ssh-ed25519@openssh.com",
-    )
-    if len(parts) < 2 or parts[0] not in allowed or not re.fullmatch(r"[A-Za-z0-9+/=]+", parts[1]):
+    """One OpenSSH public key line, `<type> <base64 blob> [comment]`, parsed for real.
+
+    `cryptography` decodes the blob (security-key types included), checks that
+    the type inside the blob is the one the line names, and that the key is a
+    valid point or modulus.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    example = "expected one line such as 'ssh-ed25519 AAAA... you@laptop'"
+    value = value.strip()
+    parts = value.split(maxsplit=2)
+    if len(parts) < 2 or "\n" in value:
+        raise ValueError(f"not an OpenSSH public key; {example}")
+    if parts[0] not in SSH_KEY_TYPES:
         raise ValueError(
-            "not an OpenSSH public key; expected one line such as 'ssh-ed25519 AAAA... you@laptop'"
+            f"key type {parts[0][:40]!r} is not one OpenSSH accepts; use one of "
+            f"{', '.join(SSH_KEY_TYPES)} ({example})"
         )
-    return value.strip()
+    try:
+        key = load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise ValueError(
+            f"not a valid {parts[0]} public key ({err}); copy the whole line of your .pub file"
+        ) from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise ValueError(
+            f"a {key.key_size}-bit RSA key is too weak; use at least {MIN_RSA_BITS} bits "
+            "or an ssh-ed25519 key"
+        )
+    return value
 
 
 def _https_url(value: str) -> str:
