@@ -24,6 +24,7 @@ from pulumi.runtime.config import set_all_config
 
 from common import artifacts
 from mailstack.config import PROJECT
+from mailstack.config.run_mode import set_offline_synth
 from tools.fakes import fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,14 +185,18 @@ def run_program(
     program: Callable[[], None] | None = None,
     root: Path = ROOT,
     monitor: RecordingMonitor | None = None,
+    real_up: bool = False,
 ) -> Run:
     """Evaluate `program` (default: the project's __main__.py) for `stack` under mocks.
 
     Every call starts from a fresh monitor (pass your own to inspect what was
     registered when the program fails), root stack and config, so runs in one
-    process do not see each other's registrations.
+    process do not see each other's registrations. `real_up` makes the program
+    behave as in a real `pulumi up` (placeholder values are errors).
     """
     monitor = monitor or RecordingMonitor(MailstackMocks())
+    # Mocks run with preview=False, so say that this is no real `up`.
+    set_offline_synth(not real_up)
     pulumi_settings.ROOT.set(None)
     artifacts.reset()
     pulumi_mocks.set_mocks(
