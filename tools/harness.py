@@ -9,8 +9,10 @@ the artifacts components publish are collected.
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,9 +67,38 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.loops: set[asyncio.AbstractEventLoop] = set()
+        self._loops_lock = threading.Lock()
+
+    def _remember_loop(self) -> None:
+        """Keep the event loop the mock engine made for this worker thread.
+
+        MockMonitor's methods run in the engine's executor threads and give
+        each thread its own loop (`_ensure_event_loop`), which nothing closes.
+        Left to the garbage collector, a loop can be finalised after its
+        self-pipe socket at interpreter exit: "Exception ignored in
+        BaseEventLoop.__del__ ... ValueError: Invalid file descriptor: -1".
+        """
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:  # this call made none
+            return
+        with self._loops_lock:
+            self.loops.add(loop)
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
+        return response
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -197,6 +228,9 @@ def run_program(
     monitor = monitor or RecordingMonitor(MailstackMocks())
     # Mocks run with preview=False, so say that this is no real `up`.
     set_offline_synth(not real_up)
+    # The run's own main-thread loop (set_mocks registers the root stack on
+    # it), closed with the engine's at the end.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi_settings.ROOT.set(None)
     artifacts.reset()
     pulumi_mocks.set_mocks(
@@ -223,7 +257,10 @@ def run_program(
         pending.update({f"file:{k}": a.content for k, a in artifacts.collected().items()})
         return pulumi.Output.from_input(_resolve_all(pending, exports, files))
 
-    evaluate()
+    try:
+        evaluate()
+    finally:
+        _close_event_loops(monitor)
     return Run(
         stack=stack,
         registrations=monitor.registrations,
@@ -234,6 +271,22 @@ def run_program(
             for path, art in artifacts.collected().items()
         },
     )
+
+
+def _close_event_loops(monitor: RecordingMonitor) -> None:
+    """Close every event loop this run made, in order, instead of leaving them to GC.
+
+    The engine's worker threads are joined first (their loops are idle then),
+    then their loops and the main thread's are closed; the next run in this
+    process starts from a new loop.
+    """
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(loop.shutdown_default_executor())
+    for worker_loop in monitor.loops - {loop}:
+        worker_loop.close()
+    monitor.loops.clear()
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 @dataclass(frozen=True)
