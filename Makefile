@@ -111,8 +111,7 @@ reap: ## Delete expired throwaways by label (HCLOUD_TOKEN of dev's project); the
 
 # The server's restore command comes from the stack's `backup` output, so these
 # need the Pulumi CLI and SSH access to the server (from an admin CIDR).
-BACKUP_OUTPUT = $(PULUMI) stack output --stack $(STACK) --json backup | $(PY) -c \
-	'import json, sys; b = json.load(sys.stdin); sys.exit("backups are off for this stack") if not b["enabled"] else print(b[sys.argv[1]])'
+BACKUP_OUTPUT = $(PY) -m tools.stack_output --stack $(STACK) --pulumi $(PULUMI) backup
 
 restore: ## Verify, then restore SNAPSHOT (id or latest) on STACK's server; DRY_RUN=1 verifies only
 	@case "$(SNAPSHOT)" in latest|[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;; \
