@@ -255,6 +255,7 @@ def mail_domain_args(
         server_ipv4=server_ipv4,
         server_ipv6=server_ipv6,
         smtp_host=config.mail.smtp_host,
+        stack=pulumi.get_stack(),
     )
 
 

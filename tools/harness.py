@@ -10,10 +10,12 @@ the artifacts components publish are collected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import runpy
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,9 +230,17 @@ def run_program(
     monitor = monitor or RecordingMonitor(MailstackMocks())
     # Mocks run with preview=False, so say that this is no real `up`.
     set_offline_synth(not real_up)
-    # The run's own main-thread loop (set_mocks registers the root stack on
-    # it), closed with the engine's at the end.
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    # set_mocks registers the root stack on the main thread's loop (a new one
+    # when an earlier CLI run closed it; tests may hold Outputs on the current one).
+    try:
+        if asyncio.get_event_loop().is_closed():
+            asyncio.set_event_loop(asyncio.new_event_loop())
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    # The engine calls the monitor from the loop's default executor: one per
+    # run, so the run can join its threads and close their loops at the end.
+    executor = ThreadPoolExecutor(thread_name_prefix="mock-engine")
+    asyncio.get_event_loop().set_default_executor(executor)
     pulumi_settings.ROOT.set(None)
     artifacts.reset()
     pulumi_mocks.set_mocks(
@@ -260,7 +270,7 @@ def run_program(
     try:
         evaluate()
     finally:
-        _close_event_loops(monitor)
+        _close_event_loops(monitor, executor)
     return Run(
         stack=stack,
         registrations=monitor.registrations,
@@ -273,20 +283,24 @@ def run_program(
     )
 
 
-def _close_event_loops(monitor: RecordingMonitor) -> None:
-    """Close every event loop this run made, in order, instead of leaving them to GC.
+def _close_event_loops(monitor: RecordingMonitor, executor: ThreadPoolExecutor) -> None:
+    """Close the loops the engine's worker threads made, instead of leaving them to GC.
 
-    The engine's worker threads are joined first (their loops are idle then),
-    then their loops and the main thread's are closed; the next run in this
-    process starts from a new loop.
+    The worker threads are joined first (their loops are idle then). The main
+    thread's loop stays for the next run in this process; a CLI closes it
+    with `close_main_loop` before it exits.
     """
-    loop = asyncio.get_event_loop()
-    loop.run_until_complete(loop.shutdown_default_executor())
-    for worker_loop in monitor.loops - {loop}:
+    executor.shutdown(wait=True)
+    main_loop = asyncio.get_event_loop()
+    for worker_loop in monitor.loops - {main_loop}:
         worker_loop.close()
     monitor.loops.clear()
-    loop.close()
-    asyncio.set_event_loop(None)
+
+
+def close_main_loop() -> None:
+    """Close the main thread's event loop (at the end of a command-line run)."""
+    with contextlib.suppress(RuntimeError):
+        asyncio.get_event_loop().close()
 
 
 @dataclass(frozen=True)

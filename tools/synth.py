@@ -24,6 +24,7 @@ from tools.harness import (
     SECRET_PLACEHOLDER,
     Registration,
     Run,
+    close_main_loop,
     mask_secrets,
     read_stack_config,
     run_program,
@@ -168,6 +169,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
+    finally:
+        close_main_loop()
     print(
         f"synth {args.stack}: {len(run.registrations)} resources, "
         f"{len(run.artifacts)} artifacts -> {args.out / args.stack}"
