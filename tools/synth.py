@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mailstack.config import PROJECT, ConfigError, key_specs
+from tools import graph
 from tools.harness import (
     ROOT,
     SECRET_PLACEHOLDER,
@@ -69,33 +70,12 @@ def resource_entry(reg: Registration) -> dict[str, Any]:
 
 
 def mermaid(run: Run) -> str:
-    """Dependency graph: solid arrows for dependencies, dotted for parent/child."""
-    regs = sorted(run.registrations, key=lambda r: r.urn)
-    ids = {r.urn: f"r{i}" for i, r in enumerate(regs)}
-    lines = ["flowchart LR"]
-    for r in regs:
-        lines.append(f'  {ids[r.urn]}["{r.name}<br/><small>{r.type}</small>"]')
-    for r in regs:
-        if r.parent in ids:
-            lines.append(f"  {ids[r.parent]} -.- {ids[r.urn]}")
-        for dep in r.dependencies:
-            if dep in ids and dep != r.parent:
-                lines.append(f"  {ids[dep]} --> {ids[r.urn]}")
-    return "\n".join(lines) + "\n"
+    """Dependency graph: a cluster per component, transitive edges reduced (tools/graph.py)."""
+    return graph.mermaid(graph.build(run.registrations))
 
 
 def dot(run: Run) -> str:
-    regs = sorted(run.registrations, key=lambda r: r.urn)
-    lines = ["digraph mailstack {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
-    for r in regs:
-        lines.append(f'  "{r.name}" [label="{r.name}\\n{r.type}"];')
-    urns = {r.urn for r in regs}
-    for r in regs:
-        for dep in r.dependencies:
-            if dep in urns:
-                lines.append(f'  "{short(dep)}" -> "{r.name}";')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return graph.dot(graph.build(run.registrations))
 
 
 def write_build(run: Run, out: Path) -> list[Path]:
