@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers on /var/run/docker.sock, as root.
 # With systemd the docker service is started; build machines and CI have no
-# init system running services, so there dockerd is started in the background here and keeps running after this script exits.
+# init system running services, so there dockerd is started in the background
+# here and keeps running after this script exits.
 # Idempotent: if `docker info` already works, nothing happens.
 #
 #   scripts/start-docker.sh            # then: docker info / docker compose ...
