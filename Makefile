@@ -30,7 +30,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> setup: upgrading pip"
 	@$(PY) -m pip install --quiet --upgrade pip
 	@echo "==> setup: installing the pinned packages of requirements-dev.txt (about 40 s the first time):"
-	@grep -hE '^[A-Za-z0-9_.-]+==' requirements.txt requirements-dev.txt | cut -d= -f1 | paste -sd' ' | fold -s -w 76 | sed 's/^/      /'
+	@grep -hE '^[A-Za-z0-9_.-]+==' requirements.txt requirements-dev.txt | cut -d= -f1 | awk '!seen[$$0]++' | paste -sd' ' | fold -s -w 76 | sed 's/^/      /'
 	@$(PY) -m pip install --quiet --progress-bar off -r requirements-dev.txt
 	@echo "==> setup: done"
 	@touch $@

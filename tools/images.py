@@ -62,8 +62,8 @@ def advice(failures: list[Failure]) -> str:
         "Docker could not reach their registry (above: Docker's reason for each). Either:\n"
         "  - pull them through a registry mirror you can reach: set it for the local stack\n"
         "      pulumi config set imageRegistryMirror mirror.internal:5000 --stack local\n"
-        "    (or add `mailstack:imageRegistryMirror: mirror.internal:5000` to "
-        "Pulumi.local.yaml); docs/getting-started.md#images says which paths it must serve;\n"
+        "    (or add `mailstack:imageRegistryMirror: mirror.internal:5000` to\n"
+        "    Pulumi.local.yaml; docs/getting-started.md says which paths it must serve);\n"
         "  - or run the test stand-ins, built here from Debian packages (fakes of the real\n"
         "    apps, for trying the stack offline; never deployed): make local STANDINS=1\n"
     )
