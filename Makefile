@@ -14,16 +14,45 @@ LOCAL_COMPOSE := docker compose -p mailstack-local -f build/local/compose/compos
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint test synth synth-all golden docs local local-down preview up \
-	throwaway destroy reap restore backup-status ses-dkim
+	throwaway destroy reap restore backup-status ses-dkim system-tools system-tools-local \
+	docker-engine base-image
+
+# `make local` and `make test` set up the machine themselves (Debian 12/13,
+# Ubuntu: see docs/getting-started.md): each script below is idempotent and
+# takes about a second once everything is there. As root they run directly,
+# otherwise through sudo; NO_SYSTEM_SETUP=1 skips them (macOS, or a machine
+# you set up by hand).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_SETUP = @if [ -n "$(NO_SYSTEM_SETUP)" ]; then echo "==> $(1): skipped (NO_SYSTEM_SETUP)"; \
+	elif [ "$$(uname -s)" != Linux ] || [ ! -r /etc/debian_version ]; then \
+	echo "==> $(1): skipped, not Debian or Ubuntu (see docs/getting-started.md)"; \
+	else echo "==> $(1): $(SUDO) bash scripts/$(2)"; $(SUDO) bash scripts/$(2); fi
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> setup: creating $(VENV) with $$(python3 --version)"
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "==> setup: upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> setup: installing the pinned packages of requirements-dev.txt (about 40 s the first time):"
+	@grep -hE '^[A-Za-z0-9_.-]+==' requirements.txt requirements-dev.txt | cut -d= -f1 | awk '!seen[$$0]++' | paste -sd' ' | fold -s -w 76 | sed 's/^/      /'
+	@$(PY) -m pip install --quiet --progress-bar off -r requirements-dev.txt
+	@echo "==> setup: done"
+	@touch $@
+
+system-tools: ## Install what `make test` needs (Debian packages, Compose v2, actionlint)
+	$(call SYSTEM_SETUP,system tools for make test,install-tools.sh test)
+
+system-tools-local: ## Install what `make local` needs (python3-venv, Docker, Compose v2)
+	$(call SYSTEM_SETUP,system tools for make local,install-tools.sh local)
+
+docker-engine: ## Start the Docker engine unless it answers
+	$(call SYSTEM_SETUP,Docker engine,start-docker.sh)
+
+base-image: docker-engine ## Build the Debian image the test stand-ins start from (once)
+	$(call SYSTEM_SETUP,Debian base image for the stand-ins,build-base-image.sh)
 
 setup: $(VENV)/.installed ## Create .venv with pinned dependencies
 
@@ -34,8 +63,11 @@ lint: setup ## ruff, mypy, the import contract, and the generated docs are curre
 	PYTHONPATH=.:policy $(VENV)/bin/lint-imports --no-cache
 	$(PY) -m tools.docs --check
 
-test: lint ## Lint, then run every test tier
-	@status=0; $(PY) -m pytest -n auto --dist loadgroup || status=$$?; \
+test: ## Set up the machine, lint, then run every test tier (PYTEST_ARGS="-k ..." narrows pytest)
+	@$(MAKE) --no-print-directory system-tools base-image
+	@$(MAKE) --no-print-directory lint
+	@echo "==> tests: pytest (every tier; the e2e tier builds the stand-in images first)"
+	@status=0; $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
 
@@ -52,12 +84,18 @@ docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
 	$(PY) -m tools.docs
 
 local: STACK = local
-local: synth ## Set up and run the local stack (services on the local Docker engine)
-	@docker compose version >/dev/null 2>&1 || { echo "make local needs Docker with the \
-	Compose v2 plugin; on Debian: sudo bash scripts/install-tools.sh && sudo bash \
-	scripts/start-docker.sh" >&2; exit 1; }
-	$(PY) -m tools.local secrets build/local/compose
-	$(LOCAL_COMPOSE) up -d --wait
+local: ## Set up this machine and run the local stack on Docker; STANDINS=1: the offline test stand-ins
+	@$(MAKE) --no-print-directory $(if $(STANDINS),system-tools base-image,system-tools-local docker-engine)
+	@$(MAKE) --no-print-directory setup
+	@echo "==> synth: rendering the local stack into build/local$(if $(STANDINS), with the test stand-ins' images)"
+	@$(PY) -m tools.synth --stack local $(if $(STANDINS),--set imageRegistryMirror=mailstack-standin)
+	@$(PY) -m tools.local secrets build/local/compose
+	$(if $(STANDINS),@echo "==> stand-ins: building the images (minutes the first time, then cached)")
+	$(if $(STANDINS),@$(PY) -m tests.e2e.images.build >/dev/null)
+	@echo "==> images: checking the compose file's images (pulling what is missing)"
+	@$(PY) -m tools.images build/local/compose
+	@echo "==> docker compose up: starting the services and waiting until they are healthy"
+	@$(LOCAL_COMPOSE) up -d --wait
 	@$(PY) -m tools.local urls build/local
 
 local-down: ## Stop the local stack (its volumes, and so its data, stay)
@@ -80,8 +118,7 @@ reap: ## Delete expired throwaways by label (HCLOUD_TOKEN of dev's project); the
 
 # The server's restore command comes from the stack's `backup` output, so these
 # need the Pulumi CLI and SSH access to the server (from an admin CIDR).
-BACKUP_OUTPUT = $(PULUMI) stack output --stack "$$MAILSTACK_STACK" --json backup | $(PY) -c \
-	'import json, sys; b = json.load(sys.stdin); sys.exit("backups are off for this stack") if not b["enabled"] else print(b[sys.argv[1]])'
+BACKUP_OUTPUT = $(PY) -m tools.stack_output --stack "$$MAILSTACK_STACK" --pulumi $(PULUMI) backup
 
 restore: ## Verify, then restore SNAPSHOT (id or latest) on STACK's server; DRY_RUN=1 verifies only
 	@case "$$MAILSTACK_SNAPSHOT" in latest|[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;; \

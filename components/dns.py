@@ -54,6 +54,8 @@ class MailDomainArgs:
     """The server's primary IPv6 address; required when `records.has_ipv6`."""
     smtp_host: str = ""
     """The SMTP relay host, named in the manual steps when it is not in SPF."""
+    stack: str = "<stack>"
+    """The Pulumi stack's name, for the commands the manual steps give."""
 
 
 def _signing(
@@ -121,7 +123,7 @@ class MailDomain(pulumi.ComponentResource):
 
         self.mail_host_records = [r for k, r in made.items() if k in ("mail-a", "mail-aaaa")]
         self.records = live.apply(lambda m: [spec.as_dict() for spec in m.values()])
-        self.manual_steps = manual_steps(params, args.smtp_host)
+        self.manual_steps = manual_steps(params, args.smtp_host, args.stack)
         self.dkim_selector = params.dkim_selectors[-1] if params.dkim_selectors else None
         self.dkim_signing = (
             _signing(params, self.dkim_selector, keys[self.dkim_selector])

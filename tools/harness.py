@@ -9,9 +9,13 @@ the artifacts components publish are collected.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import runpy
 import sys
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from pulumi.runtime.config import set_all_config
 
 from common import artifacts
 from mailstack.config import PROJECT, ConfigError, Problem
+from mailstack.config.run_mode import set_offline_synth
 from tools.fakes import fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +71,38 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.loops: set[asyncio.AbstractEventLoop] = set()
+        self._loops_lock = threading.Lock()
+
+    def _remember_loop(self) -> None:
+        """Keep the event loop the mock engine made for this worker thread.
+
+        MockMonitor's methods run in the engine's executor threads and give
+        each thread its own loop (`_ensure_event_loop`), which nothing closes.
+        Left to the garbage collector, a loop can be finalised after its
+        self-pipe socket at interpreter exit: "Exception ignored in
+        BaseEventLoop.__del__ ... ValueError: Invalid file descriptor: -1".
+        """
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:  # this call made none
+            return
+        with self._loops_lock:
+            self.loops.add(loop)
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
+        return response
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -227,14 +261,29 @@ def run_program(
     program: Callable[[], None] | None = None,
     root: Path = ROOT,
     monitor: RecordingMonitor | None = None,
+    real_up: bool = False,
 ) -> Run:
     """Evaluate `program` (default: the project's __main__.py) for `stack` under mocks.
 
     Every call starts from a fresh monitor (pass your own to inspect what was
     registered when the program fails), root stack and config, so runs in one
-    process do not see each other's registrations.
+    process do not see each other's registrations. `real_up` makes the program
+    behave as in a real `pulumi up` (placeholder values are errors).
     """
     monitor = monitor or RecordingMonitor(MailstackMocks())
+    # Mocks run with preview=False, so say that this is no real `up`.
+    set_offline_synth(not real_up)
+    # set_mocks registers the root stack on the main thread's loop (a new one
+    # when an earlier CLI run closed it; tests may hold Outputs on the current one).
+    try:
+        if asyncio.get_event_loop().is_closed():
+            asyncio.set_event_loop(asyncio.new_event_loop())
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    # The engine calls the monitor from the loop's default executor: one per
+    # run, so the run can join its threads and close their loops at the end.
+    executor = ThreadPoolExecutor(thread_name_prefix="mock-engine")
+    asyncio.get_event_loop().set_default_executor(executor)
     pulumi_settings.ROOT.set(None)
     artifacts.reset()
     pulumi_mocks.set_mocks(
@@ -261,7 +310,10 @@ def run_program(
         pending.update({f"file:{k}": a.content for k, a in artifacts.collected().items()})
         return pulumi.Output.from_input(_resolve_all(pending, exports, files))
 
-    evaluate()
+    try:
+        evaluate()
+    finally:
+        _close_event_loops(monitor, executor)
     return Run(
         stack=stack,
         registrations=monitor.registrations,
@@ -272,6 +324,26 @@ def run_program(
             for path, art in artifacts.collected().items()
         },
     )
+
+
+def _close_event_loops(monitor: RecordingMonitor, executor: ThreadPoolExecutor) -> None:
+    """Close the loops the engine's worker threads made, instead of leaving them to GC.
+
+    The worker threads are joined first (their loops are idle then). The main
+    thread's loop stays for the next run in this process; a CLI closes it
+    with `close_main_loop` before it exits.
+    """
+    executor.shutdown(wait=True)
+    main_loop = asyncio.get_event_loop()
+    for worker_loop in monitor.loops - {main_loop}:
+        worker_loop.close()
+    monitor.loops.clear()
+
+
+def close_main_loop() -> None:
+    """Close the main thread's event loop (at the end of a command-line run)."""
+    with contextlib.suppress(RuntimeError):
+        asyncio.get_event_loop().close()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from tools.harness import ROOT
+from tools.images import compose_images, is_standin
 
 STORE = ROOT / ".secrets" / "local.json"
 PLACEHOLDER = re.compile(r"<secret:random:([A-Za-z0-9_.-]+)>")
@@ -63,9 +64,21 @@ def fill_secrets(compose_dir: Path, store: Path = STORE) -> list[Path]:
     return changed
 
 
+def standin_note(build_dir: Path) -> str:
+    """A warning when the stack runs the test stand-ins instead of the real images."""
+    standins = [i for i in compose_images(build_dir / "compose") if is_standin(i)]
+    if not standins:
+        return ""
+    return (
+        "  STAND-INS: these services run test fakes built from Debian packages, not the\n"
+        "  real apps (fine for trying the stack, not for judging the apps):\n"
+        + "".join(f"    {image}\n" for image in standins)
+    )
+
+
 def urls(build_dir: Path) -> str:
     outputs = json.loads((build_dir / "outputs.json").read_text())
-    return (
+    return standin_note(build_dir) + (
         f"  app        {outputs['appUrl']}\n"
         f"  mail sink  {outputs['mailSinkUrl']}\n"
         f"  passwords  {build_dir / 'compose' / 'env'}/*.env (the app's admin user is `admin`)\n"

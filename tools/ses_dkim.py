@@ -60,7 +60,10 @@ def _stack_signing(pulumi: str, stack: str) -> dict[str, str]:
             f"no dkimSigning output on stack {stack!r} (has it been deployed, and does it "
             f"use mailstack's own DKIM keys?): {result.stderr.strip()}"
         )
-    signing: dict[str, str] = json.loads(result.stdout)
+    try:
+        signing: dict[str, str] = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise HandoffError(f"{pulumi} printed no JSON for dkimSigning on stack {stack!r}") from None
     if not signing.get("sesRegion"):
         raise HandoffError(f"stack {stack!r} does not relay through SES (`mailRelay: ses`)")
     return signing
@@ -108,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         print(hand_over(args.stack, args.pulumi, args.aws))
+    except FileNotFoundError as err:
+        tool = "the Pulumi CLI" if err.filename == args.pulumi else "the AWS CLI"
+        print(f"ses-dkim: this needs {tool} ({err.filename!r} not found)", file=sys.stderr)
+        return 1
     except HandoffError as err:
         print(f"ses-dkim: {err}", file=sys.stderr)
         return 1

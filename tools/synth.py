@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mailstack.config import PROJECT, ConfigError, key_specs
+from tools import graph
 from tools.harness import (
     ROOT,
     SECRET_PLACEHOLDER,
     Registration,
     Run,
+    close_main_loop,
     mask_secrets,
     read_stack_config,
     run_program,
@@ -70,33 +72,12 @@ def resource_entry(reg: Registration) -> dict[str, Any]:
 
 
 def mermaid(run: Run) -> str:
-    """Dependency graph: solid arrows for dependencies, dotted for parent/child."""
-    regs = sorted(run.registrations, key=lambda r: r.urn)
-    ids = {r.urn: f"r{i}" for i, r in enumerate(regs)}
-    lines = ["flowchart LR"]
-    for r in regs:
-        lines.append(f'  {ids[r.urn]}["{r.name}<br/><small>{r.type}</small>"]')
-    for r in regs:
-        if r.parent in ids:
-            lines.append(f"  {ids[r.parent]} -.- {ids[r.urn]}")
-        for dep in r.dependencies:
-            if dep in ids and dep != r.parent:
-                lines.append(f"  {ids[dep]} --> {ids[r.urn]}")
-    return "\n".join(lines) + "\n"
+    """Dependency graph: a cluster per component, transitive edges reduced (tools/graph.py)."""
+    return graph.mermaid(graph.build(run.registrations))
 
 
 def dot(run: Run) -> str:
-    regs = sorted(run.registrations, key=lambda r: r.urn)
-    lines = ["digraph mailstack {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
-    for r in regs:
-        lines.append(f'  "{r.name}" [label="{r.name}\\n{r.type}"];')
-    urns = {r.urn for r in regs}
-    for r in regs:
-        for dep in r.dependencies:
-            if dep in urns:
-                lines.append(f'  "{short(dep)}" -> "{r.name}";')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return graph.dot(graph.build(run.registrations))
 
 
 def write_build(run: Run, out: Path) -> list[Path]:
@@ -131,9 +112,13 @@ def write_build(run: Run, out: Path) -> list[Path]:
     return written
 
 
-def synth(stack: str, out_dir: Path, root: Path = ROOT) -> Run:
+def synth(
+    stack: str, out_dir: Path, root: Path = ROOT, overrides: dict[str, str] | None = None
+) -> Run:
     config, secret_keys = read_stack_config(stack, root)
     with_placeholder_secrets(config, secret_keys)
+    # As `pulumi config set` would (plain text), for this synth only.
+    config.update({f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()})
     run = run_program(stack, config, secret_keys, root=root)
     write_build(run, out_dir / stack)
     return run
@@ -149,15 +134,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "build", help="output folder (default: build/)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key for this synth, e.g. imageRegistryMirror=mirror.internal",
+    )
     args = parser.parse_args(argv)
+    overrides = dict(item.partition("=")[::2] for item in args.set)
     if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
         print(f"no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
         return 2
     try:
-        run = synth(args.stack, args.out)
+        run = synth(args.stack, args.out, overrides=overrides)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
+    finally:
+        close_main_loop()
     print(
         f"synth {args.stack}: {len(run.registrations)} resources, "
         f"{len(run.artifacts)} artifacts -> {args.out / args.stack}, "

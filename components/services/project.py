@@ -21,6 +21,7 @@ from components.services.caddyfile import (
     render_caddyfile,
 )
 from components.services.compose import render_compose
+from components.services.mirror import with_mirror
 from components.services.model import Condition, Mount, Port, Project, Role, Secret, Service
 from components.services.monitoring import PROXY_METRICS_PORT, MonitoringParams, build_monitoring
 from components.services.presets import AppParams, build_app
@@ -62,6 +63,9 @@ class ProjectParams:
     alerting: MonitoringParams | None = None
     """Run Prometheus, Alertmanager, the probes, cAdvisor and Grafana with these
     settings, on admin-only paths; None: none of them."""
+    image_mirror: str = ""
+    """Registry mirror every image is pulled from (`components/services/mirror.py`);
+    empty for the images' own registries."""
 
     @property
     def local(self) -> bool:
@@ -140,7 +144,8 @@ def build_project(p: ProjectParams) -> Rendered:
         **app.files,
         **(alerting.files if alerting else {}),
     }
-    services = [_with_files_hash(s, mounted) for s in (proxy, *services)]
+    services = [with_mirror(s, p.image_mirror) for s in (proxy, *services)]
+    services = [_with_files_hash(s, mounted) for s in services]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
     files = {"compose.yaml": render_compose(project), **mounted}
     return Rendered(project, files, admin_password=app.admin_password)

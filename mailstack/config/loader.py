@@ -34,6 +34,8 @@ from mailstack.config.rules import (
     stack_name_is_a_project_name,
     stack_name_matches_environment,
 )
+from mailstack.config.rules.placeholders import placeholder_values
+from mailstack.config.run_mode import is_real_up
 from mailstack.config.sections import SECTIONS, Section
 
 
@@ -228,6 +230,9 @@ def load_config() -> StackConfig:
         runtime_config._SECRET_KEYS.get()
     )
     config = validate(raw, secret, stack=pulumi.get_stack())
-    for problem in advice(config):
+    placeholders = placeholder_values(config)
+    if placeholders and is_real_up():
+        raise ConfigError(placeholders)
+    for problem in [*placeholders, *advice(config)]:
         pulumi.log.warn(str(problem))
     return config

@@ -45,6 +45,7 @@ from mailstack.config.types import (
     Port,
     PriceOverride,
     Printable,
+    RegistryMirror,
     ResticPassword,
     ResticRepository,
     SecretText,
@@ -494,6 +495,14 @@ class ServicesSection(Section):
         "localMailUiPort",
         8025,
         "`local` stack: the mail sink's web UI is served on http://localhost:<this>.",
+    )
+    image_registry_mirror: RegistryMirror = key(
+        "imageRegistryMirror",
+        "",
+        "Pull every service image through this registry mirror (host[:port][/path]): "
+        "`caddy:2.10.0` becomes `<mirror>/library/caddy:2.10.0`, `ghcr.io/x/y:1` "
+        "`<mirror>/ghcr.io/x/y:1`. Empty: each image's own registry.",
+        example="mirror.internal:5000",
     )
 
 

@@ -77,32 +77,73 @@ def _cidr(value: str) -> str:
         ) from None
 
 
-_KEY_TYPES = (
+SSH_KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
     "ecdsa-sha2-nistp256",
     "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
     "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
 )
+"""Every public key type OpenSSH 9 accepts in authorized_keys by default (its
+PubkeyAcceptedAlgorithms; ssh-dss was dropped in 9.8). Certificates are not keys."""
+MIN_RSA_BITS = 2048
 
 
 def _ssh_public_key(value: str) -> str:
-    parts = value.split()
-    if (
-        len(parts) < 2
-        or parts[0] not in _KEY_TYPES
-        or not re.fullmatch(r"[A-Za-z0-9+/=]+", parts[1])
-    ):
+    """One OpenSSH public key line, `<type> <base64 blob> [comment]`, parsed for real.
+
+    `cryptography` decodes the blob (security-key types included), checks that
+    the type inside the blob is the one the line names, and that the key is a
+    valid point or modulus.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    example = "expected one line such as 'ssh-ed25519 AAAA... you@laptop'"
+    value = value.strip()
+    parts = value.split(maxsplit=2)
+    if len(parts) < 2 or "\n" in value:
+        raise ValueError(f"not an OpenSSH public key; {example}")
+    if parts[0] not in SSH_KEY_TYPES:
         raise ValueError(
-            "not an OpenSSH public key; expected one line such as 'ssh-ed25519 AAAA... you@laptop'"
+            f"key type {parts[0][:40]!r} is not one OpenSSH accepts; use one of "
+            f"{', '.join(SSH_KEY_TYPES)} ({example})"
         )
-    return value.strip()
+    try:
+        key = load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise ValueError(
+            f"not a valid {parts[0]} public key ({err}); copy the whole line of your .pub file"
+        ) from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise ValueError(
+            f"a {key.key_size}-bit RSA key is too weak; use at least {MIN_RSA_BITS} bits "
+            "or an ssh-ed25519 key"
+        )
+    return value
 
 
 def _https_url(value: str) -> str:
     if value and not re.fullmatch(r"https://[^\s/@]+(/\S*)?", value):
         # Never shown: it is a secret (the heartbeat URL), and may hold a password.
         raise ValueError("is not an https:// URL without user name or password")
+    return value
+
+
+_REGISTRY_RE = re.compile(
+    r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+)
+
+
+def _registry_mirror(value: str) -> str:
+    if value and not _REGISTRY_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a registry host with an optional port and path; expected "
+            "e.g. 'mirror.internal:5000' or 'harbor.example.com/dockerhub-proxy'"
+        )
     return value
 
 
@@ -267,7 +308,7 @@ def _admin_user(value: str) -> str:
 def _one_ssh_key(value: str) -> str:
     """One key per entry: authorized_keys reads a line per key, so a second key
     (on another line, or after the first on this one) would be trusted unchecked."""
-    others = [p for p in value.split()[2:] if p in _KEY_TYPES]
+    others = [p for p in value.split()[2:] if p in SSH_KEY_TYPES]
     if others:
         raise ValueError(f"holds more than one key ({others[0]!r} again): one key per entry")
     return value
@@ -415,3 +456,4 @@ def _node_pool(value: str) -> str:
 
 PriceOverride = Annotated[str, AfterValidator(_price_override)]
 NodePool = Annotated[str, AfterValidator(_node_pool)]
+RegistryMirror = Annotated[str, AfterValidator(_registry_mirror)]

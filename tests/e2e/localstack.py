@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import stack_config
+from tests.e2e.images.build import STANDIN_CONFIG
 from tools.harness import run_program
 from tools.local import fill_secrets
 from tools.synth import write_build
@@ -51,9 +52,11 @@ class LocalStack:
     def synth(self, program: Callable[[], None] | None = None, **extra: Any) -> None:
         """Render the local stack (with `extra` config keys) and fill its passwords.
 
-        `program` replaces __main__.py, as in `run_program`.
+        `program` replaces __main__.py, as in `run_program`. The images are the
+        stand-ins', through the image-mirror setting a user would set.
         """
         settings = {
+            **STANDIN_CONFIG,
             **self.settings,
             "localHttpPort": self.http_port,
             "localMailUiPort": self.mail_ui_port,

@@ -29,7 +29,6 @@ from components.services.deploy import ComposeProject
 from components.services.kinds import NODE_EXPORTER_NAME, NODE_EXPORTER_PORT
 from mailstack.config import load_config
 from mailstack.wiring import services_args
-from tests.e2e.images.build import standin
 from tests.e2e.localstack import LocalStack
 from tests.e2e.test_metrics_endpoint import _without_propagation
 
@@ -100,10 +99,9 @@ def program(
 
 @contextmanager
 def standins() -> Iterator[None]:
-    """Render the stand-in images in place of the official ones, and no Grafana."""
+    """No Grafana (it cannot run here); the stand-in images come from the stand-in
+    mirror that LocalStack renders with (`STANDIN_CONFIG`)."""
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("PROMETHEUS", "ALERTMANAGER", "BLACKBOX"):
-            patch.setattr(monitoring, name, standin(getattr(monitoring, name)))
         patch.setattr(
             project, "build_monitoring", partial(monitoring.build_monitoring, grafana_on=False)
         )

@@ -4,10 +4,11 @@ Monitoring runs on servers only, so the local stack is rendered by the same
 `ComposeProject` with the monitoring a server gets from `services_args` (the
 exporter, the backups' textfile directory, an admin CIDR) switched on, and
 deployed on the local engine. The exporter is Debian's node_exporter under
-the official image's name: the real program reads the rendered flags and
-mounts, the host's /proc, /sys and root filesystem, and the textfiles. The
-tests share one running stack and run in file order: first from an address
-that is not an admin's, then from one that is.
+a stand-in name (`mailstack-standin/prom/node-exporter`): the real program
+reads the rendered flags and mounts, the host's /proc, /sys and root
+filesystem, and the textfiles. The tests share one running stack and run
+in file order: first from an address that is not an admin's, then from one
+that is.
 """
 
 from __future__ import annotations

@@ -296,8 +296,8 @@ _ACCESS = st.fixed_dictionaries(
         "sshPublicKeys": st.lists(
             st.sampled_from(
                 [
-                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop",
-                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther other@desk",
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin" + "0" * 38 + " admin@laptop",
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther" + "0" * 38 + " other@desk",
                 ]
             ),
             min_size=1,

@@ -341,6 +341,7 @@ def test_load_config_logs_advice_as_warnings(monkeypatch: pytest.MonkeyPatch) ->
         load_config()
 
     run_program("prod", config, secrets, program=program)
+    warnings = [w for w in warnings if "is a placeholder" not in w]  # test_placeholders.py
     assert warnings == [
         "mailstack:redis: the listmonk preset never uses it; it would run for nothing"
     ]

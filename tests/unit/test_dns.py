@@ -294,7 +294,7 @@ def test_manual_steps_name_what_remains(stack_runs: dict[str, Run]) -> None:
         "MAIL FROM domain to bounce.example.com",
         "postmaster@example.com",
         "abuse@example.com",
-        "make ses-dkim STACK=<stack>",
+        "make ses-dkim STACK=prod",  # the stack by name, not a placeholder
         "dmarcPolicy: reject",
     ):
         assert needle in steps, needle

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pulumi
 import pulumi_random as random
 
 from common import artifacts
-from tools.harness import Run, mask_secrets
+from tools.harness import ROOT, Run, mask_secrets, run_program
 
 
 class Pair(pulumi.ComponentResource):
@@ -72,3 +73,37 @@ def test_mask_secrets_replaces_wire_secrets_at_any_depth() -> None:
         "b": [{"c": "plain"}],
     }
     assert mask_secrets(wire) == {"a": "[secret]", "b": [{"c": "plain"}]}
+
+
+def test_a_run_leaves_no_event_loop_open_but_the_main_thread_s() -> None:
+    """Loops left to the garbage collector can be finalised after their sockets
+    at exit: "Exception ignored ... ValueError: Invalid file descriptor: -1".
+    The main thread's loop stays for the next run (a CLI closes it itself)."""
+    import asyncio
+    import gc
+
+    from tests.conftest import stack_config
+
+    config, secrets = stack_config("dev")
+    run_program("dev", config, secrets)
+    gc.collect()
+    open_loops = [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()
+    ]
+    assert open_loops == [asyncio.get_event_loop()]
+
+
+def test_synth_exits_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.synth", "--stack", "prod", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

@@ -286,7 +286,8 @@ def _access_and_user_data(run: Run) -> tuple[str, list[object], str]:
         {"adminCidrs": ["198.51.100.7/32", "2001:db8:7::/48"]},
         {
             "sshPublicKeys": [
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherAdminKey000000000000000 b@c"
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherAdminKey00000000000000000000000000000"
+                "0 b@c"
             ]
         },
         {"firewallExtraTcpPorts": [8443]},

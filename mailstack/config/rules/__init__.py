@@ -19,6 +19,7 @@ from mailstack.config.rules.access import (
 from mailstack.config.rules.app import app
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.cost import priced
+from mailstack.config.rules.images import standins_local_only
 from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
@@ -49,6 +50,7 @@ RULES: list[ConfigRule] = [
     dns_names,
     node_pools,
     priced,
+    standins_local_only,
 ]
 
 __all__ = [

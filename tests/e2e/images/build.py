@@ -1,13 +1,16 @@
-"""Build the stand-in images the e2e tests run, tagged with the official names.
+"""Build the stand-in images the e2e tests and `make local STANDINS=1` run.
 
 No registry is reachable in CI, so each official image the rendered compose
 file uses is replaced by one built FROM the local Debian base image with
-Debian's packages (or a small Python stand-in), and tagged with the exact
-name:tag the compose file names: the compose file runs unchanged.
+Debian's packages (or a small Python stand-in). A stand-in never carries the
+official name (or `docker compose` would take it for the real image in a
+user's `make local`): it is tagged with the name the compose file gets when
+rendered with `imageRegistryMirror: mailstack-standin` (the same rewrite a real
+mirror gets, components/services/mirror.py): `caddy:2.10.0` is built as
+`mailstack-standin/library/caddy:2.10.0`, labelled `org.mailstack.standin=true`.
 
 An image is rebuilt when its build context or build arguments change: each
-carries the hash of what it was built from in a label (the tags are the
-official ones, so they cannot say which stand-in version they hold).
+carries the hash of what it was built from in a label.
 
     python -m tests.e2e.images.build            # build what is missing or stale
     python -m tests.e2e.images.build --force    # rebuild everything
@@ -22,24 +25,25 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.images import STANDIN_LABEL, STANDIN_NAMESPACE
 from components.services import kinds, monitoring, presets
-from components.services.model import Image
+from components.services.mirror import mirrored
 
 HERE = Path(__file__).resolve().parent
 DEBIAN = "mailstack-test/debian:bookworm"
 BASE = "mailstack-test/standin-base:1"
 SOURCE_LABEL = "org.mailstack.standin.source"
 NEXT_LISTMONK = f"{presets.LISTMONK.name}:v5.0.4"
-"""A second app tag: the e2e update test deploys it over the pinned one."""
+"""A second app tag (as `appImage` names it): the e2e update test deploys it over the pinned one."""
 BROKEN_LISTMONK = f"{presets.LISTMONK.name}:v5.0.5-broken"
 """An app tag that never turns healthy: the failed-update test deploys it."""
-STANDIN = "mailstack-standin"
-"""Newer stand-ins carry this name, never the official one; tests swap the image."""
+STANDIN_CONFIG = {"imageRegistryMirror": STANDIN_NAMESPACE}
+"""The config that makes a rendered compose file run the stand-ins."""
 
 
-def standin(image: Image) -> Image:
-    """The stand-in for an official image: `mailstack-standin/<last part>:<tag>`."""
-    return Image(f"{STANDIN}/{image.name.rsplit('/', 1)[-1]}", image.tag)
+def standin(ref: str) -> str:
+    """The stand-in's tag for the official image `ref` (what the compose file then names)."""
+    return mirrored(ref, STANDIN_NAMESPACE)
 
 
 @dataclass(frozen=True)
@@ -50,18 +54,18 @@ class Standin:
 
 
 STANDINS = (
-    Standin("caddy", (kinds.CADDY.ref,)),
-    Standin("postgres", (kinds.POSTGRES.ref,)),
-    Standin("redis", (kinds.REDIS.ref,)),
-    Standin("minio", (kinds.MINIO.ref, kinds.MINIO_CLIENT.ref)),
-    Standin("mailpit", (kinds.MAILPIT.ref,)),
-    Standin("node-exporter", (kinds.NODE_EXPORTER.ref,)),
-    Standin("listmonk", (presets.LISTMONK.ref,), {"VERSION": presets.LISTMONK.tag}),
-    Standin("listmonk", (NEXT_LISTMONK,), {"VERSION": "v5.0.4"}),
-    Standin("listmonk", (BROKEN_LISTMONK,), {"VERSION": "v5.0.5-broken", "BROKEN": "1"}),
-    Standin("prometheus", (standin(monitoring.PROMETHEUS).ref,)),
-    Standin("alertmanager", (standin(monitoring.ALERTMANAGER).ref,)),
-    Standin("blackbox", (standin(monitoring.BLACKBOX).ref,)),
+    Standin("caddy", (standin(kinds.CADDY.ref),)),
+    Standin("postgres", (standin(kinds.POSTGRES.ref),)),
+    Standin("redis", (standin(kinds.REDIS.ref),)),
+    Standin("minio", (standin(kinds.MINIO.ref), standin(kinds.MINIO_CLIENT.ref))),
+    Standin("mailpit", (standin(kinds.MAILPIT.ref),)),
+    Standin("node-exporter", (standin(kinds.NODE_EXPORTER.ref),)),
+    Standin("listmonk", (standin(presets.LISTMONK.ref),), {"VERSION": presets.LISTMONK.tag}),
+    Standin("listmonk", (standin(NEXT_LISTMONK),), {"VERSION": "v5.0.4"}),
+    Standin("listmonk", (standin(BROKEN_LISTMONK),), {"VERSION": "v5.0.5-broken", "BROKEN": "1"}),
+    Standin("prometheus", (standin(monitoring.PROMETHEUS.ref),)),
+    Standin("alertmanager", (standin(monitoring.ALERTMANAGER.ref),)),
+    Standin("blackbox", (standin(monitoring.BLACKBOX.ref),)),
 )
 
 
@@ -93,7 +97,7 @@ def source_hash(context: str, args: dict[str, str]) -> str:
 
 
 def build(context: str, tags: tuple[str, ...], args: dict[str, str], source: str) -> None:
-    cmd = ["docker", "build", "-q", "--label", "org.mailstack.standin=true"]
+    cmd = ["docker", "build", "-q", "--label", f"{STANDIN_LABEL}=true"]
     cmd += ["--label", f"{SOURCE_LABEL}={source}"]
     for key, value in args.items():
         cmd += ["--build-arg", f"{key}={value}"]
@@ -102,10 +106,39 @@ def build(context: str, tags: tuple[str, ...], args: dict[str, str], source: str
     subprocess.run([*cmd, str(HERE / context)], check=True, stdout=subprocess.DEVNULL)
 
 
+def official_standin_tags() -> list[str]:
+    """Tags of stand-in images that carry a name outside the `mailstack-*` namespaces.
+
+    Older versions of this module tagged the stand-ins `caddy:2.10.0`,
+    `postgres:17.5`, ...; compose would run those in place of the real images.
+    """
+    argv = ["docker", "image", "ls", "--filter", f"label={STANDIN_LABEL}=true"]
+    listed = subprocess.run(
+        [*argv, "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return sorted(t for t in listed if not t.startswith("mailstack-") and not t.endswith(":<none>"))
+
+
+def remove_official_tags() -> list[str]:
+    """Untag every stand-in still named like an official image (other tags keep it)."""
+    removed = []
+    for tag in official_standin_tags():
+        # Docker refuses while a container still uses the image: that tag stays,
+        # and test_standin_names reports it.
+        done = subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
+        if done.returncode == 0:
+            removed.append(tag)
+    return removed
+
+
 def build_all(force: bool = False) -> list[str]:
     """Build every stand-in that is missing or stale (or all with `force`); return the tags."""
     if label(DEBIAN) is None:
         raise RuntimeError(f"{DEBIAN} is missing: run scripts/build-base-image.sh")
+    remove_official_tags()
     base_source = source_hash("base", {})
     if force or label(BASE) != base_source:
         build("base", (BASE,), {}, base_source)

@@ -35,7 +35,7 @@ group="$(id -gn "$user")"
 
 # authorized_keys: replaced whole (a removed key is revoked), atomically.
 keys=(
-  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKmailstackExampleKeyReplaceMeWithYours0000 admin@laptop'
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKmailstackExampleKeyReplaceMeWithYours00000 admin@laptop'
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI270af62c92e61e00460ae506ce7ec5876932d07b4fc'
 )
 if [[ -z ${keys[0]:-} ]]; then
