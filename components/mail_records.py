@@ -305,6 +305,38 @@ class RecordValues:
         )
 
 
+def _ses_records(domain: str, ses: SesParams, ttl: int) -> list[DnsRecordSpec]:
+    """SES Easy DKIM delegations and SES's custom MAIL FROM domain."""
+    records = [
+        DnsRecordSpec(
+            f"ses-dkim-{i}",
+            f"{token}._domainkey.{domain}",
+            "CNAME",
+            f"{token}.dkim.amazonses.com",
+            ttl,
+        )
+        for i, token in enumerate(ses.dkim_tokens, start=1)
+    ]
+    # SES's custom MAIL FROM: bounces come back to SES, SPF authorizes SES.
+    spf = txt_content(spf_value(["include:amazonses.com"], "-all"))
+    return [
+        *records,
+        DnsRecordSpec("ses-mail-from-mx", ses.mail_from, "MX", ses.feedback_host, ttl, priority=10),
+        DnsRecordSpec("ses-mail-from-spf", ses.mail_from, "TXT", spf, ttl),
+    ]
+
+
+def _caa_records(p: MailRecordParams, ttl: int) -> list[DnsRecordSpec]:
+    """CAA: one CA, no wildcards, and where to report refused requests."""
+    values = [("issue", p.caa_issuer), ("issuewild", ";")]
+    if p.caa_iodef:
+        values.append(("iodef", f"mailto:{p.caa_iodef}"))
+    return [
+        DnsRecordSpec(f"caa-{tag}", p.domain, "CAA", str(c := CaaValue(0, tag, value)), ttl, caa=c)
+        for tag, value in values
+    ]
+
+
 def build_records(params: MailRecordParams, values: RecordValues) -> list[DnsRecordSpec]:
     """The full record set for `params.domain`, in a stable, readable order."""
     p = params
@@ -352,36 +384,12 @@ def build_records(params: MailRecordParams, values: RecordValues) -> list[DnsRec
         key = values.dkim_public_keys[selector]
         txt(f"dkim-{selector}", f"{selector}._domainkey.{p.domain}", dkim_value(key), True)
     if p.ses is not None:
-        for i, token in enumerate(p.ses.dkim_tokens, start=1):
-            records.append(
-                DnsRecordSpec(
-                    f"ses-dkim-{i}",
-                    f"{token}._domainkey.{p.domain}",
-                    "CNAME",
-                    f"{token}.dkim.amazonses.com",
-                    ttl,
-                )
-            )
-        # SES's custom MAIL FROM: bounces come back to SES, SPF authorizes SES.
-        records.append(
-            DnsRecordSpec(
-                "ses-mail-from-mx", p.ses.mail_from, "MX", p.ses.feedback_host, ttl, priority=10
-            )
-        )
-        txt("ses-mail-from-spf", p.ses.mail_from, spf_value(["include:amazonses.com"], "-all"))
+        records += _ses_records(p.domain, p.ses, ttl)
 
     txt("dmarc", f"_dmarc.{p.domain}", dmarc_value(p.dmarc))
 
     # CAA: one CA, no wildcards, and where to report refused requests.
-    for tag, value in [("issue", p.caa_issuer), ("issuewild", ";")]:
-        records.append(
-            DnsRecordSpec(
-                f"caa-{tag}", p.domain, "CAA", str(c := CaaValue(0, tag, value)), ttl, caa=c
-            )
-        )
-    if p.caa_iodef:
-        c = CaaValue(0, "iodef", f"mailto:{p.caa_iodef}")
-        records.append(DnsRecordSpec("caa-iodef", p.domain, "CAA", str(c), ttl, caa=c))
+    records += _caa_records(p, ttl)
 
     if p.receives_mail and p.mta_sts_mode:
         # The policy is served by the proxy on the server, next to the mail host.

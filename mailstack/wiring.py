@@ -14,14 +14,8 @@ import pulumi
 
 from common.enums import MailRelay
 from common.layout import HostLayout
-from components.backup import (
-    Backup,
-    BackupArgs,
-    BackupSettings,
-    Schedules,
-    app_control,
-    sources_from_project,
-)
+from components.backup import Backup, BackupArgs, BackupSettings, Schedules
+from components.backup_sources import app_control, sources_from_project
 from components.firewall import TAILNET
 from components.host import Host
 from components.mail_records import DmarcParams, MailRecordParams, SesParams, mta_sts_policy
@@ -74,29 +68,25 @@ def server_args(config: StackConfig, layout: HostLayout | None = None) -> Harden
     )
 
 
-def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
-    """Map the stack's config to the services' Args."""
-    local = config.is_local
+def _relay(config: StackConfig) -> Relay:
+    """Where the app hands over mail: the local sink, SES or another SMTP relay."""
     if config.mail.relay is MailRelay.SINK:
-        relay = Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
-    else:
-        smtp_host = config.mail.smtp_host or (
-            f"email-smtp.{config.mail.ses_region}.amazonaws.com"
-            if config.mail.relay is MailRelay.SES
-            else ""
-        )
-        relay = Relay(
-            smtp_host,
-            config.mail.smtp_port,
-            config.mail.smtp_username,
-            Secret("config", "smtpPassword"),
-        )
-    app_url = (
-        f"http://localhost:{config.services.local_http_port}"
-        if local
-        else f"https://{config.domain.app_host}"
+        return Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
+    smtp_host = config.mail.smtp_host or (
+        f"email-smtp.{config.mail.ses_region}.amazonaws.com"
+        if config.mail.relay is MailRelay.SES
+        else ""
     )
-    app = AppParams(
+    return Relay(
+        smtp_host,
+        config.mail.smtp_port,
+        config.mail.smtp_username,
+        Secret("config", "smtpPassword"),
+    )
+
+
+def _app_params(config: StackConfig, relay: Relay, app_url: str) -> AppParams:
+    return AppParams(
         preset=config.app.preset,
         image=config.app.image,
         port=config.app.port,
@@ -108,33 +98,54 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         redis=config.services.redis,
         minio=config.services.minio,
         buckets=tuple(config.services.minio_buckets),
-        egress=not local,
+        egress=not config.is_local,
         web_image=config.app.web_image,
         web_port=config.app.web_port,
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
     )
-    # Only scheduled backups publish a status and metrics.
-    backups = not local and config.backup.scheduled
-    mta_sts = None
-    if not local and config.dns.receives_mail and config.dns.mta_sts:
-        # The same pure function renders the policy whose id DNS publishes.
-        policy = mta_sts_policy(config.dns.mta_sts_mode.value, [config.domain.mail_host])
-        mta_sts = MtaSts(f"mta-sts.{config.domain.domain}", policy)
+
+
+def _mta_sts(config: StackConfig) -> MtaSts | None:
+    if config.is_local or not (config.dns.receives_mail and config.dns.mta_sts):
+        return None
+    # The same pure function renders the policy whose id DNS publishes.
+    policy = mta_sts_policy(config.dns.mta_sts_mode.value, [config.domain.mail_host])
+    return MtaSts(f"mta-sts.{config.domain.domain}", policy)
+
+
+def _admin_cidrs(config: StackConfig, alerting: MonitoringParams | None) -> tuple[str, ...]:
     admin_cidrs = list(config.admin.cidrs)
     if config.admin.tailscale:
         admin_cidrs.append(TAILNET)
-    alerting = _alerting(config, host, relay, app_url)
-    if local and alerting:
+    if config.is_local and alerting:
         # Published on 127.0.0.1 only; Docker forwards from a private bridge address.
         admin_cidrs += LOCAL_ADMIN_CIDRS
+    return tuple(admin_cidrs)
+
+
+def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
+    """Map the stack's config to the services' Args."""
+    local = config.is_local
+    relay = _relay(config)
+    app_url = (
+        f"http://localhost:{config.services.local_http_port}"
+        if local
+        else f"https://{config.domain.app_host}"
+    )
+    app = _app_params(config, relay, app_url)
+    # Only scheduled backups publish a status and metrics.
+    backups = not local and config.backup.scheduled
+    mta_sts = _mta_sts(config)
+    alerting = _alerting(config, host, relay, app_url)
+    admin_cidrs = _admin_cidrs(config, alerting)
     stack = ProjectParams(
         project=host.layout.project,
         app=app,
         app_host="" if local else config.domain.app_host,
         # Locally there is no public name to redirect to.
         www_host=f"www.{config.domain.domain}" if config.domain.www_redirect and not local else "",
-        admin_cidrs=tuple(admin_cidrs),
+        admin_cidrs=admin_cidrs,
         local_http_port=config.services.local_http_port,
         local_mail_ui_port=config.services.local_mail_ui_port,
         volume_root="" if local else host.layout.volumes_dir,

@@ -25,58 +25,64 @@ def env_file_path(service: Service) -> str:
     return f"env/{service.name}.env"
 
 
+# Keys written even when empty or false; every other key only when it says something.
+_ALWAYS = frozenset(
+    {"image", "pull_policy", "restart", "read_only", "networks", "security_opt", "cap_drop"}
+    | {"mem_limit", "memswap_limit", "cpus", "pids_limit", "logging", "labels"}
+)
+
+
 def service_dict(service: Service) -> dict[str, Any]:
     """One service's compose definition (part of what its deploy trigger hashes)."""
-    out: dict[str, Any] = {"image": service.image.ref, "pull_policy": "missing"}
-    if service.entrypoint:
-        out["entrypoint"] = list(service.entrypoint)
-    if service.command:
-        out["command"] = list(service.command)
-    if service.user:
-        out["user"] = service.user
-    out["restart"] = service.restart
-    if service.environment:
-        out["environment"] = dict(sorted(service.environment.items()))
-    if service.secret_env:
-        out["env_file"] = [env_file_path(service)]
-        out["x-secret-env"] = sorted(service.secret_env)
-    if service.ports:
-        out["ports"] = [p.render() for p in service.ports]
-    if service.mounts:
-        out["volumes"] = [m.render() for m in service.mounts]
-    if service.tmpfs:
-        out["tmpfs"] = list(service.tmpfs)
-    out["read_only"] = service.read_only
-    out["networks"] = [n.value for n in service.networks]
-    if service.depends_on:
-        out["depends_on"] = {
-            name: {"condition": cond.value} for name, cond in sorted(service.depends_on.items())
-        }
-    if service.healthcheck:
-        hc = service.healthcheck
-        out["healthcheck"] = {
-            "test": list(hc.test),
-            "interval": hc.interval,
-            "timeout": hc.timeout,
-            "retries": hc.retries,
-            "start_period": hc.start_period,
-        }
-    out["security_opt"] = ["no-new-privileges:true"]
-    out["cap_drop"] = ["ALL"]
-    if service.cap_add:
-        out["cap_add"] = sorted(service.cap_add)
-    out["mem_limit"] = f"{service.limits.memory_mb}m"
-    out["memswap_limit"] = f"{service.limits.memory_mb}m"
-    out["cpus"] = service.limits.cpus
-    out["pids_limit"] = service.limits.pids
-    out["logging"] = {"driver": "json-file", "options": dict(LOG_OPTIONS)}
     labels = {"org.mailstack.role": service.role.value, **service.labels}
-    out["labels"] = dict(sorted(labels.items()))
+    out: dict[str, Any] = {
+        "image": service.image.ref,
+        "pull_policy": "missing",
+        "entrypoint": list(service.entrypoint),
+        "command": list(service.command),
+        "user": service.user,
+        "restart": service.restart,
+        "environment": dict(sorted(service.environment.items())),
+        "env_file": [env_file_path(service)] if service.secret_env else [],
+        "x-secret-env": sorted(service.secret_env),
+        "ports": [p.render() for p in service.ports],
+        "volumes": [m.render() for m in service.mounts],
+        "tmpfs": list(service.tmpfs),
+        "read_only": service.read_only,
+        "networks": [n.value for n in service.networks],
+        "depends_on": {
+            name: {"condition": cond.value} for name, cond in sorted(service.depends_on.items())
+        },
+        "healthcheck": _healthcheck(service),
+        "security_opt": ["no-new-privileges:true"],
+        "cap_drop": ["ALL"],
+        "cap_add": sorted(service.cap_add),
+        "mem_limit": f"{service.limits.memory_mb}m",
+        "memswap_limit": f"{service.limits.memory_mb}m",
+        "cpus": service.limits.cpus,
+        "pids_limit": service.limits.pids,
+        "logging": {"driver": "json-file", "options": dict(LOG_OPTIONS)},
+        "labels": dict(sorted(labels.items())),
+    }
+    out = {key: value for key, value in out.items() if key in _ALWAYS or value}
     # Compose interpolates `$` in every string of the file (image, command,
     # environment, labels, ...): the model holds literal values, so every `$`
     # is doubled here and nowhere else.
     result: dict[str, Any] = encode.compose_literals(out)
     return result
+
+
+def _healthcheck(service: Service) -> dict[str, Any]:
+    hc = service.healthcheck
+    if hc is None:
+        return {}
+    return {
+        "test": list(hc.test),
+        "interval": hc.interval,
+        "timeout": hc.timeout,
+        "retries": hc.retries,
+        "start_period": hc.start_period,
+    }
 
 
 def _volume(name: str, project: Project) -> dict[str, Any]:

@@ -205,33 +205,43 @@ class Service:
 
     def __post_init__(self) -> None:
         where = f"service {self.name!r}"
-        if self.drill_sql and self.role is not Role.DATABASE:
-            raise ValueError(f"{where}: only a database runs SQL after a drill restore")
         if not _NAME_RE.fullmatch(self.name):
             raise ValueError(f"{where}: name must be lowercase letters, digits and '-'")
+        self._check_role(where)
+        self._check_networks(where)
+        self._check_environment(where)
+        if self.limits.memory_mb < 16:
+            raise ValueError(f"{where}: memory limit {self.limits.memory_mb} MiB is too small")
+
+    def _check_role(self, where: str) -> None:
+        """What only some roles may do: run drill SQL, publish ports, start first."""
+        if self.drill_sql and self.role is not Role.DATABASE:
+            raise ValueError(f"{where}: only a database runs SQL after a drill restore")
         if self.ports and self.role is not Role.PROXY:
             raise ValueError(f"{where}: only the proxy publishes ports (Docker bypasses UFW)")
         if self.role is not Role.JOB and self.healthcheck is None:
             raise ValueError(f"{where}: a long-running service needs a healthcheck")
-        if self.role in (Role.DATABASE, Role.CACHE, Role.STORAGE) and Network.EDGE in self.networks:
-            raise ValueError(f"{where}: data services stay on the internal network only")
+        if self.update is Update.START_FIRST and (self.ports or self.role is not Role.APP):
+            raise ValueError(f"{where}: only stateless app services can start before stopping")
+
+    def _check_networks(self, where: str) -> None:
         if not self.networks:
             raise ValueError(f"{where}: needs at least one network")
+        if self.role in (Role.DATABASE, Role.CACHE, Role.STORAGE) and Network.EDGE in self.networks:
+            raise ValueError(f"{where}: data services stay on the internal network only")
         if self.role is Role.METRICS and (
             self.networks != (Network.INTERNAL,) or not all(m.read_only for m in self.mounts)
         ):
             # It reads the whole host: nothing it sees may leave but through
             # the proxy's admin-only route, and it may change nothing.
             raise ValueError(f"{where}: an exporter stays internal with read-only mounts only")
-        if self.limits.memory_mb < 16:
-            raise ValueError(f"{where}: memory limit {self.limits.memory_mb} MiB is too small")
+
+    def _check_environment(self, where: str) -> None:
         for name in (*self.environment, *self.secret_env):
             if not _ENV_RE.fullmatch(name):
                 raise ValueError(f"{where}: {name!r} is not an environment variable name")
         if clash := set(self.environment) & set(self.secret_env):
             raise ValueError(f"{where}: {sorted(clash)} set both plainly and as secrets")
-        if self.update is Update.START_FIRST and (self.ports or self.role is not Role.APP):
-            raise ValueError(f"{where}: only stateless app services can start before stopping")
 
     @property
     def restart(self) -> str:

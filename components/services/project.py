@@ -23,7 +23,12 @@ from components.services.caddyfile import (
 from components.services.compose import render_compose
 from components.services.mirror import with_mirror
 from components.services.model import Condition, Mount, Port, Project, Role, Secret, Service
-from components.services.monitoring import PROXY_METRICS_PORT, MonitoringParams, build_monitoring
+from components.services.monitoring import (
+    PROXY_METRICS_PORT,
+    Monitoring,
+    MonitoringParams,
+    build_monitoring,
+)
 from components.services.presets import AppParams, build_app
 
 MTA_STS_FILE = "mta-sts.txt"
@@ -81,29 +86,56 @@ class Rendered:
     """Where the app's first admin password comes from, when the preset generates one."""
 
 
+def _edge(p: ProjectParams) -> tuple[list[Service], Route | None, tuple[Port, ...]]:
+    """The local mail sink and the proxy's ports: on localhost only, locally."""
+    if not p.local:
+        return [], None, (Port(80, 80), Port(443, 443))
+    ports = (
+        Port(p.local_http_port, LOCAL_HTTP_PORT, "127.0.0.1"),
+        Port(p.local_mail_ui_port, kinds.MAIL_SINK_UI_PORT, "127.0.0.1"),
+    )
+    return [kinds.mail_sink()], Route(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_UI_PORT), ports
+
+
+def _proxy_files(p: ProjectParams) -> tuple[dict[str, str], list[Mount]]:
+    """Files the proxy serves besides the app: the MTA-STS policy, the backup status."""
+    served: dict[str, str] = {}
+    mounts = []
+    if p.mta_sts:
+        served[MTA_STS_FILE] = p.mta_sts.policy
+        target = f"{MTA_STS_ROOT}/.well-known/mta-sts.txt"
+        mounts.append(Mount(f"./{MTA_STS_FILE}", target, read_only=True))
+    if p.backup_status_dir:
+        mounts.append(Mount(p.backup_status_dir, BACKUP_STATUS_ROOT, read_only=True))
+    return served, mounts
+
+
+def _unawaited_jobs(services: list[Service]) -> dict[str, Condition]:
+    """The one-shot jobs no other service waits for (see build_project)."""
+    awaited = {d for s in services for d, c in s.depends_on.items() if c is Condition.COMPLETED}
+    jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
+    return {n: c for n, c in jobs.items() if n not in awaited}
+
+
+def _alerting(p: ProjectParams) -> Monitoring | None:
+    """Prometheus, Alertmanager, the probes and Grafana, when the stack runs them."""
+    if p.alerting is None:
+        return None
+    return build_monitoring(p.alerting, p.app.relay.password, edge=not p.local)
+
+
 def build_project(p: ProjectParams) -> Rendered:
     app = build_app(p.app)
-    services = list(app.services)
-    mail_ui = None
-    if p.local:
-        services.append(kinds.mail_sink())
-        mail_ui = Route(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_UI_PORT)
-        ports = (
-            Port(p.local_http_port, LOCAL_HTTP_PORT, "127.0.0.1"),
-            Port(p.local_mail_ui_port, kinds.MAIL_SINK_UI_PORT, "127.0.0.1"),
-        )
-    else:
-        ports = (Port(80, 80), Port(443, 443))
+    sink, mail_ui, ports = _edge(p)
+    services = [*app.services, *sink]
     metrics = None
     if p.monitoring:
         # Not among the proxy's dependencies: the app neither waits for its
         # monitoring nor goes down with it.
         services.append(kinds.node_exporter(p.textfile_dir))
         metrics = Route(kinds.NODE_EXPORTER_NAME, kinds.NODE_EXPORTER_PORT)
-    alerting = None
-    if p.alerting is not None:
-        alerting = build_monitoring(p.alerting, p.app.relay.password, edge=not p.local)
-        services.extend(alerting.services)
+    alerting = _alerting(p)
+    services.extend(alerting.services if alerting else ())
     site = Site(
         project=p.project,
         app_host=p.app_host,
@@ -121,23 +153,13 @@ def build_project(p: ProjectParams) -> Rendered:
         metrics_port=PROXY_METRICS_PORT if alerting else 0,
     )
     caddyfile = render_caddyfile(site)
-    served: dict[str, str] = {}
-    proxy_mounts = []
-    if p.mta_sts:
-        served[MTA_STS_FILE] = p.mta_sts.policy
-        target = f"{MTA_STS_ROOT}/.well-known/mta-sts.txt"
-        proxy_mounts.append(Mount(f"./{MTA_STS_FILE}", target, read_only=True))
-    if p.backup_status_dir:
-        proxy_mounts.append(Mount(p.backup_status_dir, BACKUP_STATUS_ROOT, read_only=True))
+    served, proxy_mounts = _proxy_files(p)
     # The proxy waits for none of its upstreams: it re-resolves them every
     # second and holds requests while none answers (as during an update), so
     # it starts, and gets its certificate, while the app is still deploying.
     # It waits only for the one-shot jobs no other service waits for: that is
     # what lets `docker compose up --wait` accept a job that exited with 0.
-    awaited = {d for s in services for d, c in s.depends_on.items() if c is Condition.COMPLETED}
-    jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}
-    deps = {n: c for n, c in jobs.items() if n not in awaited}
-    proxy = kinds.caddy(ports, deps, proxy_mounts)
+    proxy = kinds.caddy(ports, _unawaited_jobs(services), proxy_mounts)
     mounted = {
         "Caddyfile": caddyfile,
         **served,

@@ -13,13 +13,11 @@ from components.backup import (
     ASSETS,
     SCRIPTS,
     BackupSettings,
-    BackupSource,
     Schedules,
-    SourceKind,
-    app_control,
     render_config,
     render_units,
 )
+from components.backup_sources import BackupSource, SourceKind, app_control
 from components.services import kinds
 from components.services.model import Project, random_secret
 from tests.conftest import STACKS

@@ -22,14 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.layout import HostLayout
-from components.backup import (
-    ASSETS,
-    AppControl,
-    BackupSettings,
-    BackupSource,
-    SourceKind,
-    render_config,
-)
+from components.backup import ASSETS, BackupSettings, render_config
+from components.backup_sources import AppControl, BackupSource, SourceKind
 
 DB_USER = "nobody"
 PASSWORD = "correct horse battery staple"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from components.backup import BackupSource, SourceKind, app_control
+from components.backup_sources import BackupSource, SourceKind, app_control
 from components.services.compose import render_compose
 from components.services.model import (
     Condition,

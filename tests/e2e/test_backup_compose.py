@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.backup import BackupSource, SourceKind
+from components.backup_sources import BackupSource, SourceKind
 from tests.conftest import stack_config
 from tests.e2e.backup_support import BackupHost, MariaDB, mariadb_server, temp_dir
 from tests.services_cases import settings

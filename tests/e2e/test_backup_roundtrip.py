@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from components.backup import SQLITE_SIDECARS, BackupSource, SourceKind
+from components.backup_sources import SQLITE_SIDECARS, BackupSource, SourceKind
 from tests.e2e.backup_support import (
     BackupHost,
     MariaDB,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from components.backup import AppControl, BackupSource, SourceKind
+from components.backup_sources import AppControl, BackupSource, SourceKind
 from tests.e2e.backup_support import (
     BackupHost,
     MariaDB,

@@ -14,14 +14,8 @@ import pytest
 from pulumi.runtime.mocks import MockResourceArgs
 
 from common.layout import HostLayout
-from components.backup import (
-    Backup,
-    BackupArgs,
-    BackupSettings,
-    BackupSource,
-    Schedules,
-    SourceKind,
-)
+from components.backup import Backup, BackupArgs, BackupSettings, Schedules
+from components.backup_sources import BackupSource, SourceKind
 from components.host import Host
 from components.services.model import Mount
 from mailstack.config import ConfigError, validate

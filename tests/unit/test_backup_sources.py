@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.backup import SQLITE_SIDECARS
+from components.backup_sources import SQLITE_SIDECARS
 from components.services import kinds
 from components.services.presets import PRESETS
 from tests.conftest import stack_config
