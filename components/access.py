@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import encode
-from components.firewall import SSH_PORT, TAILNET, WORLD, Rule, inbound_rules, too_broad_for_ssh
+from components.firewall import (
+    SSH_PORT,
+    TAILNET,
+    WORLD,
+    FirewallRule,
+    inbound_rules,
+    too_broad_for_ssh,
+)
 from components.templates import environment
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "access"
@@ -43,7 +50,7 @@ class AccessParams:
     admin_user: str
     ssh_public_keys: Sequence[str]
     """The admin user's whole authorized_keys (the humans' keys and the deploy key)."""
-    rules: Mapping[str, Rule]
+    rules: Mapping[str, FirewallRule]
     """Inbound firewall rules, mirrored into UFW."""
     admin_cidrs: Sequence[str]
     """Networks fail2ban never bans."""

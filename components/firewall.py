@@ -41,7 +41,7 @@ def too_broad_for_ssh(cidr: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Rule:
+class FirewallRule:
     """One inbound rule: who may reach which port."""
 
     protocol: Literal["tcp", "udp", "icmp"]
@@ -63,7 +63,7 @@ class Rule:
 
 def inbound_rules(
     admin_cidrs: Sequence[str], extra_tcp_ports: Sequence[int] = ()
-) -> dict[str, Rule]:
+) -> dict[str, FirewallRule]:
     """The inbound rules of a server, keyed `direction-protocol-port`.
 
     SSH is open to `admin_cidrs` only; with none (a Tailscale-only host) there is
@@ -71,12 +71,14 @@ def inbound_rules(
     """
     if SSH_PORT in extra_tcp_ports:
         raise ValueError("SSH is opened by admin CIDRs only, never as an extra public port")
-    rules: list[Rule] = [Rule("icmp", None, WORLD, "ping and path MTU discovery")]
+    rules: list[FirewallRule] = [FirewallRule("icmp", None, WORLD, "ping and path MTU discovery")]
     if admin_cidrs:
-        rules.append(Rule("tcp", SSH_PORT, tuple(admin_cidrs), "SSH from the admin networks"))
-    rules += [Rule("tcp", port, WORLD, "web (reverse proxy)") for port in WEB_PORTS]
-    rules += [Rule("tcp", port, WORLD, "extra public port") for port in extra_tcp_ports]
-    merged: dict[str, Rule] = {}
+        rules.append(
+            FirewallRule("tcp", SSH_PORT, tuple(admin_cidrs), "SSH from the admin networks")
+        )
+    rules += [FirewallRule("tcp", port, WORLD, "web (reverse proxy)") for port in WEB_PORTS]
+    rules += [FirewallRule("tcp", port, WORLD, "extra public port") for port in extra_tcp_ports]
+    merged: dict[str, FirewallRule] = {}
     for rule in rules:
         merged.setdefault(rule.key, rule)
     return merged

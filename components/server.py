@@ -33,7 +33,7 @@ from components.access import (
     render_access_script,
 )
 from components.cloudinit import CloudInitParams, render_user_data, render_wait_script
-from components.firewall import Rule, inbound_rules
+from components.firewall import FirewallRule, inbound_rules
 from components.hetzner_keys import hetzner_accepts
 from components.host import Host, run_step
 
@@ -88,7 +88,7 @@ class HardenedServerArgs:
         return self.hostname.replace(".", "-")
 
     @property
-    def rules(self) -> dict[str, Rule]:
+    def rules(self) -> dict[str, FirewallRule]:
         return inbound_rules(self.admin_cidrs, self.extra_tcp_ports)
 
     def access(self, deploy_public_key: str) -> AccessParams:

@@ -28,7 +28,7 @@ Check = Callable[[Sequence[PolicyResource]], list[str]]
 
 
 @dataclass(frozen=True)
-class Rule:
+class PolicyRule:
     name: str
     description: str
     check: Check
@@ -164,38 +164,38 @@ def _known(props: Mapping[str, Any], key: str) -> Any:
         return None
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
+RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
         "no-world-ssh-in-prod",
         "SSH is never open to the whole internet, or a large part of it, in prod.",
         no_world_ssh_in_prod,
         (FIREWALL,),
     ),
-    Rule(
+    PolicyRule(
         "mail-names-unproxied",
         "MX targets and the reverse-DNS host are never proxied; proxied records use automatic TTL.",
         mail_names_unproxied,
         (DNS_RECORD, RDNS),
     ),
-    Rule(
+    PolicyRule(
         "prod-data-protected",
         "Prod server, volume and IPs are protected from destroy.",
         prod_data_protected,
         (VOLUME, SERVER, PRIMARY_IP),
     ),
-    Rule(
+    PolicyRule(
         "ips-outlive-servers",
         "Primary IPs are never auto-deleted.",
         ips_outlive_servers,
         (PRIMARY_IP,),
     ),
-    Rule(
+    PolicyRule(
         "server-never-replaced-by-boot-config",
         "The server ignores user data, SSH key and image changes, which would replace it.",
         server_never_replaced_by_boot_config,
         (SERVER,),
     ),
-    Rule(
+    PolicyRule(
         "no-plaintext-private-key",
         "No property carries a private key unless the engine keeps it secret.",
         no_plaintext_private_key,
@@ -209,7 +209,7 @@ def violations(resources: Sequence[PolicyResource]) -> dict[str, list[str]]:
 
 
 def policy_pack_policies() -> list[StackValidationPolicy]:
-    def wrap(rule: Rule) -> StackValidationPolicy:
+    def wrap(rule: PolicyRule) -> StackValidationPolicy:
         def validate(args: StackValidationArgs, report: Callable[[str, str | None], None]) -> None:
             for message in rule.check(args.resources):
                 report(message, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailstack_policy.rules import Rule
+from mailstack_policy.rules import PolicyRule
 from pulumi_policy import PolicyResource
 from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResourceOptions
 
@@ -49,5 +49,5 @@ def resource(
     return PolicyResource(type_, props, urn, name, opts, None, None, [], {})
 
 
-def run_rule(rule: Rule, resources: list[PolicyResource]) -> list[str]:
+def run_rule(rule: PolicyRule, resources: list[PolicyResource]) -> list[str]:
     return rule.check(resources)

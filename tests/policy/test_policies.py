@@ -11,7 +11,7 @@ from mailstack_policy.rules import (
     RULES,
     SERVER,
     VOLUME,
-    Rule,
+    PolicyRule,
     violations,
 )
 from pulumi_policy import PolicyResource
@@ -27,7 +27,7 @@ def test_committed_stacks_violate_no_policy(stack_runs: dict[str, Run], stack: s
     assert {name: msgs for name, msgs in found.items() if msgs} == {}
 
 
-def _rule(name: str) -> Rule:
+def _rule(name: str) -> PolicyRule:
     (rule,) = [r for r in RULES if r.name == name]
     return rule
 
