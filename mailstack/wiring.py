@@ -31,6 +31,7 @@ from components.services.model import Project, Secret
 from components.services.presets import AppParams, Relay
 from components.services.stack import MtaSts, StackParams
 from mailstack.config import StackConfig
+from mailstack.config.secret_env import SECRET_ENV_KEY
 
 if TYPE_CHECKING:
     from components.dns import MailDomainArgs
@@ -108,6 +109,13 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         web_port=config.app.web_port,
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
+        env=dict(a.split("=", 1) for a in config.app.env),
+        secret_env={
+            name: Secret("config", f"{SECRET_ENV_KEY}.{name}")
+            for name in config.secrets.names(SECRET_ENV_KEY)
+        },
+        data_paths=tuple(config.app.data_paths),
+        sqlite_files=tuple(config.app.sqlite_files),
     )
     # Only scheduled backups publish a status and metrics.
     backups = not local and config.backup.scheduled
@@ -140,6 +148,8 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
+    for name in config.secrets.names(SECRET_ENV_KEY):
+        secrets[f"{SECRET_ENV_KEY}.{name}"] = config.secrets.member(SECRET_ENV_KEY, name)
     return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
 
 

@@ -20,6 +20,11 @@ from components.services.model import Network, Project, Service
 LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
 
 
+def literal(value: str) -> str:
+    """A value compose passes on as written: `$` would start an interpolation."""
+    return value.replace("$", "$$")
+
+
 def env_file_path(service: Service) -> str:
     return f"env/{service.name}.env"
 

@@ -16,7 +16,7 @@ from mailstack.config.rules.access import (
     server_reachable,
     tailscale,
 )
-from mailstack.config.rules.app import app
+from mailstack.config.rules.app import app, app_data, app_env
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
 from mailstack.config.rules.names import dns_names
@@ -39,6 +39,8 @@ RULES: list[ConfigRule] = [
     backups,
     tailscale,
     app,
+    app_env,
+    app_data,
     dns,
     throwaway_marks,
     spf,
