@@ -58,6 +58,10 @@ class StackParams:
     textfile_dir: str = ""
     """Host directory of `*.prom` files the exporter serves too (the backups'
     metrics); empty for none."""
+    storage_host: str = ""
+    """Servers: the object store's public host (its S3 API only); empty: internal."""
+    local_storage_port: int = 0
+    """Local stack: the object store's S3 API on http://localhost:<this>; 0: internal."""
 
     @property
     def local(self) -> bool:
@@ -80,12 +84,21 @@ def build_stack(p: StackParams) -> Rendered:
     if p.local:
         services.append(kinds.mail_sink())
         mail_ui = Route(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_UI_PORT)
-        ports = (
+        ports: tuple[Port, ...] = (
             Port(p.local_http_port, LOCAL_HTTP_PORT, "127.0.0.1"),
             Port(p.local_mail_ui_port, kinds.MAIL_SINK_UI_PORT, "127.0.0.1"),
         )
     else:
         ports = (Port(80, 80), Port(443, 443))
+    storage, storage_site = None, ""
+    if any(s.name == kinds.STORAGE_NAME for s in services):
+        if p.local and p.local_storage_port:
+            storage_site = f":{kinds.STORAGE_S3_PORT}"
+            ports = (*ports, Port(p.local_storage_port, kinds.STORAGE_S3_PORT, "127.0.0.1"))
+        elif not p.local and p.storage_host:
+            storage_site = p.storage_host
+        if storage_site:
+            storage = Route(kinds.STORAGE_NAME, kinds.STORAGE_S3_PORT)
     metrics = None
     if p.monitoring:
         # Not among the proxy's dependencies: the app neither waits for its
@@ -105,6 +118,8 @@ def build_stack(p: StackParams) -> Rendered:
         mta_sts_host=p.mta_sts.host if p.mta_sts else "",
         backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
         metrics=metrics,
+        storage=storage,
+        storage_site=storage_site,
     )
     caddyfile = render_caddyfile(site)
     served: dict[str, str] = {}
@@ -116,6 +131,7 @@ def build_stack(p: StackParams) -> Rendered:
     if p.backup_status_dir:
         proxy_mounts.append(Mount(p.backup_status_dir, BACKUP_STATUS_ROOT, read_only=True))
     upstreams = {r.upstream for r in app.routes} | ({mail_ui.upstream} if mail_ui else set())
+    upstreams |= {storage.upstream} if storage else set()
     # The proxy also waits for one-shot setup jobs: besides ordering, this is
     # what lets `docker compose up --wait` accept a job that exited with 0.
     jobs = {s.name: Condition.COMPLETED for s in services if s.role is Role.JOB}

@@ -25,6 +25,7 @@ from mailstack.config.rules.stack import (
     target_matches_environment,
     throwaway_marks,
 )
+from mailstack.config.rules.storage import storage
 
 ConfigRule = Callable[[StackConfig], list[Problem]]
 """A cross-field check of the whole config (not a firewall or policy rule)."""
@@ -46,6 +47,7 @@ RULES: list[ConfigRule] = [
     spf,
     dkim,
     dns_names,
+    storage,
 ]
 
 __all__ = ["RULES", "ConfigRule", "stack_name_matches_environment"]

@@ -45,7 +45,10 @@ STANDINS = (
     Standin("caddy", (kinds.CADDY.ref,)),
     Standin("postgres", (kinds.POSTGRES.ref,)),
     Standin("redis", (kinds.REDIS.ref,)),
-    Standin("minio", (kinds.MINIO.ref, kinds.MINIO_CLIENT.ref)),
+    # Under its own name too: the stand-in renaming drops the official one.
+    Standin(
+        "seaweedfs", (kinds.SEAWEEDFS.ref, f"mailstack-standin/seaweedfs:{kinds.SEAWEEDFS.tag}")
+    ),
     Standin("mailpit", (kinds.MAILPIT.ref,)),
     Standin("node-exporter", (kinds.NODE_EXPORTER.ref,)),
     Standin("listmonk", (presets.LISTMONK.ref,), {"VERSION": presets.LISTMONK.tag}),
