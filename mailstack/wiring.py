@@ -8,6 +8,8 @@ calls `deploy`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -29,7 +31,7 @@ from components.services import kinds
 from components.services.deploy import ComposeStack, ServicesArgs
 from components.services.model import Project, Secret
 from components.services.presets import AppParams, Relay
-from components.services.stack import MtaSts, StackParams
+from components.services.stack import MtaSts, StackParams, build_stack, image_refs
 from mailstack.config import StackConfig
 from mailstack.config.rules.storage import runs_storage
 from mailstack.config.secret_env import SECRET_ENV_KEY
@@ -149,12 +151,29 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         storage_host="" if local else _storage_host(config),
         local_storage_port=config.services.local_storage_port if local else 0,
     )
+    if not local and config.app.pin_digests:
+        stack = replace(stack, digests=_digests(config, stack))
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
     for name in config.secrets.names(SECRET_ENV_KEY):
         secrets[f"{SECRET_ENV_KEY}.{name}"] = config.secrets.member(SECRET_ENV_KEY, name)
     return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
+
+
+def _digests(config: StackConfig, stack: StackParams) -> Mapping[str, str]:
+    """The digest each image's tag points to now (a data source: runs at preview)."""
+    # Imported here so the local stack never loads pulumi_docker.
+    from components.images import RegistryLogin, resolve_digests
+
+    login = None
+    if config.app.image_registry and config.secrets.has("imageRegistryPassword"):
+        login = RegistryLogin(
+            config.app.image_registry,
+            config.app.image_registry_username,
+            config.secrets.get("imageRegistryPassword"),
+        )
+    return resolve_digests(image_refs(build_stack(stack).project), login)
 
 
 def _storage_host(config: StackConfig) -> str:

@@ -384,6 +384,21 @@ class AppSection(Section):
         "`web-api` only: healthcheck of the web front end, like `appHealthCommand`. "
         "Empty: `wget` on `/` at `appWebPort` (the image must ship `wget`).",
     )
+    pin_digests: bool = key(
+        "pinImageDigests",
+        True,
+        "Servers: resolve every image's tag to its digest at preview (a moved tag shows "
+        "in the diff) and deploy by that digest. The `local` stack runs what its engine has.",
+    )
+    image_registry: str = key(
+        "imageRegistry",
+        "",
+        "Registry host of private images and of images mailstack builds, e.g. `ghcr.io` "
+        "(with `imageRegistryUsername` and the secret `imageRegistryPassword`).",
+        pattern=r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?)?$",
+        example="ghcr.io",
+    )
+    image_registry_username: str = key("imageRegistryUsername", "", "User name at `imageRegistry`.")
     env: list[EnvAssignment] = key(
         "appEnv",
         [],
@@ -522,6 +537,13 @@ class SecretKeys(Section):
         secret=True,
     )
 
+    image_registry_password: str = key(
+        "imageRegistryPassword",
+        "",
+        "Password or token for `imageRegistry` (GHCR: a token with `read:packages`, and "
+        "`write:packages` when mailstack builds images).",
+        secret=True,
+    )
     smtp_password: str = key(
         "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
     )
