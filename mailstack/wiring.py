@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -30,14 +31,19 @@ from components.mail_records import DmarcParams, MailRecordParams, SesParams, mt
 from components.services import kinds
 from components.services.deploy import ComposeStack, ServicesArgs
 from components.services.model import Project, Secret
-from components.services.presets import AppParams, Relay
+from components.services.presets import MAILWIZZ_SOURCE_DIR, AppParams, Relay
 from components.services.stack import MtaSts, StackParams, build_stack, image_refs
 from mailstack.config import StackConfig
 from mailstack.config.rules.storage import runs_storage
 from mailstack.config.secret_env import SECRET_ENV_KEY
 
+REPO = Path(__file__).resolve().parent.parent
+"""The project's root (`appImageBuild` is a directory in it)."""
+
 if TYPE_CHECKING:
     from components.dns import MailDomainArgs
+    from components.host_prep import SourceArchive
+    from components.images import RegistryLogin
     from components.server import HardenedServerArgs
 
 
@@ -73,8 +79,9 @@ def server_args(config: StackConfig, layout: HostLayout | None = None) -> Harden
     )
 
 
-def services_args(config: StackConfig, host: Host) -> ServicesArgs:
-    """Map the stack's config to the services' Args."""
+def services_args(config: StackConfig, host: Host, built_image: str = "") -> ServicesArgs:
+    """Map the stack's config to the services' Args (`built_image`: the app image
+    the program built, which replaces `appImage`)."""
     local = config.is_local
     if config.mail.relay is MailRelay.SINK:
         relay = Relay(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_SMTP_PORT, starttls=False)
@@ -97,7 +104,7 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     )
     app = AppParams(
         preset=config.app.preset,
-        image=config.app.image,
+        image=built_image or config.app.image,
         port=config.app.port,
         health_path=config.app.health_path,
         admin_paths=tuple(config.app.admin_paths),
@@ -152,7 +159,9 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
         local_storage_port=config.services.local_storage_port if local else 0,
     )
     if not local and config.app.pin_digests:
-        stack = replace(stack, digests=_digests(config, stack))
+        # A built image is pinned by its content tag: the registry has no
+        # digest for it before the first `up` pushes it.
+        stack = replace(stack, digests=_digests(config, stack, skip=built_image))
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
@@ -161,19 +170,13 @@ def services_args(config: StackConfig, host: Host) -> ServicesArgs:
     return ServicesArgs(host=host, stack=stack, config_secrets=secrets)
 
 
-def _digests(config: StackConfig, stack: StackParams) -> Mapping[str, str]:
+def _digests(config: StackConfig, stack: StackParams, skip: str = "") -> Mapping[str, str]:
     """The digest each image's tag points to now (a data source: runs at preview)."""
     # Imported here so the local stack never loads pulumi_docker.
-    from components.images import RegistryLogin, resolve_digests
+    from components.images import resolve_digests
 
-    login = None
-    if config.app.image_registry and config.secrets.has("imageRegistryPassword"):
-        login = RegistryLogin(
-            config.app.image_registry,
-            config.app.image_registry_username,
-            config.secrets.get("imageRegistryPassword"),
-        )
-    return resolve_digests(image_refs(build_stack(stack).project), login)
+    refs = [r for r in image_refs(build_stack(stack).project) if r != skip]
+    return resolve_digests(refs, _registry_login(config))
 
 
 def _storage_host(config: StackConfig) -> str:
@@ -318,7 +321,8 @@ def deploy(config: StackConfig) -> None:
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
-    services = ComposeStack("services", services_args(config, host))
+    services_host, built_image = _prepare_host(config, host)
+    services = ComposeStack("services", services_args(config, services_host, built_image))
     backup = None
     if config.backup.enabled and not config.is_local:
         backup = Backup("backup", backup_args(config, host, services.project))
@@ -335,6 +339,59 @@ def deploy(config: StackConfig) -> None:
         pulumi.export("metricsUrl", services.metrics_url)
     # The URL the throwaway smoke test and monitors probe.
     pulumi.export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))
+
+
+def _registry_login(config: StackConfig) -> RegistryLogin | None:
+    """Credentials for the registry of private and built images, when configured."""
+    from components.images import RegistryLogin
+
+    registry = config.app.image_registry or config.app.image_repository.split("/", 1)[0]
+    if not registry or not config.secrets.has("imageRegistryPassword"):
+        return None
+    return RegistryLogin(
+        registry, config.app.image_registry_username, config.secrets.get("imageRegistryPassword")
+    )
+
+
+def _prepare_host(config: StackConfig, host: Host) -> tuple[Host, str]:
+    """Build the app image, log the host in to the registry, deliver MailWizz's
+    source: the host the services deploy on waits for all of it. Returns that
+    host and the built image's ref ('' when nothing is built)."""
+    login = None if config.is_local else _registry_login(config)
+    ready: list[pulumi.Resource] = []
+    built = ""
+    if config.app.image_build:
+        # Imported here: only stacks that build load pulumi_docker_build.
+        from components.app_image import AppImage, AppImageArgs
+
+        context = REPO / config.app.image_build
+        name = context.name
+        repository = (
+            f"{config.app.image_repository}/{name}"
+            if login is not None
+            else f"mailstack-local/{name}"
+        )
+        platform = "linux/arm64" if config.server.type.startswith("cax") else "linux/amd64"
+        image = AppImage("app-image", AppImageArgs(context, repository, login, platform))
+        built = image.ref
+        ready.append(image.image)
+    archives: tuple[SourceArchive, ...] = ()
+    if config.app.mailwizz_archive_sha256:
+        from components.host_prep import SourceArchive
+
+        archives = (
+            SourceArchive(
+                config.secrets.get("mailwizzArchiveUrl"),
+                config.app.mailwizz_archive_sha256,
+                f"{host.layout.compose_dir}/{MAILWIZZ_SOURCE_DIR}",
+            ),
+        )
+    if login is not None or archives:
+        from components.host_prep import HostPrep, HostPrepArgs
+
+        prep = HostPrep("host-prep", HostPrepArgs(host, login, archives))
+        ready.extend(prep.steps)
+    return replace(host, ready=(*host.ready, *ready)), built
 
 
 def _server(config: StackConfig, layout: HostLayout) -> Host:

@@ -399,6 +399,32 @@ class AppSection(Section):
         example="ghcr.io",
     )
     image_registry_username: str = key("imageRegistryUsername", "", "User name at `imageRegistry`.")
+    image_repository: str = key(
+        "imageRepository",
+        "",
+        "Where images mailstack builds are pushed, e.g. `ghcr.io/acme/mailstack` (the "
+        "registry is its host; credentials `imageRegistryUsername`/`imageRegistryPassword`).",
+        pattern=r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)+)?$",
+        example="ghcr.io/acme/mailstack",
+    )
+    image_build: str = key(
+        "appImageBuild",
+        "",
+        "Build the app image from this directory of the repo (its Dockerfile), push it to "
+        "`imageRepository` and run it, e.g. `assets/images/mailwizz-php` for MailWizz's "
+        "PHP-FPM with its extensions. Instead of `appImage`.",
+        pattern=r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*)?$",
+        example="assets/images/mailwizz-php",
+    )
+    mailwizz_archive_sha256: str = key(
+        "mailwizzArchiveSha256",
+        "",
+        "`mailwizz` only: SHA-256 of the licensed source zip at the secret "
+        "`mailwizzArchiveUrl`; the server downloads it, checks it and unpacks it into "
+        "the project's `mailwizz/` directory (again when this changes).",
+        pattern=r"^([0-9a-f]{64})?$",
+        example="<64 hex digits from `sha256sum mailwizz.zip`>",
+    )
     env: list[EnvAssignment] = key(
         "appEnv",
         [],
@@ -537,6 +563,14 @@ class SecretKeys(Section):
         secret=True,
     )
 
+    mailwizz_archive_url: HttpsUrl = key(
+        "mailwizzArchiveUrl",
+        "",
+        "https URL of the MailWizz source zip (a secret: a licensed download link is a "
+        "credential); with `mailwizzArchiveSha256`.",
+        secret=True,
+        example="https://files.example.com/mailwizz-2.6.0.zip",
+    )
     image_registry_password: str = key(
         "imageRegistryPassword",
         "",

@@ -16,7 +16,7 @@ from mailstack.config.rules.access import (
     server_reachable,
     tailscale,
 )
-from mailstack.config.rules.app import app, app_data, app_env
+from mailstack.config.rules.app import app, app_data, app_env, app_images
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
 from mailstack.config.rules.names import dns_names
@@ -42,6 +42,7 @@ RULES: list[ConfigRule] = [
     app,
     app_env,
     app_data,
+    app_images,
     dns,
     throwaway_marks,
     spf,
