@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
-from common.enums import MailRelay
+from common.enums import AppPreset, MailRelay
 from common.layout import HostLayout
 from components.backup import (
     Backup,
@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 """The project's root (`appImageBuild` is a directory in it)."""
 
 if TYPE_CHECKING:
-    from components.dns import MailDomainArgs
+    from components.dns import MailDomain, MailDomainArgs
     from components.host_prep import SourceArchive
     from components.images import RegistryLogin
     from components.server import HardenedServerArgs
@@ -120,6 +120,7 @@ def services_args(config: StackConfig, host: Host, built_image: str = "") -> Ser
         web_port=config.app.web_port,
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
+        ses_feedback=_ses_feedback_url(config) != "",
         env=dict(a.split("=", 1) for a in config.app.env),
         secret_env={
             name: Secret("config", f"{SECRET_ENV_KEY}.{name}")
@@ -404,16 +405,54 @@ def _server(config: StackConfig, layout: HostLayout) -> Host:
     pulumi.export("serverId", server.server_id)
     pulumi.export("sshCommand", server.ssh_command)
     pulumi.export("dataDir", server.data_dir)
+    mail_domain = None
     if config.uses_dns:
-        _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+        mail_domain = _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+    if config.mail.ses_as_code:
+        _ses(config, mail_domain)
     return server.host
+
+
+def _ses_feedback_url(config: StackConfig) -> str:
+    """Where SES's bounces and complaints go: listmonk's SES webhook, else nowhere."""
+    if not config.mail.ses_as_code or config.app.preset is not AppPreset.LISTMONK:
+        return ""
+    return f"https://{config.domain.app_host}/webhooks/service/ses"
+
+
+def _ses(config: StackConfig, mail_domain: MailDomain | None) -> None:
+    # Imported here: only stacks that manage SES load pulumi_aws.
+    from components.ses import OwnDkim, SesArgs, SesDomain
+
+    dkim = None
+    if mail_domain is not None and mail_domain.dkim_signing is not None:
+        dkim = OwnDkim(
+            mail_domain.dkim_selector or "",
+            mail_domain.dkim_signing.apply(lambda s: s["privateKeyPem"]),
+        )
+    ses = SesDomain(
+        "ses",
+        SesArgs(
+            region=config.mail.ses_region,
+            domain=config.domain.domain,
+            mail_from_domain=config.ses_mail_from,
+            dkim=dkim,
+            feedback_url=_ses_feedback_url(config),
+            name=f"mailstack-{pulumi.get_stack()}",
+        ),
+    )
+    pulumi.export("sesConfigurationSet", ses.configuration_set)
+    pulumi.export("sesFeedbackTopicArn", ses.feedback_topic_arn)
+    if dkim is None:
+        # Easy DKIM: set these as `sesDkimTokens`; DNS then publishes their CNAMEs.
+        pulumi.export("sesDkimTokens", ses.dkim_tokens)
 
 
 def _mail_dns(
     config: StackConfig,
     server_ipv4: pulumi.Input[str],
     server_ipv6: pulumi.Input[str] | None,
-) -> None:
+) -> MailDomain:
     # Imported here: the local stack must never load pulumi_cloudflare.
     from components.dns import MailDomain
 
@@ -423,3 +462,4 @@ def _mail_dns(
     if mail_domain.dkim_signing is not None:
         # Secret: `make ses-dkim` reads it to hand the key to SES (BYODKIM).
         pulumi.export("dkimSigning", mail_domain.dkim_signing)
+    return mail_domain

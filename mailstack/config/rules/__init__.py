@@ -18,7 +18,7 @@ from mailstack.config.rules.access import (
 )
 from mailstack.config.rules.app import app, app_data, app_env, app_images
 from mailstack.config.rules.backup import backups
-from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
+from mailstack.config.rules.mail import dkim, dns, mail_relay, ses_as_code, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
     stack_name_matches_environment,
@@ -49,6 +49,7 @@ RULES: list[ConfigRule] = [
     dkim,
     dns_names,
     storage,
+    ses_as_code,
 ]
 
 __all__ = ["RULES", "ConfigRule", "stack_name_matches_environment"]

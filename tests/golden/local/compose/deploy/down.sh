@@ -7,7 +7,7 @@ if [ -e .keep-running ]; then
   rm -f .keep-running
   exit 0
 fi
-if [ "$(cat .files-generation 2>/dev/null)" != '2399cdac10cf8186' ]; then
+if [ "$(cat .files-generation 2>/dev/null)" != '8bfe57054223d4d9' ]; then
   # A newer files step (a new server, connection or files) wrote the project.
   exit 0
 fi
