@@ -1,6 +1,7 @@
 """Offline synth: write everything `pulumi up` would send into build/<stack>/.
 
     python -m tools.synth --stack prod [--out build]
+    python -m tools.synth --stack-file examples/selfmx.yaml   # -> build/selfmx
 
 Runs the program under the mock engine (no credentials, no Pulumi CLI) and
 writes resources.json, outputs.json, graph.mmd (and graph.svg when graphviz is
@@ -129,8 +130,8 @@ def write_build(run: Run, out: Path) -> list[Path]:
     return written
 
 
-def synth(stack: str, out_dir: Path, root: Path = ROOT) -> Run:
-    config, secret_keys = read_stack_config(stack, root)
+def synth(stack: str, out_dir: Path, root: Path = ROOT, stack_file: Path | None = None) -> Run:
+    config, secret_keys = read_stack_config(stack, root, stack_file)
     with_placeholder_secrets(config, secret_keys)
     run = run_program(stack, config, secret_keys, root=root)
     write_build(run, out_dir / stack)
@@ -143,16 +144,24 @@ def main(argv: list[str]) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stack", required=True, help="stack name, e.g. local, dev, prod")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="stack name, e.g. local, dev, prod")
+    which.add_argument(
+        "--stack-file",
+        type=Path,
+        help="a stack file elsewhere, e.g. examples/selfmx.yaml (the stack is named after it)",
+    )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "build", help="output folder (default: build/)"
     )
     args = parser.parse_args(argv)
-    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
-        print(f"no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
+    stack_file = args.stack_file or ROOT / f"Pulumi.{args.stack}.yaml"
+    args.stack = args.stack or stack_file.stem.removeprefix("Pulumi.")
+    if not stack_file.exists():
+        print(f"no stack file {stack_file}", file=sys.stderr)
         return 2
     try:
-        run = synth(args.stack, args.out)
+        run = synth(args.stack, args.out, stack_file=stack_file)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
