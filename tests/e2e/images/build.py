@@ -32,6 +32,8 @@ NEXT_LISTMONK = f"{presets.LISTMONK.name}:v5.0.4"
 """A second app tag: the e2e update test deploys it over the pinned one."""
 BROKEN_LISTMONK = f"{presets.LISTMONK.name}:v5.0.5-broken"
 """An app tag that never turns healthy: the failed-update test deploys it."""
+ENV_APP = "mailstack-standin/env-app:1"
+"""An app that reports its environment, Redis and S3 wiring (the seed-system e2e tests)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ STANDINS = (
         "seaweedfs", (kinds.SEAWEEDFS.ref, f"mailstack-standin/seaweedfs:{kinds.SEAWEEDFS.tag}")
     ),
     Standin("mailpit", (kinds.MAILPIT.ref,)),
+    Standin("env-app", (ENV_APP,)),
     Standin("node-exporter", (kinds.NODE_EXPORTER.ref,)),
     Standin("listmonk", (presets.LISTMONK.ref,), {"VERSION": presets.LISTMONK.tag}),
     Standin("listmonk", (NEXT_LISTMONK,), {"VERSION": "v5.0.4"}),
