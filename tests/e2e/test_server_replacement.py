@@ -50,7 +50,14 @@ import yaml
 from common.layout import SERVER_DATA_DIR as DATA_DIR
 from components.server import USER_DATA_ARTIFACT
 from tests.conftest import stack_config
-from tests.e2e.test_cloudinit_hardening import ADMIN, _image_tag, _keygen, _run, _seed
+from tests.e2e.test_cloudinit_hardening import (
+    ADMIN,
+    _image_tag,
+    _keygen,
+    _run,
+    _seed,
+    wait_for_boot,
+)
 from tools.fakes import fake_outputs
 from tools.harness import SECRET_SIG, run_program
 
@@ -179,14 +186,10 @@ def _boot(site: Site, name: str) -> Host:
         "-v", f"{site.volume}:{DATA_DIR}",
         _image_tag(),
     )  # fmt: skip
-    host = Host(site, name)
-    host.exec(
-        "bash", "-c",
-        "until systemctl is-system-running --wait >/dev/null 2>&1 || "
-        "systemctl show -P ActiveState cloud-final.service | grep -qx -e active -e failed; "
-        "do sleep 1; done; cloud-init status --wait >/dev/null || true",
-    )  # fmt: skip
-    return host
+    # The same wait as the hardening test's: systemctl's --wait hangs when
+    # needrestart re-executes systemd during the first boot.
+    wait_for_boot(name)
+    return Host(site, name)
 
 
 @pytest.fixture(scope="module")
