@@ -80,7 +80,7 @@ synth-all: setup ## Synth every committed stack
 golden: setup ## Rewrite tests/golden/ from a fresh synth of every stack and image (review the diff)
 	$(PY) -m tests.artifacts.golden
 
-docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
+docs: setup ## Regenerate Pulumi.yaml's config block, docs/config.md and docs/outputs.md
 	$(PY) -m tools.docs
 
 local: STACK = local

@@ -16,7 +16,7 @@ keys. The token must be one of the project that holds the throwaway servers
 Then, with CLOUDFLARE_API_TOKEN set, it deletes the Cloudflare DNS records of
 each throwaway it cleared completely, in dev's zone (`cloudflareZoneId` and
 `domain` of Pulumi.dev.yaml): only records named `<stack>.<dev domain>` or a
-name under it that carry the program's comment (mailstack/throwaway_dns.py),
+name under it that carry the program's comment (tools/throwaway_dns.py),
 so a new stack of the same name can create them again.
 
 Then, with PULUMI_BACKEND_URL set (and the state bucket's credentials), it
