@@ -66,13 +66,18 @@ def _engine_urns(run: Run) -> tuple[dict[str, str], dict[str, str]]:
     return current, matched
 
 
+def lost_urns(run: Run) -> list[str]:
+    """The URNs of the deployed stack that no registration of `run` matches."""
+    _, matched = _engine_urns(run)
+    deployed = (URNS / f"{run.stack}.txt").read_text().split()
+    assert deployed
+    return [urn for urn in deployed if urn not in matched.values()]
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_deployed_urn_is_kept_or_aliased(stack: str, stack_runs: dict[str, Run]) -> None:
     run = stack_runs[stack]
-    _, matched = _engine_urns(run)
-    deployed = (URNS / f"{stack}.txt").read_text().split()
-    assert deployed
-    lost = [urn for urn in deployed if urn not in matched.values()]
+    lost = lost_urns(run)
     assert not lost, f"would be replaced (no URN or alias matches): {lost}"
     # The renamed components do carry their old type tokens.
     if stack != "local":
