@@ -269,7 +269,8 @@ def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, obje
         "restoreCommand": backup.restore_command,
         "stale": f"statusCommand exits 1 unless fresh: 'backup STALE' when the last success "
         f"is older than {b.max_age_hours}h or there is none, 'backup FAILED' when a backup or "
-        "check failed since; status.state is that as of the last time the backup units were installed; Prometheus: "
+        "check failed since; status.state is that as of the last time the backup units "
+        "were installed; Prometheus: "
         f"time() - mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
     }
 
