@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,6 @@ from tests.conftest import RunStack, stack_config
 from tests.unit.test_urns import lost_urns
 from tools.harness import MailstackMocks, RecordingMonitor, run_program
 
-URNS = Path(__file__).parent / "urns"
 THREE = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
 
 
