@@ -29,6 +29,15 @@ of the services runs before the volume is mounted; B has /etc/mailstack, the
 backup scripts, units and timers, the timers are active, and the restic
 repository A initialised on the volume is taken up again by B.
 
+This test found that the first boot leaves the mount point root-owned
+(0751) while the services' files step writes its project there as the deploy
+user, without sudo ("Permission denied" on a real server). The wait step now
+hands the deploy user its folders on the volume (`compose`, `volumes`); the
+test checks the user still cannot write elsewhere on the mount point. Once
+the services' steps ran on a real engine, it found that the deploy user was
+not in the `docker` group, so the image pull and every deploy step failed
+("permission denied ... docker.sock"); the user data now puts it there.
+
 Images: the compose file names them under `MIRROR` (a registry that does not
 exist). The stand-ins (`mailstack-standin/...`, tests/e2e/images) are loaded
 into each host's engine and tagged there with those names, so the pull step
