@@ -178,7 +178,11 @@ def render_user_data(params: CloudInitParams) -> str:
                 # cloud-init writes the name into a sudoers rule as it is.
                 "name": encode.sudoers_user(params.access.admin_user),
                 "gecos": "mailstack admin",
-                "groups": ["sudo"],
+                # The deploy steps run `docker` as this user, without sudo (the
+                # local stack runs the same scripts as the local user). The
+                # group is root-equivalent, as the sudo rule below already is.
+                # cloud-init creates it if the engine's package has not yet.
+                "groups": ["sudo", "docker"],
                 "shell": "/bin/bash",
                 # Key-only logins have no password to type; automation needs sudo -n.
                 "sudo": "ALL=(ALL) NOPASSWD:ALL",

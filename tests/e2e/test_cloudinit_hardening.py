@@ -85,8 +85,13 @@ def _synth(admin_keys: list[str], cidrs: list[str], deploy_public_key: str) -> t
     return user_data, access
 
 
-def _seed(user_data: str) -> str:
-    """The rendered user data minus what cannot run in a container (see NOT_RUN)."""
+def _seed(user_data: str, *, engine: bool = False) -> str:
+    """The rendered user data minus what cannot run in a container (see NOT_RUN).
+
+    With `engine`, for a host image that has Debian's docker.io preinstalled
+    (cloudinit-docker-host), the `docker` step runs: only the packages and the
+    apt source of Docker's repository are cut.
+    """
     doc: dict[str, Any] = yaml.safe_load(user_data)
     assert set(DOCKER_PACKAGES) <= set(doc["packages"])
     doc["packages"] = [p for p in doc["packages"] if p not in DOCKER_PACKAGES]
@@ -95,7 +100,8 @@ def _seed(user_data: str) -> str:
     ((runner, *steps),) = doc["runcmd"]
     assert runner == f"{STEPS_DIR}/firstboot.sh"
     assert {"docker", "volume"} <= set(steps)
-    doc["runcmd"] = [[runner, *(step for step in steps if step not in ("docker", "volume"))]]
+    cut = ("volume",) if engine else ("docker", "volume")
+    doc["runcmd"] = [[runner, *(step for step in steps if step not in cut)]]
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
 
 

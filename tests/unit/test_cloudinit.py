@@ -74,6 +74,8 @@ def test_admin_user_has_keys_sudo_and_no_password() -> None:
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop"
     ]
     assert "sudo" in user["groups"]
+    # The services' deploy steps run `docker` as this user, without sudo.
+    assert "docker" in user["groups"]
     assert doc["disable_root"] is True and doc["ssh_pwauth"] is False
 
 
