@@ -110,6 +110,11 @@ def _deploy(service: Service, topology: Topology) -> dict[str, Any]:
         deploy = {"mode": "replicated", "replicas": replicas}
         if replicas > 1:
             placement["preferences"] = [{"spread": "node.id"}]
+    # Each task's own address in the service's DNS name, as compose gives each
+    # container's: the proxy's upstream policy (Caddyfile.j2) retries a failed
+    # dial on another task, which is what keeps a rolling update and a lost node
+    # from failing requests. A virtual IP would hide the tasks behind IPVS.
+    deploy["endpoint_mode"] = "dnsrr"
     deploy["placement"] = placement
     limits = service.limits
     deploy["resources"] = {
