@@ -5,18 +5,19 @@ runs it). `mailstack:services:SwarmProject`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pulumi
 import pulumi_random as random
 
+from common import encode
 from common.artifacts import publish
 from common.topology import Role as NodeRole
 from components.services.compose import env_file_path
 
-# The same secret plumbing as the compose deploy: one rendering of env files.
-from components.services.deploy import ComposeProjectArgs, _env_file, _secrets
-from components.services.model import Role, Secret
+# The same secrets as the compose deploy (one password per random secret).
+from components.services.deploy import ComposeProjectArgs, _secrets
+from components.services.model import Role, Secret, Service
 from components.services.monitoring import GRAFANA_PASSWORD
 from components.services.project import build_project
 from components.services.steps import _numeric_user
@@ -91,6 +92,22 @@ class SwarmProject(pulumi.ComponentResource):
             value(GRAFANA_PASSWORD) if "grafana" in {s.name for s in project.services} else None
         )
         self.register_outputs({"appUrl": self.app_url})
+
+
+def _env_file(
+    service: Service, value: Callable[[Secret], pulumi.Output[str]]
+) -> pulumi.Output[str]:
+    """The service's env file as `docker stack deploy` reads it (not compose's format:
+    the CLI keeps quotes as part of the value)."""
+    names = sorted(service.secret_env)
+    values = pulumi.Output.all(*(value(service.secret_env[n]) for n in names))
+    return pulumi.Output.secret(
+        values.apply(
+            lambda resolved: "".join(
+                f"{encode.cli_env_file_line(n, v)}\n" for n, v in zip(names, resolved, strict=True)
+            )
+        )
+    )
 
 
 def _sorted(dirs: Mapping[NodeRole, Mapping[str, str]]) -> dict[NodeRole, dict[str, str]]:

@@ -6,12 +6,15 @@ off, since backups are not built for multi-node stacks (refused, tested here).
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from common.encode import UnencodableError, cli_env_file_line
 from common.topology import Role
 from components.swarm_steps import (
     render_engine_step,
@@ -208,3 +211,23 @@ def test_the_join_token_never_reaches_a_command_line() -> None:
     assert "docker swarm join" not in script
     assert "--token" not in script
     assert '"$token"' in script and "token=$(cat)" in script
+
+
+def test_swarm_env_files_are_in_the_docker_cli_format(three: Run) -> None:
+    """`docker stack deploy` reads env files as `docker run --env-file` does: a
+    compose-style quote would become part of the password."""
+    bundle = three.named("swarm-stack").inputs["stdin"]
+    assert mask_secrets(bundle) != bundle
+    lines = [line.split(" ") for line in bundle["value"].splitlines()]
+    assert lines and all(path.startswith("env/") for path, _ in lines)
+    for _, data in lines:
+        for entry in base64.b64decode(data).decode().splitlines():
+            name, _, value = entry.partition("=")
+            assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and value
+            assert not value.startswith(("'", '"')), entry
+
+
+def test_a_line_break_cannot_reach_a_swarm_env_file() -> None:
+    with pytest.raises(UnencodableError):
+        cli_env_file_line("SMTP_PASSWORD", "a\nB=c")
+    assert cli_env_file_line("SMTP_PASSWORD", 'it\'s "x"') == 'SMTP_PASSWORD=it\'s "x"'
