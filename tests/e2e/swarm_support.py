@@ -155,6 +155,8 @@ class RequestLoop:
     ip: str
     path: str = "/health"
     results: list[tuple[float, bool]] = field(default_factory=list)
+    slowest: float = 0.0
+    """The longest a successful request took (seconds)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -165,6 +167,8 @@ class RequestLoop:
                 ok = https(self.ip, self.path) == 200
             except OSError:
                 ok = False
+            if ok:
+                self.slowest = max(self.slowest, time.monotonic() - start)
             self.results.append((start, ok))
             if not ok:
                 time.sleep(0.05)

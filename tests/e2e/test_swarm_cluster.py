@@ -211,7 +211,7 @@ def test_a_rolling_update_fails_no_request(cluster: Cluster) -> None:
     )
     print(
         f"\nrolling update: {len(loop.results)} requests, {loop.failed} failed, "
-        f"stack step {took:.0f}s"
+        f"slowest {loop.slowest:.2f}s, stack step {took:.0f}s"
     )
     assert image.strip().startswith(standin(NEXT_LISTMONK))
     assert len(loop.results) > 50
@@ -231,7 +231,7 @@ def test_the_app_keeps_serving_without_one_app_nodes_engine(cluster: Cluster) ->
     late = [ok for start, ok in loop.results if start > loop.results[-1][0] - 10]
     print(
         f"\nfailover: {len(loop.results)} requests, {loop.failed} failed, "
-        f"longest failing run {gap:.2f}s"
+        f"longest failing run {gap:.2f}s, slowest success {loop.slowest:.2f}s"
     )
     assert late and all(late), "the app does not serve from the remaining app node"
 
