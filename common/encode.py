@@ -172,6 +172,17 @@ def env_file_line(name: str, value: str) -> str:
     return f'{name}="' + "".join(_ENV_ESCAPES.get(c, c) for c in value) + '"'
 
 
+def cli_env_file_line(name: str, value: str) -> str:
+    """`NAME=value` for the Docker CLI's `--env-file` format, which `docker stack
+    deploy` reads `env_file` with: no quotes and no escapes (a quote would be part
+    of the value), so a line break cannot be carried at all."""
+    if not _ENV_NAME.fullmatch(name):
+        raise UnencodableError(f"not an environment variable name: {name!r}")
+    if "\x00" in value or line_breaking(value):
+        raise UnencodableError(f"{name}: a Swarm env file cannot carry a line break or NUL")
+    return f"{name}={value}"
+
+
 # --- DNS TXT --------------------------------------------------------------------------
 
 TXT_STRING_MAX = 255

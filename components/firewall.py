@@ -82,3 +82,23 @@ def inbound_rules(
     for rule in rules:
         merged.setdefault(rule.key, rule)
     return merged
+
+
+SWARM_PORTS: tuple[tuple[Literal["tcp", "udp"], int, str], ...] = (
+    ("tcp", 2377, "Swarm cluster management"),
+    ("tcp", 7946, "Swarm node communication"),
+    ("udp", 7946, "Swarm node communication"),
+    ("udp", 4789, "Swarm overlay network data (VXLAN)"),
+)
+
+
+def swarm_rules(private_subnet: str) -> dict[str, FirewallRule]:
+    """Swarm's ports, from the private subnet only, for the host's UFW.
+
+    Hetzner's cloud firewall does not filter private-network traffic, so these
+    live in UFW alone; the public side never opens them.
+    """
+    return {
+        f"in-{protocol}-{port}-private": FirewallRule(protocol, port, (private_subnet,), what)
+        for protocol, port, what in SWARM_PORTS
+    }

@@ -61,6 +61,7 @@ def run_step(
     triggers: Sequence[pulumi.Input[str]] = (),
     after: Sequence[pulumi.Resource] = (),
     secret_stdin: bool = False,
+    secret_stdout: bool = False,
     delete_before_replace: bool = False,
     starts_nothing: bool = False,
     parent: pulumi.Resource,
@@ -74,6 +75,7 @@ def run_step(
     `starts_nothing` is for steps that only write files or pull images: they
     wait for `host.booted` only, side by side with the access step, since
     nothing they do runs before a step that waits for `ready` starts it.
+    `secret_stdout` is for steps that print a secret (the Swarm join tokens).
     """
     all_triggers = [*([host.identity] if host.identity is not None else []), *triggers]
     ready = host.booted if starts_nothing and host.booted is not None else host.ready
@@ -81,7 +83,11 @@ def run_step(
         parent=parent,
         depends_on=[*ready, *after],
         delete_before_replace=delete_before_replace or None,
-        additional_secret_outputs=["stdin"] if secret_stdin else None,
+        additional_secret_outputs=[
+            *(["stdin"] if secret_stdin else []),
+            *(["stdout"] if secret_stdout else []),
+        ]
+        or None,
     )
     if host.connection is None:
         return command.local.Command(

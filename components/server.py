@@ -81,6 +81,11 @@ class HardenedServerArgs:
     """When unattended upgrades may reboot (HH:MM, UTC)."""
     tailscale_auth_key: pulumi.Output[str] | None = None
     """A Tailscale auth key (secret) to join the tailnet with; None: no Tailscale."""
+    private_rules: Mapping[str, FirewallRule] = field(default_factory=dict)
+    """Rules for private-network traffic (a Swarm node's ports): UFW only, since
+    Hetzner's cloud firewall does not filter the private network."""
+    artifact_prefix: str = ""
+    """Where this server's artifacts go under build/<stack>/ (one folder per node)."""
 
     @property
     def slug(self) -> str:
@@ -96,7 +101,7 @@ class HardenedServerArgs:
         return AccessParams(
             admin_user=self.admin_user,
             ssh_public_keys=(*self.admin_ssh_keys, deploy_public_key.strip()),
-            rules=self.rules,
+            rules={**self.rules, **self.private_rules},
             admin_cidrs=self.admin_cidrs,
             tailscale=self.tailscale_auth_key is not None,
         )
@@ -246,7 +251,7 @@ class HardenedServer(pulumi.ComponentResource):
         user_data = pulumi.Output.all(deploy_key.public_key_openssh, volume.id).apply(
             lambda values: render_user_data(args.cloud_init(values[0], values[1]))
         )
-        artifacts.publish(USER_DATA_ARTIFACT, user_data)
+        artifacts.publish(f"{args.artifact_prefix}{USER_DATA_ARTIFACT}", user_data)
 
         server = hcloud.Server(
             f"{name}-server",
@@ -310,7 +315,7 @@ class HardenedServer(pulumi.ComponentResource):
         access_command = deploy_key.public_key_openssh.apply(
             lambda key: access_step_command(render_access_script(args.access(key)))
         )
-        artifacts.publish(ACCESS_ARTIFACT, access_command, 0o755)
+        artifacts.publish(f"{args.artifact_prefix}{ACCESS_ARTIFACT}", access_command, 0o755)
         access = run_step(
             booting,
             f"{name}-access",

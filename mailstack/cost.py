@@ -17,7 +17,7 @@ from common.pricing import (
     Price,
     price_table,
 )
-from common.topology import NodePool
+from common.topology import NODE_VOLUME_GB, NodePool, Role
 from mailstack.config import StackConfig
 
 LOAD_BALANCER_TYPE = "lb11"
@@ -36,12 +36,19 @@ class LineItem:
         return self.quantity * self.unit.eur
 
 
-def _nodes(config: StackConfig) -> list[tuple[str, str]]:
-    """(node name, server type) for every server the stack creates."""
+def _nodes(config: StackConfig) -> list[tuple[str, str, int]]:
+    """(node name, server type, volume GB) for every server the stack creates."""
     pools = [NodePool.parse(text) for text in config.server.node_pools]
+    size = config.server.volume_size_gb
     if not pools:
-        return [("server", config.server.type)]
-    return [(name, pool.server_type) for pool in pools for name in pool.node_names()]
+        return [("server", config.server.type, size)]
+    # The data volume on the db node; every other node has the smallest one
+    # (mailstack/cluster_wiring.py).
+    return [
+        (name, pool.server_type, size if Role.DB in pool.roles else NODE_VOLUME_GB)
+        for pool in pools
+        for name in pool.node_names()
+    ]
 
 
 def line_items(config: StackConfig) -> list[LineItem]:
@@ -52,7 +59,7 @@ def line_items(config: StackConfig) -> list[LineItem]:
     one = Decimal(1)
     items: list[LineItem] = []
     nodes = _nodes(config)
-    for name, server_type in nodes:
+    for name, server_type, _ in nodes:
         server = table[server_type]
         items.append(LineItem(f"server {name} ({server_type})", server_type, one, server))
         if config.server.backups:
@@ -61,9 +68,9 @@ def line_items(config: StackConfig) -> list[LineItem]:
             items.append(LineItem(f"backups of {name}", BACKUP_PERCENT, one, backup))
         items.append(LineItem(f"primary IPv4 of {name}", PRIMARY_IPV4, one, table[PRIMARY_IPV4]))
         items.append(LineItem(f"primary IPv6 of {name}", PRIMARY_IPV6, one, table[PRIMARY_IPV6]))
-    # One data volume: on the server, or on the db node of a pool topology.
-    size = Decimal(config.server.volume_size_gb)
-    items.append(LineItem("data volume (GB)", VOLUME_GB, size, table[VOLUME_GB]))
+    for name, _, size in nodes:
+        what = "data volume (GB)" if len(nodes) == 1 else f"data volume of {name} (GB)"
+        items.append(LineItem(what, VOLUME_GB, Decimal(size), table[VOLUME_GB]))
     if len(nodes) > 1:
         lb = table[LOAD_BALANCER_TYPE]
         items.append(LineItem(f"load balancer ({LOAD_BALANCER_TYPE})", LOAD_BALANCER_TYPE, one, lb))

@@ -79,6 +79,17 @@ OUTPUTS: tuple[OutputDoc, ...] = (
         "node_exporter's metrics with the backup gauges, for `adminCidrs` and the tailnet only.",
     ),
     OutputDoc(
+        "loadBalancerIpv4",
+        "multi-node stacks (nodePools)",
+        "The load balancer's IPv4 address: where the app's and mail host's DNS records point.",
+    ),
+    OutputDoc("loadBalancerIpv6", "multi-node stacks (nodePools)", "The load balancer's IPv6."),
+    OutputDoc(
+        "nodes",
+        "multi-node stacks (nodePools)",
+        "Each node's private address (Swarm's) and public IPv4 (SSH from `adminCidrs`).",
+    ),
+    OutputDoc(
         "mailSinkUrl", "the local stack", "The mail sink's web UI (every mail the app sends)."
     ),
 )

@@ -327,15 +327,20 @@ def mail_domain_args(
     )
 
 
+def export_stack(config: StackConfig) -> None:
+    """The outputs every stack has, one server or many."""
+    export("environment", config.stack.environment.value)
+    export("target", config.stack.target.value)
+    export("monthlyCostEur", monthly_cost_eur(config))
+
+
 def deploy(config: StackConfig) -> None:
     """Build every component of the stack and export its outputs."""
     stack = pulumi.get_stack()
     if config.server.node_pools:
-        # Priced and validated, but the Swarm components are not built yet (docs/scale-out.md).
-        raise ConfigError([Problem("nodePools", "multi-node stacks cannot be deployed yet")])
-    export("environment", config.stack.environment.value)
-    export("target", config.stack.target.value)
-    export("monthlyCostEur", monthly_cost_eur(config))
+        # A Swarm over several servers is mailstack/cluster_wiring.py's (__main__.py).
+        raise ConfigError([Problem("nodePools", "multi-node stacks deploy with deploy_cluster")])
+    export_stack(config)
     if config.is_local:
         host = Host("local", connection=None, layout=HostLayout.for_stack(stack, "build/local"))
         export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")

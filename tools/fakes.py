@@ -73,7 +73,25 @@ def _random_password(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"result": f"<secret:random:{name}>"}
 
 
+def _load_balancer(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"ipv4": f"203.0.113.{1 + _n(name, 250)}", "ipv6": f"2001:db8:{_n(name, 0xFFFF):x}::1"}
+
+
+def _command(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What the Swarm steps print: the init step its join tokens (fake, name-derived),
+    a join step its node id. Other steps print nothing anyone reads under mocks."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    if name.endswith("-init") and name.startswith("swarm"):
+        worker, manager = (f"SWMTKN-1-{digest[:50]}-{k}{digest[:24]}" for k in "wm")
+        return {"stdout": f"{worker}\n{manager}\n"}
+    if name.startswith("swarm-join-"):
+        return {"stdout": f"{digest[:25]}\n"}
+    return {}
+
+
 FAKERS: dict[str, Faker] = {
+    "hcloud:index/loadBalancer:LoadBalancer": _load_balancer,
+    "command:remote:Command": _command,
     "random:index/randomPassword:RandomPassword": _random_password,
     "hcloud:index/primaryIp:PrimaryIp": _primary_ip,
     "hcloud:index/server:Server": _server,

@@ -66,6 +66,7 @@ NETWORKS: dict[Network, dict[str, Any]] = {
     Network.INTERNAL: {"driver": "overlay", "internal": True},
 }
 
+STACK_FILE_VERSION = "3.9"
 MONITOR = "60s"
 """How long Swarm watches each updated task (healthchecks included) before the next."""
 
@@ -110,6 +111,11 @@ def _deploy(service: Service, topology: Topology) -> dict[str, Any]:
         deploy = {"mode": "replicated", "replicas": replicas}
         if replicas > 1:
             placement["preferences"] = [{"spread": "node.id"}]
+    # Each task's own address in the service's DNS name, as compose gives each
+    # container's: the proxy's upstream policy (Caddyfile.j2) retries a failed
+    # dial on another task, which is what keeps a rolling update and a lost node
+    # from failing requests. A virtual IP would hide the tasks behind IPVS.
+    deploy["endpoint_mode"] = "dnsrr"
     deploy["placement"] = placement
     limits = service.limits
     deploy["resources"] = {
@@ -182,6 +188,9 @@ def swarm_dict(project: Project, topology: Topology, files: Mapping[str, str]) -
         for name, (rel, _) in _configs(service, files).items()
     }
     return {
+        # Required by the stack loader of Debian's docker.io 20.10 (schema v3.9:
+        # "unsupported Compose file version: 1.0" without it); newer CLIs ignore it.
+        "version": STACK_FILE_VERSION,
         "services": {s.name: swarm_service(s, topology, files) for s in project.services},
         "networks": {n.value: NETWORKS[n] for n in Network},
         "volumes": {v: _volume(v, project) for v in project.volumes},

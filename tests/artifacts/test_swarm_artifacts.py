@@ -91,12 +91,12 @@ def stack_file(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return path, doc
 
 
-def test_the_example_costs_its_three_servers_backups_ips_volume_and_load_balancer(
+def test_the_example_costs_its_three_servers_backups_ips_volumes_and_load_balancer(
     tmp_path: Path,
 ) -> None:
     # 2 x cx23 (3.99) + cx33 (6.49), each + 20 % backups; 3 primary IPv4 (0.50),
-    # IPv6 free; 50 GB at 0.044; lb11 5.39.
-    assert monthly_cost_eur(example_config(tmp_path)) == 26.45
+    # IPv6 free; 50 GB on the db node + 10 GB on each other node at 0.044; lb11 5.39.
+    assert monthly_cost_eur(example_config(tmp_path)) == 27.33
 
 
 def test_stack_file_passes_compose_the_compose_spec_and_docker_stack(

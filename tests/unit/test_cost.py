@@ -52,12 +52,13 @@ def test_overrides_replace_table_entries() -> None:
     assert "volume-gb" not in unconfirmed(config)
 
 
-def test_three_nodes_count_every_node_and_the_load_balancer() -> None:
+def test_three_nodes_count_every_node_its_volume_and_the_load_balancer() -> None:
     pools = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
     config = _config("dev", set={"nodePools": pools})
     servers = 2 * _eur("cx23") + _eur("cx33")
     ips = 3 * (_eur("primary-ipv4") + _eur("primary-ipv6"))
-    hand = servers + ips + 20 * _eur("volume-gb") + _eur("lb11")
+    # The db node's 20 GB data volume and the smallest one (10 GB) on each other node.
+    hand = servers + ips + (20 + 2 * 10) * _eur("volume-gb") + _eur("lb11")
     assert monthly_cost_eur(config) == float(hand.quantize(Decimal("0.01")))
 
 

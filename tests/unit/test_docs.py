@@ -6,8 +6,10 @@ import yaml
 
 from mailstack.config import PROJECT, key_specs
 from mailstack.outputs import OUTPUTS
+from tests.conftest import stack_config
+from tests.unit.test_cluster import SWARM
 from tools import docs
-from tools.harness import ROOT, Run
+from tools.harness import ROOT, Run, run_program
 
 
 def test_generated_docs_are_current() -> None:
@@ -42,7 +44,10 @@ def test_the_reference_documents_every_key_including_secrets() -> None:
 
 def test_the_outputs_table_is_exactly_what_the_stacks_export(stack_runs: dict[str, Run]) -> None:
     documented = {doc.name for doc in OUTPUTS}
-    exported = {name for run in stack_runs.values() for name in run.outputs}
+    # And a multi-node stack (the example's pools, tests/unit/test_cluster.py).
+    config, secret_keys = stack_config("dev", set=SWARM)
+    runs = [*stack_runs.values(), run_program("dev", config, secret_keys)]
+    exported = {name for run in runs for name in run.outputs}
     assert exported == documented
     table = (ROOT / "docs" / "outputs.md").read_text()
     for name in documented:

@@ -83,11 +83,12 @@ def test_no_pools_is_todays_single_server(stack: str, run_stack: RunStack) -> No
     assert lost_urns(after) == []
 
 
-def test_a_multi_node_stack_is_refused_before_any_resource() -> None:
-    """Until the Swarm components exist, `up` must not build a single server instead."""
+def test_a_multi_node_stack_with_backups_is_refused_before_any_resource() -> None:
+    """Backups are not built for Swarm yet: `up` must not build a stack without them
+    silently, nor a single server instead."""
     config, secret_keys = stack_config("dev", set={"nodePools": THREE})
     monitor = RecordingMonitor(MailstackMocks())
     with pytest.raises(ConfigError) as caught:
         run_program("dev", config, secret_keys, monitor=monitor)
-    assert [p.key for p in caught.value.problems] == ["nodePools"]
+    assert [p.key for p in caught.value.problems] == ["backupEnabled"]
     assert monitor.registrations == []

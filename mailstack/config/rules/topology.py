@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.topology import NodePool, Role, pools_with
+from common.topology import MAX_POOLS, NodePool, Role, pools_with
 from mailstack.config.model import Problem, StackConfig
 
 
@@ -16,6 +16,8 @@ def node_pools(c: StackConfig) -> list[Problem]:
     names = [p.name for p in pools]
     if len(names) != len(set(names)):
         problems.append("pool names must differ")
+    if len(pools) > MAX_POOLS:
+        problems.append(f"at most {MAX_POOLS} pools (each takes a /24 of the private network)")
     managers = pools_with(pools, Role.MANAGER)
     if len(managers) != 1 or managers[0].count % 2 == 0:
         # Raft needs a majority: an odd number of managers, all in one pool.

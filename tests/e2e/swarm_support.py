@@ -1,0 +1,201 @@
+"""Support for the Swarm e2e: the program's own Swarm steps, three nested engines.
+
+The steps are the ones the program registers for the three-node pools
+(`deploy_cluster` under the mock engine): each `create` script and the secret
+stdin of the stack step, run in the node containers with `docker exec` instead
+of over SSH. Two things differ from a real `up`, both named here:
+- the config's `imageRegistryMirror` is set to the stand-ins' namespace after
+  validation (only the local stack may name it), so the stack runs the
+  `mailstack-standin/...` images loaded into each node;
+- no ACME CA is reachable, so the Caddyfile's `cert_issuer acme` becomes
+  Caddy's internal CA (`local_certs`) in the stack step's text.
+The engine step (daemon.json + `systemctl restart docker`) is not run: the
+containers' engines run without live-restore from the start.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.images import STANDIN_NAMESPACE
+from common.topology import NodePool, cluster_nodes
+from components.swarm_steps import join_token, render_members_step
+from mailstack.cluster_wiring import deploy_cluster
+from mailstack.config import validate
+from tests.conftest import stack_config
+from tests.unit.test_topology import THREE
+from tools.harness import SECRET_SIG, run_program
+
+NODE_IMAGE = "mailstack-test/swarm-node:1"
+APP_HOST = "app.dev.example.com"
+GATEWAY = "10.42.0.1"
+"""The bridge's gateway: where the test's requests come from, as the nodes see them."""
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The program's Swarm step scripts by node, and the stack step."""
+
+    init: str
+    joins: dict[str, str]
+    volume_dirs: dict[str, str]
+    stack: str
+    stack_stdin: str
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return str(value["value"])
+    return str(value)
+
+
+def rendered_steps(app_image: str = "") -> Steps:
+    """The Swarm steps the program registers for the example's pools on dev."""
+    edits: dict[str, Any] = {
+        "nodePools": THREE,
+        "backupEnabled": False,
+        "monitoring": False,
+        # The test's requests come from the bridge gateway: the admin paths
+        # (listmonk's /api/*) admit it, so data is written through the proxy.
+        "adminCidrs": [f"{GATEWAY}/32"],
+    }
+    if app_image:
+        edits["appImage"] = app_image
+    raw, secret_keys = stack_config("dev", set=edits)
+    config = validate(raw, secret_keys, stack="dev")
+    services = config.services.model_copy(update={"image_registry_mirror": STANDIN_NAMESPACE})
+    config = config.model_copy(update={"services": services})
+    run = run_program("dev", raw, secret_keys, program=lambda: deploy_cluster(config))
+    steps = {r.name: r.inputs for r in run.registrations if r.name.startswith("swarm-")}
+    stack = _plain(steps["swarm-stack"]["create"])
+    assert "\tcert_issuer acme\n" in stack
+    return Steps(
+        init=_plain(steps["swarm-init"]["create"]),
+        joins={
+            n.removeprefix("swarm-join-"): _plain(i["create"])
+            for n, i in steps.items()
+            if n.startswith("swarm-join-")
+        },
+        volume_dirs={
+            n.removeprefix("swarm-").removesuffix("-volume-dirs"): _plain(i["create"])
+            for n, i in steps.items()
+            if n.endswith("-volume-dirs")
+        },
+        stack=stack.replace("\tcert_issuer acme\n", "\tlocal_certs\n\tskip_install_trust\n"),
+        stack_stdin=_plain(steps["swarm-stack"]["stdin"]),
+    )
+
+
+def nodes() -> list[Any]:
+    return cluster_nodes([NodePool.parse(p) for p in THREE])
+
+
+def sh(container: str, script: str, stdin: str = "", timeout: float = 900) -> str:
+    """Run a step's script in a node, as `run_step` runs it over SSH."""
+    done = subprocess.run(
+        ["docker", "exec", "-i", container, "sh", "-c", script],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"{container}: {done.stderr[-3000:]}"
+    return done.stdout
+
+
+def members_script(ids: Mapping[str, str]) -> str:
+    """The members step as the program renders it once the joins printed their ids."""
+    first, *others = nodes()
+    return render_members_step(first.roles, {ids[n.name]: n.roles for n in others})
+
+
+def token_for(init_stdout: str, node: Any) -> str:
+    """A node's join token from the init step's stdout, as the program picks it."""
+    return join_token(init_stdout, "manager" in {r.value for r in node.roles})
+
+
+def request(
+    ip: str, path: str, method: str = "GET", body: bytes = b"", timeout: float = 3
+) -> tuple[int, bytes]:
+    """One HTTP/1.0 request (no chunking) to the proxy at `ip:443` for the app's host."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # Caddy's internal CA in the test
+    with (
+        socket.create_connection((ip, 443), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=APP_HOST) as tls,
+    ):
+        head = (
+            f"{method} {path} HTTP/1.0\r\nHost: {APP_HOST}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        tls.sendall(head.encode() + body)
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    header, _, payload = data.partition(b"\r\n\r\n")
+    return int(header.split(b" ", 2)[1]), payload
+
+
+def https(ip: str, path: str, method: str = "GET", body: bytes = b"") -> int:
+    return request(ip, path, method, body)[0]
+
+
+@dataclass
+class RequestLoop:
+    """Requests to the app through the proxy, one after another, in a thread."""
+
+    ip: str
+    path: str = "/health"
+    results: list[tuple[float, bool]] = field(default_factory=list)
+    slowest: float = 0.0
+    """The longest a successful request took (seconds)."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            start = time.monotonic()
+            try:
+                ok = https(self.ip, self.path) == 200
+            except OSError:
+                ok = False
+            if ok:
+                self.slowest = max(self.slowest, time.monotonic() - start)
+            self.results.append((start, ok))
+            if not ok:
+                time.sleep(0.05)
+
+    def __enter__(self) -> RequestLoop:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for _, ok in self.results if not ok)
+
+    def longest_gap(self) -> float:
+        """Seconds from the first failed request of the longest failing run to the
+        next successful request's start (0 when none failed)."""
+        gap, since = 0.0, None
+        for start, ok in self.results:
+            if not ok and since is None:
+                since = start
+            elif ok and since is not None:
+                gap, since = max(gap, start - since), None
+        if since is not None:
+            gap = max(gap, self.results[-1][0] - since)
+        return gap

@@ -1,0 +1,233 @@
+"""The three-node stack under mocks: nodes, network, load balancer, Swarm steps.
+
+The example's pools (examples/three-nodes.yaml) on the dev stack with backups
+off, since backups are not built for multi-node stacks (refused, tested here).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from common.encode import UnencodableError, cli_env_file_line
+from common.topology import Role
+from components.swarm_steps import (
+    render_engine_step,
+    render_init_step,
+    render_join_step,
+    render_members_step,
+    render_stack_deploy_step,
+    render_volume_dirs_step,
+)
+from mailstack.config import ConfigError
+from tests.conftest import RunStack, stack_config
+from tests.unit.test_topology import THREE
+from tools.fakes import _command
+from tools.harness import MailstackMocks, RecordingMonitor, Run, mask_secrets, run_program
+
+SWARM = {"nodePools": THREE, "backupEnabled": False}
+NODES = ("edge-1", "app-1", "db-1")
+
+
+@pytest.fixture(scope="module")
+def three() -> Run:
+    config, secret_keys = stack_config("dev", set=SWARM)
+    return run_program("dev", config, secret_keys)
+
+
+def _tokens() -> list[str]:
+    return str(_command("swarm-init", {})["stdout"]).split()
+
+
+def test_one_server_per_node_on_the_private_network(three: Run) -> None:
+    servers = three.of_type("hcloud:index/server:Server")
+    assert sorted(s.name for s in servers) == sorted(f"{n}-server" for n in NODES)
+    attach = {r.name: r for r in three.of_type("hcloud:index/serverNetwork:ServerNetwork")}
+    subnet = three.named("cluster-subnet")
+    assert subnet.inputs["ipRange"] == "10.42.0.0/17"
+    assert {name: r.inputs["ip"] for name, r in attach.items()} == {
+        "cluster-edge-1-network": "10.42.1.10",
+        "cluster-app-1-network": "10.42.2.10",
+        "cluster-db-1-network": "10.42.3.10",
+    }
+    # Attached through the subnet (so it exists first), not the network.
+    assert all(subnet.urn in r.property_dependencies["subnetId"] for r in attach.values())
+
+
+def test_only_the_db_node_has_the_configured_volume(three: Run) -> None:
+    sizes = {r.name: r.inputs["size"] for r in three.of_type("hcloud:index/volume:Volume")}
+    assert sizes == {"edge-1-data": 10, "app-1-data": 10, "db-1-data": 20}
+
+
+def test_the_load_balancer_targets_the_proxy_nodes_privately(three: Run) -> None:
+    targets = three.of_type("hcloud:index/loadBalancerTarget:LoadBalancerTarget")
+    assert [t.name for t in targets] == ["cluster-lb-target-edge-1"]
+    (target,) = targets
+    assert target.inputs["usePrivateIp"] is True
+    # Both ends on the network before a private target can exist.
+    assert three.named("cluster-lb-network").urn in target.dependencies
+    assert three.named("cluster-edge-1-network").urn in target.dependencies
+    services = {
+        r.inputs["listenPort"]: r.inputs
+        for r in three.of_type("hcloud:index/loadBalancerService:LoadBalancerService")
+    }
+    assert sorted(services) == [80, 443]
+    for port, inputs in services.items():
+        assert inputs["protocol"] == "tcp" and inputs["destinationPort"] == port
+        assert inputs["healthCheck"]["protocol"] == "tcp"
+        assert inputs["healthCheck"]["port"] == port
+
+
+def test_dns_points_at_the_load_balancer(three: Run) -> None:
+    lb_ipv4 = three.outputs["loadBalancerIpv4"]
+    app = three.named("mail-domain-app-a")
+    assert app.inputs["content"] == lb_ipv4
+    node_ips = {v["ipv4"] for v in three.outputs["nodes"].values()}
+    assert lb_ipv4 not in node_ips
+
+
+def test_swarm_ports_admit_the_private_subnet_only(three: Run) -> None:
+    for node in NODES:
+        access = three.artifacts[f"nodes/{node}/host/access.sh"].text
+        for spec in (
+            "proto tcp from 10.42.0.0/17 to any port 2377",
+            "proto tcp from 10.42.0.0/17 to any port 7946",
+            "proto udp from 10.42.0.0/17 to any port 7946",
+            "proto udp from 10.42.0.0/17 to any port 4789",
+        ):
+            assert spec in access
+        for port in ("2377", "7946", "4789"):
+            lines = [line for line in access.splitlines() if f"port {port}" in line]
+            assert lines and all("from 10.42.0.0/17" in line for line in lines)
+    # The cloud firewall (public side) never names a Swarm port.
+    for firewall in three.of_type("hcloud:index/firewall:Firewall"):
+        ports = {rule.get("port") for rule in firewall.inputs["rules"]}
+        assert ports.isdisjoint({"2377", "7946", "4789"})
+
+
+def test_joins_wait_for_the_network_and_take_the_token_from_init(three: Run) -> None:
+    init = three.named("swarm-init")
+    assert "stdout" in init.additional_secret_outputs
+    for node in ("app-1", "db-1"):
+        join = three.named(f"swarm-join-{node}")
+        assert three.named(f"cluster-{node}-network").urn in join.dependencies
+        # A property dependency, not depends_on: a replaced first manager (a new
+        # Swarm, new tokens) changes the join's input and runs it again.
+        assert init.urn in join.property_dependencies["stdin"]
+        assert "stdin" in join.additional_secret_outputs
+        assert mask_secrets(join.inputs["stdin"]) != join.inputs["stdin"]
+    assert three.named("cluster-edge-1-network").urn in init.dependencies
+    stack = three.named("swarm-stack")
+    assert three.named("swarm-members").urn in stack.dependencies
+
+
+def test_no_join_token_in_clear_anywhere(three: Run) -> None:
+    worker, manager = _tokens()
+    for reg in three.registrations:
+        plain = json.dumps(mask_secrets(reg.inputs))
+        assert worker not in plain and manager not in plain, reg.name
+    for path, artifact in three.artifacts.items():
+        assert worker not in artifact.text and manager not in artifact.text, path
+        assert "SWMTKN" not in artifact.text, path
+
+
+def test_user_data_carries_no_swarm(three: Run) -> None:
+    for node in NODES:
+        user_data = three.artifacts[f"nodes/{node}/cloud-init/user-data.yaml"].text
+        assert "swarm" not in user_data.lower()
+
+
+def test_swarm_steps_have_no_delete_that_dials_a_gone_host(three: Run) -> None:
+    steps = [r for r in three.of_type("command:remote:Command") if r.name.startswith("swarm")]
+    assert len(steps) >= 8
+    assert [r.name for r in steps if r.inputs.get("delete")] == []
+
+
+def test_a_second_run_registers_the_same_inputs(three: Run) -> None:
+    config, secret_keys = stack_config("dev", set=SWARM)
+    again = run_program("dev", config, secret_keys)
+    assert {r.urn: r.inputs for r in again.registrations} == {
+        r.urn: r.inputs for r in three.registrations
+    }
+
+
+def test_single_server_stacks_register_no_cluster(run_stack: RunStack) -> None:
+    run = run_stack("dev")
+    assert not [r for r in run.registrations if r.type.startswith("mailstack:swarm")]
+    assert not run.of_type("hcloud:index/serverNetwork:ServerNetwork")
+
+
+@pytest.mark.parametrize(
+    ("edits", "key"),
+    [
+        ({"nodePools": THREE}, "backupEnabled"),
+        ({**SWARM, "app": "mailwizz"}, "app"),
+    ],
+)
+def test_what_is_not_built_is_refused_before_any_resource(
+    edits: dict[str, object], key: str
+) -> None:
+    config, secret_keys = stack_config("dev", set=edits)
+    monitor = RecordingMonitor(MailstackMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", config, secret_keys, monitor=monitor)
+    assert key in [p.key for p in caught.value.problems]
+    assert monitor.registrations == []
+
+
+def _shellcheck(script: str, tmp_path: Path) -> None:
+    path = tmp_path / "step.sh"
+    path.write_text(script)
+    done = subprocess.run(
+        ["shellcheck", "--shell=sh", "--severity=style", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        render_engine_step(),
+        render_init_step("10.42.1.10"),
+        render_join_step("10.42.2.10", "10.42.1.10"),
+        render_members_step((Role.MANAGER, Role.PROXY), {"abc123": (Role.APP,)}),
+        render_volume_dirs_step({"/srv/mailstack/volumes/db": "999:999"}),
+        render_stack_deploy_step(
+            "mailstack-dev", "/srv/mailstack/stack", {"stack.yaml": "a: 1\n"}, "stack.yaml", ["j"]
+        ),
+    ],
+)
+def test_swarm_steps_pass_shellcheck(script: str, tmp_path: Path) -> None:
+    _shellcheck(script, tmp_path)
+
+
+def test_the_join_token_never_reaches_a_command_line() -> None:
+    script = render_join_step("10.42.2.10", "10.42.1.10")
+    assert "docker swarm join" not in script
+    assert "--token" not in script
+    assert '"$token"' in script and "token=$(cat)" in script
+
+
+def test_swarm_env_files_are_in_the_docker_cli_format(three: Run) -> None:
+    """`docker stack deploy` reads env files as `docker run --env-file` does: a
+    compose-style quote would become part of the password."""
+    bundle = three.named("swarm-stack").inputs["stdin"]
+    assert mask_secrets(bundle) != bundle
+    lines = [line.split(" ") for line in bundle["value"].splitlines()]
+    assert lines and all(path.startswith("env/") for path, _ in lines)
+    for _, data in lines:
+        for entry in base64.b64decode(data).decode().splitlines():
+            name, _, value = entry.partition("=")
+            assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and value
+            assert not value.startswith(("'", '"')), entry
+
+
+def test_a_line_break_cannot_reach_a_swarm_env_file() -> None:
+    with pytest.raises(UnencodableError):
+        cli_env_file_line("SMTP_PASSWORD", "a\nB=c")
+    assert cli_env_file_line("SMTP_PASSWORD", 'it\'s "x"') == 'SMTP_PASSWORD=it\'s "x"'
