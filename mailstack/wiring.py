@@ -28,6 +28,7 @@ from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WE
 from components.services.presets import AppParams, Relay
 from components.services.project import MtaSts, ProjectParams
 from mailstack.config import ConfigError, Problem, StackConfig
+from mailstack.config.secret_env import SECRET_ENV_KEY
 from mailstack.cost import monthly_cost_eur
 from mailstack.outputs import export
 
@@ -103,6 +104,13 @@ def _app_params(config: StackConfig, relay: Relay, app_url: str) -> AppParams:
         web_port=config.app.web_port,
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
+        env=dict(a.split("=", 1) for a in config.app.env),
+        secret_env={
+            name: Secret("config", f"{SECRET_ENV_KEY}.{name}")
+            for name in config.secrets.names(SECRET_ENV_KEY)
+        },
+        data_paths=tuple(config.app.data_paths),
+        sqlite_files=tuple(config.app.sqlite_files),
     )
 
 
@@ -164,6 +172,8 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
     if alerting and alerting.webhook:
         secrets[WEBHOOK_SECRET] = config.secrets.get(WEBHOOK_SECRET)
+    for name in config.secrets.names(SECRET_ENV_KEY):
+        secrets[f"{SECRET_ENV_KEY}.{name}"] = config.secrets.member(SECRET_ENV_KEY, name)
     return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
 
 

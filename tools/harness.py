@@ -240,9 +240,21 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full] = secret_placeholder(full)
             secret_keys.add(full)
+        elif isinstance(value, dict) and any(_is_secure(v) for v in value.values()):
+            # `pulumi config set --secret --path 'KEY.NAME'`: an object whose
+            # members are encrypted one by one; the whole key is a secret.
+            values[full] = {
+                k: secret_placeholder(f"{full}.{k}") if _is_secure(v) else v
+                for k, v in value.items()
+            }
+            secret_keys.add(full)
         else:
             values[full] = value
     return {k: _wire(v) for k, v in values.items()}, secret_keys
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
 
 
 def _wire(value: Any) -> str:

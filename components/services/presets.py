@@ -16,6 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.app_env import (
+    TRANSACTIONAL_API_DATA,
+    TRANSACTIONAL_API_SQLITE,
+    data_volume,
+    is_env_name,
+    is_reserved,
+    owning_path,
+)
 from common.enums import AppPreset
 from components.services import kinds
 from components.services.caddyfile import Route
@@ -75,6 +83,14 @@ class AppParams:
     """Replaces the app's healthcheck (exec form, without "CMD"); empty keeps the preset's."""
     web_health_command: tuple[str, ...] = ()
     """The same for `web-api`'s web front end."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The app's own plain variables (`appEnv`), passed on literally."""
+    secret_env: Mapping[str, Secret] = field(default_factory=dict)
+    """The app's own secret variables (`appSecretEnv`), by name."""
+    data_paths: tuple[str, ...] = ()
+    """Directories in the app container kept on volumes; empty: the preset's."""
+    sqlite_files: tuple[str, ...] = ()
+    """SQLite files in those directories (container paths); empty: the preset's."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +139,9 @@ def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str
     deps: dict[str, Condition] = {}
     names = {s.name for s in extras.services}
     if "redis" in names:
-        env["REDIS_URL"] = "redis://redis:6379/0"
+        # The URL carries the password (Redis runs with requirepass), so the
+        # whole URL is a secret; REDIS_PASSWORD stays for clients that take it apart.
+        secrets["REDIS_URL"] = Secret("random", "redis", url=REDIS_URL)
         secrets["REDIS_PASSWORD"] = random_secret("redis")
         deps["redis"] = Condition.HEALTHY
     if "minio" in names:
@@ -131,6 +149,10 @@ def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str
         secrets["S3_SECRET_ACCESS_KEY"] = kinds.MINIO_PASSWORD
         deps["minio-buckets"] = Condition.COMPLETED
     return env, secrets, deps
+
+
+REDIS_URL = "redis://:{}@redis:6379/0"
+DATABASE_URL = "postgresql://app:{}@db:5432/app"
 
 
 LISTMONK_SETTINGS = "listmonk-settings.sql"
@@ -352,15 +374,41 @@ def _generic_app(
     )
 
 
+def _with_data(app: Service, paths: tuple[str, ...], files: tuple[str, ...]) -> Service:
+    """The app with a volume per data path; its SQLite files backed up consistently.
+
+    An app that writes SQLite is one writer: it is recreated, never started
+    beside its successor.
+    """
+    for file in files:
+        if not owning_path(file, paths):
+            raise ValueError(f"sqlite file {file!r} lies in none of the data paths {paths}")
+    mounts = tuple(
+        Mount(
+            data_volume(path),
+            path,
+            sqlite=tuple(
+                f.removeprefix(path + "/") for f in sorted(files) if owning_path(f, paths) == path
+            ),
+        )
+        for path in paths
+    )
+    env = {**app.environment, "DATA_DIR": paths[0]} if paths else dict(app.environment)
+    update = Update.RECREATE if files else app.update
+    return replace(app, mounts=(*app.mounts, *mounts), environment=env, update=update)
+
+
 def transactional_api(p: AppParams) -> App:
-    """One API container with SQLite at /data/app.db (a self-hosted Resend alternative).
+    """One API container with its SQLite databases (a self-hosted Resend alternative):
+    `/data/app.db` unless `appDataPaths`/`appSqliteFiles` say otherwise.
 
     Stateful (one SQLite writer), so it is recreated rather than started first.
     """
     extras = _extras(p)
     api = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
-    data = Mount("app-data", "/data", sqlite=("app.db",))
-    api = replace(api, mounts=(data,), update=Update.RECREATE)
+    paths = p.data_paths or (TRANSACTIONAL_API_DATA,)
+    files = p.sqlite_files or (() if p.data_paths else (TRANSACTIONAL_API_SQLITE,))
+    api = replace(_with_data(api, paths, files), update=Update.RECREATE)
     return App((api, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 
@@ -372,9 +420,14 @@ def web_api(p: AppParams) -> App:
     api = replace(
         api,
         environment={**api.environment, "DATABASE_HOST": "db", "DATABASE_NAME": "app"},
-        secret_env={**api.secret_env, "DATABASE_PASSWORD": random_secret("db")},
+        secret_env={
+            **api.secret_env,
+            "DATABASE_PASSWORD": random_secret("db"),
+            "DATABASE_URL": Secret("random", "db", url=DATABASE_URL),
+        },
         depends_on={**api.depends_on, "db": Condition.HEALTHY},
     )
+    api = _with_data(api, p.data_paths, p.sqlite_files)
     web = Service(
         name="web",
         role=Role.APP,
@@ -398,6 +451,7 @@ def custom(p: AppParams) -> App:
     """Any stateless image, port and health path from config (plus Redis/MinIO if on)."""
     extras = _extras(p)
     app = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
+    app = _with_data(app, p.data_paths, p.sqlite_files)
     return App((app, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 
@@ -415,6 +469,26 @@ def _command_check(command: tuple[str, ...]) -> Healthcheck:
     return Healthcheck(("CMD", *command))
 
 
+APP_ENV_TARGETS = {AppPreset.WEB_API: ("api",), AppPreset.MAILWIZZ: ("app", "cron")}
+"""The services that get `appEnv`/`appSecretEnv` (others: `app`)."""
+
+
+def _with_app_env(service: Service, p: AppParams) -> Service:
+    """The app's own variables on top of the preset's, which they may not replace."""
+    names = [*p.env, *p.secret_env]
+    for name in names:
+        if not is_env_name(name) or is_reserved(name):
+            raise ValueError(f"app variable {name!r} is no name, or one the preset sets")
+    if clash := set(names) & {*service.environment, *service.secret_env}:
+        raise ValueError(f"service {service.name!r} already sets {sorted(clash)}")
+    return replace(
+        service,
+        # Passed on literally: compose rendering doubles every `$` (common.encode).
+        environment={**service.environment, **p.env},
+        secret_env={**service.secret_env, **p.secret_env},
+    )
+
+
 def build_app(p: AppParams) -> App:
     app = PRESETS[p.preset](p)
     checks = {"api" if p.preset is AppPreset.WEB_API else "app": p.health_command}
@@ -424,6 +498,8 @@ def build_app(p: AppParams) -> App:
         replace(s, healthcheck=_command_check(checks[s.name])) if checks.get(s.name) else s
         for s in app.services
     )
+    targets = APP_ENV_TARGETS.get(p.preset, ("app",))
+    services = tuple(_with_app_env(s, p) if s.name in targets else s for s in services)
     return App(
         services,
         app.routes,

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from common.app_env import is_container_path, is_env_name
 from common.pricing import PRICES, overridable, parse_override
 from common.topology import Role
 
@@ -193,6 +194,25 @@ def _hetzner_label(value: str) -> str:
     return value
 
 
+def _env_assignment(value: str) -> str:
+    name, sep, rest = value.partition("=")
+    if not sep or not is_env_name(name) or re.search(r"[\x00-\x1f\x7f]", rest):
+        raise ValueError(
+            f"{value!r} is not NAME=value; expected e.g. 'LOG_LEVEL=info' (a name of letters, "
+            "digits and '_', not starting with a digit; a value on one line)"
+        )
+    return value
+
+
+def _container_path(value: str) -> str:
+    if not is_container_path(value):
+        raise ValueError(
+            f"{value!r} is not an absolute path in the container; expected e.g. '/data' "
+            "(letters, digits, '.', '_', '-'; no '..', no trailing '/')"
+        )
+    return value
+
+
 Domain = Annotated[str, AfterValidator(_domain)]
 SpfDomain = Annotated[str, AfterValidator(_spf_domain)]
 DnsLabel = Annotated[str, AfterValidator(_label)]
@@ -203,6 +223,8 @@ HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Calendar = Annotated[str, AfterValidator(_calendar)]
 OptionalCalendar = Annotated[str, AfterValidator(_optional_calendar)]
 HetznerLabel = Annotated[str, AfterValidator(_hetzner_label)]
+EnvAssignment = Annotated[str, AfterValidator(_env_assignment)]
+ContainerPath = Annotated[str, AfterValidator(_container_path)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from mailstack.config import key_specs
+from mailstack.config.secret_env import SECRET_ENV_KEY
 from tests.conftest import STACKS, stack_config
 from tools.harness import SECRET_SIG, run_program
 
@@ -14,12 +16,21 @@ SECRET_KEYS = [s.alias for s in key_specs() if s.secret]
 
 
 def _distinct_secrets() -> dict[str, str]:
-    """A value per secret key, valid for its type (a URL for the heartbeat)."""
+    """A value per secret key, valid for its type (a URL for the heartbeat, an
+    object of variables for `appSecretEnv`)."""
     urls = {s.alias for s in key_specs() if s.secret and s.example.startswith("https://")}
-    return {
+    values = {
         alias: ("https://hc.example.net/" if alias in urls else "") + f"S3CRET-{alias}-value-9f2c"
         for alias in SECRET_KEYS
     }
+    values[SECRET_ENV_KEY] = json.dumps({"APP_TOKEN": values[SECRET_ENV_KEY]})
+    return values
+
+
+def _leaves(secrets: dict[str, str]) -> set[str]:
+    """The secret values themselves (the members of an object key)."""
+    leaves = set(secrets.values()) - {secrets[SECRET_ENV_KEY]}
+    return leaves | set(json.loads(secrets[SECRET_ENV_KEY]).values())
 
 
 def test_every_secret_key_is_exercised() -> None:
@@ -42,7 +53,7 @@ def test_secret_values_only_travel_as_secrets(stack: str) -> None:
     secrets = _distinct_secrets()
     config, secret_keys = stack_config(stack, secrets=secrets)
     run = run_program(stack, config, secret_keys)
-    values = set(secrets.values())
+    values = _leaves(secrets)
     for reg in run.registrations:
         leaked = [s for s in _plain_strings(reg.inputs) if any(v in s for v in values)]
         assert leaked == [], f"{reg.type} {reg.name} carries a secret in plain text"

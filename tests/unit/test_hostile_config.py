@@ -117,6 +117,10 @@ BASE: dict[str, str] = {
     "appHealthCommand": "curl",
     "appWebImage": "ghcr.io/me/web:1.0",
     "appWebHealthCommand": "wget",
+    "appEnv": "LOG_LEVEL=info",
+    "appDataPaths": "/data",
+    "appSqliteFiles": "/data/app.db",
+    "appSecretEnv": '{"API_KEY": "k-123"}',
     "minioBuckets": "uploads",
     "backupRepository": "s3:https://s3.example.com/bucket/restic",
     "backupS3AccessKeyId": "EXAMPLEKEY",
@@ -129,6 +133,7 @@ BASE: dict[str, str] = {
     "backupHeartbeatUrl": "https://hc-ping.com/abc",
 }
 _WEB_API = {"app": "web-api", "appImage": "ghcr.io/me/api:1.0", "appWebImage": "ghcr.io/me/web:1.0"}
+_TRANSACTIONAL = {"app": "transactional-api", "appImage": "ghcr.io/me/api:1.0"}
 # The features that make a key reach a file at all.
 CONTEXT: dict[str, dict[str, Any]] = {
     "smtpHost": {"mailRelay": "smtp"},
@@ -136,6 +141,8 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "appHealthCommand": {"app": "custom", "appImage": "ghcr.io/me/app:1.0"},
     "appWebImage": _WEB_API,
     "appWebHealthCommand": _WEB_API,
+    "appDataPaths": _TRANSACTIONAL,
+    "appSqliteFiles": _TRANSACTIONAL,
     "minioBuckets": {"minio": True},
     "tailscaleAuthKey": {"tailscale": True},
     "tlsRptEmail": {"receivesMail": True},

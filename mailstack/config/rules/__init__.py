@@ -16,7 +16,7 @@ from mailstack.config.rules.access import (
     server_reachable,
     tailscale,
 )
-from mailstack.config.rules.app import app
+from mailstack.config.rules.app import app, app_data, app_env
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.cost import priced
 from mailstack.config.rules.images import standins_local_only
@@ -43,6 +43,8 @@ RULES: list[ConfigRule] = [
     backups,
     tailscale,
     app,
+    app_env,
+    app_data,
     dns,
     throwaway_marks,
     spf,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from common.app_env import TRANSACTIONAL_API_DATA, data_volume, is_reserved, owning_path
 from common.enums import AppPreset
 from mailstack.config.model import Problem, StackConfig
+from mailstack.config.secret_env import SECRET_ENV_KEY
 
 
 def _pinned(key: str, image: str) -> list[Problem]:
@@ -35,4 +37,67 @@ def app(c: StackConfig) -> list[Problem]:
         problems.append(
             Problem("localMailUiPort", "must differ from `localHttpPort` (both are published)")
         )
+    return problems
+
+
+def app_env(c: StackConfig) -> list[Problem]:
+    """Names of the app's own variables: unique, and none the preset sets itself."""
+    problems = []
+    plain: dict[str, int] = {}
+    for i, assignment in enumerate(c.app.env):
+        name = assignment.partition("=")[0]
+        if name in plain:
+            again = f"sets {name} again (also appEnv[{plain[name]}])"
+            problems.append(Problem(f"appEnv[{i}]", again))
+        plain.setdefault(name, i)
+    secret = c.secrets.names(SECRET_ENV_KEY)
+    for i, name in ((i, a.partition("=")[0]) for i, a in enumerate(c.app.env)):
+        if is_reserved(name):
+            problems.append(Problem(f"appEnv[{i}]", _reserved(name)))
+        if name in secret:
+            problems.append(
+                Problem(f"appEnv[{i}]", f"{name} is also in `appSecretEnv`; set it in one only")
+            )
+    problems += [
+        Problem(f"{SECRET_ENV_KEY}.{name}", _reserved(name)) for name in secret if is_reserved(name)
+    ]
+    return problems
+
+
+def _reserved(name: str) -> str:
+    return (
+        f"{name} is set by the preset (the relay, the stack's own services, its URL); "
+        "choose another name"
+    )
+
+
+def app_data(c: StackConfig) -> list[Problem]:
+    """Data paths and SQLite files: generic presets only, every file on a data path."""
+    paths, files = c.app.data_paths, c.app.sqlite_files
+    if c.app.preset in (AppPreset.LISTMONK, AppPreset.MAILWIZZ) and (paths or files):
+        key = "appDataPaths" if paths else "appSqliteFiles"
+        return [
+            Problem(key, f"`app: {c.app.preset.value}` keeps its data itself; leave this empty")
+        ]
+    problems = []
+    if c.app.preset is AppPreset.TRANSACTIONAL_API and not paths:
+        paths = [TRANSACTIONAL_API_DATA]
+    if files and not paths:
+        problems.append(Problem("appSqliteFiles", "needs `appDataPaths` holding the files"))
+    volumes: dict[str, str] = {}
+    for i, path in enumerate(paths):
+        if other := owning_path(path, [p for p in paths if p != path]):
+            problems.append(Problem(f"appDataPaths[{i}]", f"lies inside {other}; list one"))
+        if (name := data_volume(path)) in volumes:
+            problems.append(
+                Problem(f"appDataPaths[{i}]", f"same volume name as {volumes[name]}; rename one")
+            )
+        volumes.setdefault(name, path)
+    for i, file in enumerate(files):
+        if paths and not owning_path(file, paths):
+            problems.append(
+                Problem(f"appSqliteFiles[{i}]", f"{file} is not inside any of `appDataPaths`")
+            )
+        if files.index(file) != i:
+            problems.append(Problem(f"appSqliteFiles[{i}]", f"{file} is listed twice"))
     return problems

@@ -14,7 +14,9 @@ from mailstack.config.types import (
     CaddyPath,
     Calendar,
     CheckSubset,
+    ContainerPath,
     DnsLabel,
+    EnvAssignment,
     HttpsUrl,
     OptionalCalendar,
     OptionalEmail,
@@ -69,6 +71,30 @@ class AppSection(Section):
         [],
         "`web-api` only: healthcheck of the web front end, like `appHealthCommand`. "
         "Empty: `wget` on `/` at `appWebPort` (the image must ship `wget`).",
+    )
+    env: list[EnvAssignment] = key(
+        "appEnv",
+        [],
+        "Plain environment variables of the app (the API for `web-api`; MailWizz's PHP "
+        "and cron), as `NAME=value` strings. Passed on literally (`$` is no variable). "
+        "Names the preset sets itself (`SMTP_*`, `S3_*`, `REDIS_*`, `DATABASE_*`, "
+        "`MAIL_FROM`, `APP_URL`, `PORT`, `DATA_DIR`, ...) are refused. Secrets go to "
+        "`appSecretEnv`.",
+    )
+    data_paths: list[ContainerPath] = key(
+        "appDataPaths",
+        [],
+        "Directories in the app container that keep data: each is a volume on the data "
+        "volume, backed up and restored. Empty: the preset's own (`/data` for "
+        "transactional-api, none for custom and web-api).",
+    )
+    sqlite_files: list[ContainerPath] = key(
+        "appSqliteFiles",
+        [],
+        "SQLite databases the app writes, as paths in the container, each inside one of "
+        "`appDataPaths`: backups copy them consistently (`VACUUM INTO`) while the app "
+        "runs, never as raw files. Empty: the preset's own (`/data/app.db` for "
+        "transactional-api).",
     )
 
 
@@ -206,6 +232,17 @@ class BackupSection(Section):
 
 class SecretKeys(Section):
     """Secret keys: set with `pulumi config set --secret`; never plain."""
+
+    app_secret_env: str = key(
+        "appSecretEnv",
+        "",
+        "Secret environment variables of the app, an object of NAME: value, one "
+        "variable at a time: `pulumi config set --secret --path 'appSecretEnv.API_KEY' "
+        "...` (or the whole object as a secret JSON string). Names as for `appEnv`; "
+        "values on one line without `'`. They reach the app only through its root-only "
+        "env file.",
+        secret=True,
+    )
 
     smtp_password: SecretText = key(
         "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
