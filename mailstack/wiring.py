@@ -28,6 +28,7 @@ from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WE
 from components.services.presets import AppParams, Relay
 from components.services.project import MtaSts, ProjectParams
 from mailstack.config import ConfigError, Problem, StackConfig
+from mailstack.config.rules.storage import runs_storage
 from mailstack.config.secret_env import SECRET_ENV_KEY
 from mailstack.cost import monthly_cost_eur
 from mailstack.outputs import export
@@ -97,8 +98,9 @@ def _app_params(config: StackConfig, relay: Relay, app_url: str) -> AppParams:
         from_address=config.from_address,
         relay=relay,
         redis=config.services.redis,
-        minio=config.services.minio,
-        buckets=tuple(config.services.minio_buckets),
+        storage=config.services.storage,
+        buckets=tuple(config.services.storage_buckets),
+        storage_public_url=_storage_public_url(config),
         egress=not config.is_local,
         web_image=config.app.web_image,
         web_port=config.app.web_port,
@@ -166,6 +168,8 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         textfile_dir=host.layout.metrics_dir if backups else "",
         alerting=alerting,
         image_mirror=config.services.image_registry_mirror,
+        storage_host="" if local else _storage_host(config),
+        local_storage_port=config.services.local_storage_port if local else 0,
     )
     secrets = {}
     if relay.password is not None:
@@ -219,6 +223,22 @@ def _alerting(
         ),
         cooldown=f"{s.alert_cooldown_minutes}m",
     )
+
+
+def _storage_host(config: StackConfig) -> str:
+    """The object store's public host, when it has one."""
+    sub = config.services.storage_subdomain
+    return f"{sub}.{config.domain.domain}" if sub and runs_storage(config) else ""
+
+
+def _storage_public_url(config: StackConfig) -> str:
+    """What presigned URLs are signed for: the store's route through the proxy."""
+    if not runs_storage(config):
+        return ""
+    if config.is_local:
+        return f"http://localhost:{config.services.local_storage_port}"
+    host = _storage_host(config)
+    return f"https://{host}" if host else ""
 
 
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
@@ -315,6 +335,7 @@ def mail_domain_args(
         caa_iodef=dns.caa_iodef or config.dmarc_rua,
         proxy_web=dns.proxy_web,
         www_redirect=domain.www_redirect,
+        storage_host=_storage_host(config),
         has_ipv6=server_ipv6 is not None,
         receives_mail=dns.receives_mail,
         spf_includes=tuple(dns.spf_includes),

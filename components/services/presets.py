@@ -73,7 +73,8 @@ class AppParams:
     from_address: str
     relay: Relay
     redis: bool
-    minio: bool
+    storage: bool
+    """Run S3 object storage (SeaweedFS) with `buckets`."""
     buckets: tuple[str, ...]
     egress: bool
     """The app reaches the internet (its mail relay); off on the local stack."""
@@ -83,6 +84,9 @@ class AppParams:
     """Replaces the app's healthcheck (exec form, without "CMD"); empty keeps the preset's."""
     web_health_command: tuple[str, ...] = ()
     """The same for `web-api`'s web front end."""
+    storage_public_url: str = ""
+    """The store's public S3 endpoint through the proxy (presigned URLs are
+    signed for it); empty: reachable from the app only."""
     env: Mapping[str, str] = field(default_factory=dict)
     """The app's own plain variables (`appEnv`), passed on literally."""
     secret_env: Mapping[str, Secret] = field(default_factory=dict)
@@ -123,17 +127,40 @@ def _smtp_env(p: AppParams) -> tuple[dict[str, str], dict[str, Secret]]:
     return env, secrets
 
 
-def _extras(p: AppParams, always_redis: bool = False, always_minio: bool = False) -> App:
-    """Redis and MinIO (with its bucket job) when the config or the preset asks."""
+def _extras(p: AppParams, always_redis: bool = False, always_storage: bool = False) -> App:
+    """Redis and object storage (with its bucket job) when the config or the preset asks."""
     services: list[Service] = []
     if p.redis or always_redis:
         services.append(kinds.redis())
-    if p.minio or always_minio:
-        services += [kinds.minio(), kinds.minio_buckets(p.buckets)]
+    if p.storage or always_storage:
+        buckets = p.buckets or ("uploads",)
+        services += [kinds.seaweedfs(buckets), kinds.storage_buckets(buckets)]
     return App(tuple(services), ())
 
 
-def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str, Condition]]:
+def _storage_env(p: AppParams) -> dict[str, str]:
+    """Where the app reaches its buckets: path-style, with its own key id.
+
+    `S3_PUBLIC_ENDPOINT` is what presigned URLs must be signed for (SigV4
+    signs the host), so that browsers outside reach them through the proxy.
+    """
+    buckets = p.buckets or ("uploads",)
+    env = {
+        "S3_ENDPOINT": f"http://{kinds.STORAGE_NAME}:{kinds.STORAGE_S3_PORT}",
+        "S3_REGION": "us-east-1",
+        "S3_FORCE_PATH_STYLE": "true",
+        "S3_ACCESS_KEY_ID": kinds.STORAGE_ACCESS_KEY_ID,
+        "S3_BUCKET": buckets[0],
+        "S3_BUCKETS": ",".join(buckets),
+    }
+    if p.storage_public_url:
+        env["S3_PUBLIC_ENDPOINT"] = p.storage_public_url
+    return env
+
+
+def _extra_env(
+    extras: App, p: AppParams
+) -> tuple[dict[str, str], dict[str, Secret], dict[str, Condition]]:
     env: dict[str, str] = {}
     secrets: dict[str, Secret] = {}
     deps: dict[str, Condition] = {}
@@ -144,10 +171,10 @@ def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str
         secrets["REDIS_URL"] = Secret("random", "redis", url=REDIS_URL)
         secrets["REDIS_PASSWORD"] = random_secret("redis")
         deps["redis"] = Condition.HEALTHY
-    if "minio" in names:
-        env |= {"S3_ENDPOINT": "http://minio:9000", "S3_ACCESS_KEY_ID": kinds.MINIO_USER}
-        secrets["S3_SECRET_ACCESS_KEY"] = kinds.MINIO_PASSWORD
-        deps["minio-buckets"] = Condition.COMPLETED
+    if kinds.STORAGE_NAME in names:
+        env |= _storage_env(p)
+        secrets["S3_SECRET_ACCESS_KEY"] = kinds.STORAGE_SECRET
+        deps[kinds.STORAGE_BUCKETS_NAME] = Condition.COMPLETED
     return env, secrets, deps
 
 
@@ -355,7 +382,7 @@ def _generic_app(
     p: AppParams, name: str, image: str, port: int, health_path: str, extras: App
 ) -> Service:
     env, secrets = _smtp_env(p)
-    extra_env, extra_secrets, deps = _extra_env(extras)
+    extra_env, extra_secrets, deps = _extra_env(extras, p)
     return Service(
         name=name,
         role=Role.APP,
@@ -413,9 +440,9 @@ def transactional_api(p: AppParams) -> App:
 
 
 def web_api(p: AppParams) -> App:
-    """A web front end and an API over PostgreSQL, Redis and MinIO; mail through SES."""
+    """A web front end and an API over PostgreSQL, Redis and S3 storage; mail through SES."""
     db = kinds.postgres("db", database="app", user="app", password=random_secret("db"))
-    extras = _extras(p, always_redis=True, always_minio=True)
+    extras = _extras(p, always_redis=True, always_storage=True)
     api = _generic_app(p, "api", p.image, p.port, p.health_path, extras)
     api = replace(
         api,
@@ -448,7 +475,7 @@ def web_api(p: AppParams) -> App:
 
 
 def custom(p: AppParams) -> App:
-    """Any stateless image, port and health path from config (plus Redis/MinIO if on)."""
+    """Any image, port and health path from config (plus Redis/storage if on)."""
     extras = _extras(p)
     app = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
     app = _with_data(app, p.data_paths, p.sqlite_files)

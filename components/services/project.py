@@ -71,6 +71,10 @@ class ProjectParams:
     image_mirror: str = ""
     """Registry mirror every image is pulled from (`components/services/mirror.py`);
     empty for the images' own registries."""
+    storage_host: str = ""
+    """Servers: the object store's public host (its S3 API only); empty: internal."""
+    local_storage_port: int = 0
+    """Local stack: the object store's S3 API on http://localhost:<this>; 0: internal."""
 
     @property
     def local(self) -> bool:
@@ -95,6 +99,26 @@ def _edge(p: ProjectParams) -> tuple[list[Service], Route | None, tuple[Port, ..
         Port(p.local_mail_ui_port, kinds.MAIL_SINK_UI_PORT, "127.0.0.1"),
     )
     return [kinds.mail_sink()], Route(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_UI_PORT), ports
+
+
+def _storage(
+    p: ProjectParams, services: list[Service], ports: tuple[Port, ...]
+) -> tuple[Route | None, str, tuple[Port, ...]]:
+    """The object store's public S3 route and site, and the proxy's ports with it.
+
+    Servers: on `storage_host` when set. Locally: on localhost:`local_storage_port`.
+    Only the S3 port is routed; the master, filer and volume ports stay internal.
+    """
+    if not any(s.name == kinds.STORAGE_NAME for s in services):
+        return None, "", ports
+    site = ""
+    if p.local and p.local_storage_port:
+        site = f":{kinds.STORAGE_S3_PORT}"
+        ports = (*ports, Port(p.local_storage_port, kinds.STORAGE_S3_PORT, "127.0.0.1"))
+    elif not p.local and p.storage_host:
+        site = p.storage_host
+    route = Route(kinds.STORAGE_NAME, kinds.STORAGE_S3_PORT) if site else None
+    return route, site, ports
 
 
 def _proxy_files(p: ProjectParams) -> tuple[dict[str, str], list[Mount]]:
@@ -128,6 +152,7 @@ def build_project(p: ProjectParams) -> Rendered:
     app = build_app(p.app)
     sink, mail_ui, ports = _edge(p)
     services = [*app.services, *sink]
+    storage, storage_site, ports = _storage(p, services, ports)
     metrics = None
     if p.monitoring:
         # Not among the proxy's dependencies: the app neither waits for its
@@ -150,6 +175,8 @@ def build_project(p: ProjectParams) -> Rendered:
         backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
         metrics=metrics,
         admin_routes=alerting.routes if alerting else (),
+        storage=storage,
+        storage_site=storage_site,
         metrics_port=PROXY_METRICS_PORT if alerting else 0,
     )
     caddyfile = render_caddyfile(site)

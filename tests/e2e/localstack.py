@@ -35,7 +35,7 @@ class LocalStack:
     project: str = "mailstack-e2e-services"
     http_port: int = 18480
     mail_ui_port: int = 18425
-    settings: dict[str, Any] = field(default_factory=lambda: {"redis": True, "minio": True})
+    settings: dict[str, Any] = field(default_factory=lambda: {"redis": True, "storage": True})
 
     @property
     def compose_dir(self) -> Path:

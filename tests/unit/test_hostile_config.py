@@ -122,6 +122,8 @@ BASE: dict[str, str] = {
     "appSqliteFiles": "/data/app.db",
     "appSecretEnv": '{"API_KEY": "k-123"}',
     "minioBuckets": "uploads",
+    "storageBuckets": "uploads",
+    "storageSubdomain": "files",
     "backupRepository": "s3:https://s3.example.com/bucket/restic",
     "backupS3AccessKeyId": "EXAMPLEKEY",
     "backupSchedule": "*-*-* 03:15:00",
@@ -143,7 +145,8 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "appWebHealthCommand": _WEB_API,
     "appDataPaths": _TRANSACTIONAL,
     "appSqliteFiles": _TRANSACTIONAL,
-    "minioBuckets": {"minio": True},
+    "storageBuckets": {"storage": True},
+    "storageSubdomain": {"storage": True},
     "tailscaleAuthKey": {"tailscale": True},
     "tlsRptEmail": {"receivesMail": True},
 }

@@ -184,7 +184,7 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
         image="ghcr.io/example/app:0.9.0",
         relay=Relay("smtp.example.com", 587),
         redis=True,
-        minio=True,
+        storage=True,
         buckets=("uploads",),
         egress=True,
     )
@@ -199,7 +199,7 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
     with_volumes = {
         s.name for s in build_project(ProjectParams("p", app, "a.b")).project.services if s.volumes
     }
-    assert changed == with_volumes == {"proxy", "redis", "minio"}
+    assert changed == with_volumes == {"proxy", "redis", "storage"}
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)

@@ -28,6 +28,7 @@ from mailstack.config.rules.stack import (
     target_matches_environment,
     throwaway_marks,
 )
+from mailstack.config.rules.storage import storage
 from mailstack.config.rules.topology import node_pools
 
 ConfigRule = Callable[[StackConfig], list[Problem]]
@@ -53,6 +54,7 @@ RULES: list[ConfigRule] = [
     node_pools,
     priced,
     standins_local_only,
+    storage,
 ]
 
 __all__ = [

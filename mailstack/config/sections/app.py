@@ -20,6 +20,7 @@ from mailstack.config.types import (
     HttpsUrl,
     OptionalCalendar,
     OptionalEmail,
+    OptionalDnsLabel,
     OptionalImage,
     Port,
     Printable,
@@ -100,9 +101,40 @@ class AppSection(Section):
 
 class ServicesSection(Section):
     redis: bool = key("redis", False, "Run Redis (append-only, memory capped) for the app.")
-    minio: bool = key("minio", False, "Run MinIO object storage for the app.")
+    storage: bool = key(
+        "storage",
+        False,
+        "Run S3 object storage (SeaweedFS) for the app; `web-api` always runs it. The app "
+        "gets `S3_ENDPOINT`, `S3_BUCKET(S)`, `S3_ACCESS_KEY_ID` and the secret "
+        "`S3_SECRET_ACCESS_KEY` of its own key, allowed its buckets only.",
+    )
+    storage_buckets: list[DnsLabel] = key(
+        "storageBuckets",
+        ["uploads"],
+        "Buckets created as code (a one-shot job on every deploy; existing ones stay). "
+        "The app's key may use these and no others.",
+        min_length=1,
+    )
+    storage_subdomain: OptionalDnsLabel = key(
+        "storageSubdomain",
+        "",
+        "Servers: serve the store's S3 API (nothing else) on `<storageSubdomain>.<domain>` "
+        "with HTTPS, so presigned URLs work from outside (`S3_PUBLIC_ENDPOINT`). Empty: "
+        "the store is reachable from the app only.",
+        example="files",
+    )
+    local_storage_port: Port = key(
+        "localStoragePort",
+        8333,
+        "`local` stack with storage: the S3 API is served on http://localhost:<this>.",
+    )
+    minio: bool = key(
+        "minio",
+        False,
+        "Removed: MinIO publishes no images any more. `true` is an error; use `storage`.",
+    )
     minio_buckets: list[DnsLabel] = key(
-        "minioBuckets", ["uploads"], "Buckets the MinIO setup job creates."
+        "minioBuckets", [], "Removed with `minio`; use `storageBuckets`."
     )
     monitoring: bool = key(
         "monitoring",

@@ -57,7 +57,7 @@ STANDINS = (
     Standin("caddy", (standin(kinds.CADDY.ref),)),
     Standin("postgres", (standin(kinds.POSTGRES.ref),)),
     Standin("redis", (standin(kinds.REDIS.ref),)),
-    Standin("minio", (standin(kinds.MINIO.ref), standin(kinds.MINIO_CLIENT.ref))),
+    Standin("seaweedfs", (standin(kinds.SEAWEEDFS.ref),)),
     Standin("mailpit", (standin(kinds.MAILPIT.ref),)),
     Standin("node-exporter", (standin(kinds.NODE_EXPORTER.ref),)),
     Standin("listmonk", (standin(presets.LISTMONK.ref),), {"VERSION": presets.LISTMONK.tag}),
