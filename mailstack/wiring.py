@@ -8,6 +8,8 @@ calls `deploy`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -26,7 +28,7 @@ from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
 from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WEBHOOK_SECRET
 from components.services.presets import AppParams, Relay
-from components.services.project import MtaSts, ProjectParams
+from components.services.project import MtaSts, ProjectParams, build_project, image_refs
 from mailstack.config import ConfigError, Problem, StackConfig
 from mailstack.config.rules.storage import runs_storage
 from mailstack.config.secret_env import SECRET_ENV_KEY
@@ -171,6 +173,8 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         storage_host="" if local else _storage_host(config),
         local_storage_port=config.services.local_storage_port if local else 0,
     )
+    if not local and config.app.pin_digests:
+        stack = replace(stack, digests=_digests(config, stack))
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
@@ -223,6 +227,21 @@ def _alerting(
         ),
         cooldown=f"{s.alert_cooldown_minutes}m",
     )
+
+
+def _digests(config: StackConfig, stack: ProjectParams) -> Mapping[str, str]:
+    """The digest each image's tag points to now (a data source: runs at preview)."""
+    # Imported here so the local stack never loads pulumi_docker.
+    from components.images import RegistryLogin, resolve_digests
+
+    login = None
+    if config.app.image_registry and config.secrets.has("imageRegistryPassword"):
+        login = RegistryLogin(
+            config.app.image_registry,
+            config.app.image_registry_username,
+            config.secrets.get("imageRegistryPassword"),
+        )
+    return resolve_digests(image_refs(build_project(stack).project), login)
 
 
 def _storage_host(config: StackConfig) -> str:

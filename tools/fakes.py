@@ -91,3 +91,23 @@ def fake_id(type_: str, name: str) -> str:
 def fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     faker = FAKERS.get(type_)
     return faker(name, inputs) if faker else {}
+
+
+def fake_digest(ref: str) -> str:
+    """The digest a registry would report for `ref` under mocks (stable per ref)."""
+    return "sha256:" + hashlib.sha256(f"digest of {ref}".encode()).hexdigest()
+
+
+def _registry_image(args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": args["name"], "sha256Digest": fake_digest(args["name"])}
+
+
+CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "docker:index/getRegistryImage:getRegistryImage": _registry_image,
+}
+
+
+def fake_call(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """What a provider function (data source) returns under mocks; {} when unknown."""
+    call = CALLS.get(token)
+    return call(args) if call else {}

@@ -29,7 +29,7 @@ from pulumi.runtime.config import set_all_config
 from common import artifacts
 from mailstack.config import PROJECT, ConfigError, Problem
 from mailstack.config.run_mode import set_offline_synth
-from tools.fakes import fake_id, fake_outputs
+from tools.fakes import fake_call, fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 # Pulumi's wire marker for a secret value (sdk/go/common/resource/sig).
@@ -155,8 +155,11 @@ class MailstackMocks(pulumi_mocks.Mocks):
         outputs = {**args.inputs, **fake_outputs(args.typ, args.name, args.inputs)}
         return fake_id(args.typ, args.name), outputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    def call(
+        self, args: pulumi_mocks.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        # No failures: an empty list (the mock monitor iterates over it).
+        return fake_call(args.token, dict(args.args)), []
 
 
 @dataclass

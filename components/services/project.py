@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from components.services import kinds
 from components.services.caddyfile import (
@@ -75,6 +75,10 @@ class ProjectParams:
     """Servers: the object store's public host (its S3 API only); empty: internal."""
     local_storage_port: int = 0
     """Local stack: the object store's S3 API on http://localhost:<this>; 0: internal."""
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """`name:tag` -> the digest the preview resolved; every such image is pinned by it."""
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """`name:tag` -> the digest the preview resolved; every such image is pinned by it."""
 
     @property
     def local(self) -> bool:
@@ -194,7 +198,8 @@ def build_project(p: ProjectParams) -> Rendered:
         **(alerting.files if alerting else {}),
     }
     services = [with_mirror(s, p.image_mirror) for s in (proxy, *services)]
-    services = [_with_files_hash(s, mounted) for s in services]
+    # Pinned after the mirror rewrite: the digest is looked up under the name pulled.
+    services = [_pinned(_with_files_hash(s, mounted), p.digests) for s in services]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
     files = {"compose.yaml": render_compose(project), **mounted}
     return Rendered(project, files, admin_password=app.admin_password)
@@ -212,3 +217,14 @@ def _with_files_hash(service: Service, files: Mapping[str, str]) -> Service:
         return service
     digest = hashlib.sha256("".join(f"{f}\0{files[f]}\0" for f in used).encode()).hexdigest()
     return replace(service, labels={**service.labels, "org.mailstack.files-sha256": digest})
+
+
+def image_refs(project: Project) -> tuple[str, ...]:
+    """Every `name:tag` the project runs that no digest pins yet."""
+    return tuple(sorted({s.image.ref for s in project.services if not s.image.digest}))
+
+
+def _pinned(service: Service, digests: Mapping[str, str]) -> Service:
+    """The service with its image pinned by the resolved digest (a configured one stays)."""
+    digest = digests.get(service.image.ref) if not service.image.digest else None
+    return replace(service, image=replace(service.image, digest=digest)) if digest else service

@@ -148,6 +148,27 @@ def _registry_mirror(value: str) -> str:
     return value
 
 
+_REGISTRY_HOST_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?")
+_REGISTRY_USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+
+
+def _registry_host(value: str) -> str:
+    if value and not _REGISTRY_HOST_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a registry host with an optional port; expected e.g. 'ghcr.io'"
+        )
+    return value
+
+
+def _registry_user(value: str) -> str:
+    if value and not _REGISTRY_USER_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a registry user name; expected letters, digits and '._@+-', "
+            "e.g. 'my-org-bot'"
+        )
+    return value
+
+
 def _calendar(value: str) -> str:
     if not _CALENDAR_RE.fullmatch(value) or not _systemd_accepts_calendar(value):
         raise ValueError(
@@ -441,6 +462,8 @@ CaddyPath = Annotated[str, AfterValidator(_caddy_path)]
 OptionalImage = Annotated[str, AfterValidator(_optional_image)]
 OptionalDomain = Annotated[str, AfterValidator(_optional_domain)]
 OptionalDnsLabel = Annotated[str, AfterValidator(_optional_label)]
+RegistryHost = Annotated[str, AfterValidator(_registry_host)]
+RegistryUser = Annotated[str, AfterValidator(_registry_user)]
 IsoDate = Annotated[str, AfterValidator(_iso_date)]
 CheckSubset = Annotated[str, AfterValidator(_check_subset)]
 ResticRepository = Annotated[str, AfterValidator(_no_url_credentials)]

@@ -383,7 +383,7 @@ def test_servers_export_host_metrics_internally_and_read_only(
         assert "node-exporter" not in services
         return
     exporter = services["node-exporter"]
-    assert exporter["image"] == "prom/node-exporter:v1.8.2"
+    assert exporter["image"].startswith("prom/node-exporter:v1.8.2@sha256:")
     assert "ports" not in exporter and "expose" not in exporter
     assert exporter["networks"] == ["internal"]
     mounts = dict(_mount_options(v) for v in exporter["volumes"])

@@ -24,7 +24,9 @@ from mailstack.config.types import (
     OptionalImage,
     Port,
     Printable,
+    RegistryHost,
     RegistryMirror,
+    RegistryUser,
     ResticPassword,
     ResticRepository,
     SecretText,
@@ -72,6 +74,22 @@ class AppSection(Section):
         [],
         "`web-api` only: healthcheck of the web front end, like `appHealthCommand`. "
         "Empty: `wget` on `/` at `appWebPort` (the image must ship `wget`).",
+    )
+    pin_digests: bool = key(
+        "pinImageDigests",
+        True,
+        "Servers: resolve every image's tag to its digest at preview (a moved tag shows "
+        "in the diff) and deploy by that digest. The `local` stack runs what its engine has.",
+    )
+    image_registry: RegistryHost = key(
+        "imageRegistry",
+        "",
+        "Registry host of private images and of images mailstack builds, e.g. `ghcr.io` "
+        "(with `imageRegistryUsername` and the secret `imageRegistryPassword`).",
+        example="ghcr.io",
+    )
+    image_registry_username: RegistryUser = key(
+        "imageRegistryUsername", "", "User name at `imageRegistry`.", example="my-org-bot"
     )
     env: list[EnvAssignment] = key(
         "appEnv",
@@ -276,6 +294,13 @@ class SecretKeys(Section):
         secret=True,
     )
 
+    image_registry_password: SecretText = key(
+        "imageRegistryPassword",
+        "",
+        "Password or token for `imageRegistry` (GHCR: a token with `read:packages`, and "
+        "`write:packages` when mailstack builds images).",
+        secret=True,
+    )
     smtp_password: SecretText = key(
         "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
     )
