@@ -9,6 +9,7 @@ resolve digests (servers), so the local stack never loads pulumi_docker.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -45,3 +46,15 @@ def resolve_digests(refs: Iterable[str], login: RegistryLogin | None = None) -> 
         found = docker.get_registry_image(name=ref, opts=opts)
         digests[ref] = found.sha256_digest
     return digests
+
+
+def login_command(login: RegistryLogin) -> str:
+    """`docker login` on the host, the password read from stdin (never in argv)."""
+    return (
+        f"docker login --username {shlex.quote(login.username)} --password-stdin "
+        f"{shlex.quote(login.address)} >/dev/null"
+    )
+
+
+def logout_command(login: RegistryLogin) -> str:
+    return f"docker logout {shlex.quote(login.address)} >/dev/null 2>&1 || true"

@@ -8,7 +8,6 @@ calls `deploy`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,11 +27,12 @@ from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
 from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WEBHOOK_SECRET
 from components.services.presets import AppParams, Relay
-from components.services.project import MtaSts, ProjectParams, build_project, image_refs
+from components.services.project import MtaSts, ProjectParams
 from mailstack.config import ConfigError, Problem, StackConfig
 from mailstack.config.rules.storage import runs_storage
 from mailstack.config.secret_env import SECRET_ENV_KEY
 from mailstack.cost import monthly_cost_eur
+from mailstack.images import prepare_host, resolved_digests
 from mailstack.outputs import export
 
 if TYPE_CHECKING:
@@ -89,10 +89,10 @@ def _relay(config: StackConfig) -> Relay:
     )
 
 
-def _app_params(config: StackConfig, relay: Relay, app_url: str) -> AppParams:
+def _app_params(config: StackConfig, relay: Relay, app_url: str, built_image: str) -> AppParams:
     return AppParams(
         preset=config.app.preset,
-        image=config.app.image,
+        image=built_image or config.app.image,
         port=config.app.port,
         health_path=config.app.health_path,
         admin_paths=tuple(config.app.admin_paths),
@@ -136,8 +136,9 @@ def _admin_cidrs(config: StackConfig, alerting: MonitoringParams | None) -> tupl
     return tuple(admin_cidrs)
 
 
-def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
-    """Map the stack's config to the services' Args."""
+def services_args(config: StackConfig, host: Host, built_image: str = "") -> ComposeProjectArgs:
+    """Map the stack's config to the services' Args (`built_image`: the app image
+    the program built, which replaces `appImage`)."""
     local = config.is_local
     relay = _relay(config)
     app_url = (
@@ -145,7 +146,7 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         if local
         else f"https://{config.domain.app_host}"
     )
-    app = _app_params(config, relay, app_url)
+    app = _app_params(config, relay, app_url, built_image)
     # Only scheduled backups publish a status and metrics.
     backups = not local and config.backup.scheduled
     mta_sts = _mta_sts(config)
@@ -174,7 +175,9 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         local_storage_port=config.services.local_storage_port if local else 0,
     )
     if not local and config.app.pin_digests:
-        stack = replace(stack, digests=_digests(config, stack))
+        # A built image is pinned by its content tag: the registry has no
+        # digest for it before the first `up` pushes it.
+        stack = replace(stack, digests=resolved_digests(config, stack, skip=built_image))
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
@@ -227,21 +230,6 @@ def _alerting(
         ),
         cooldown=f"{s.alert_cooldown_minutes}m",
     )
-
-
-def _digests(config: StackConfig, stack: ProjectParams) -> Mapping[str, str]:
-    """The digest each image's tag points to now (a data source: runs at preview)."""
-    # Imported here so the local stack never loads pulumi_docker.
-    from components.images import RegistryLogin, resolve_digests
-
-    login = None
-    if config.app.image_registry and config.secrets.has("imageRegistryPassword"):
-        login = RegistryLogin(
-            config.app.image_registry,
-            config.app.image_registry_username,
-            config.secrets.get("imageRegistryPassword"),
-        )
-    return resolve_digests(image_refs(build_project(stack).project), login)
 
 
 def _storage_host(config: StackConfig) -> str:
@@ -391,7 +379,8 @@ def deploy(config: StackConfig) -> None:
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
-    services = ComposeProject("services", services_args(config, host))
+    services_host, built_image = prepare_host(config, host)
+    services = ComposeProject("services", services_args(config, services_host, built_image))
     backup = None
     if config.backup.enabled and not config.is_local:
         backup = Backup("backup", backup_args(config, host, services.project))

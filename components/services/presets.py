@@ -297,6 +297,8 @@ def listmonk(p: AppParams) -> App:
 
 
 MAILWIZZ_ROOT = "/var/www/html"
+MAILWIZZ_SOURCE_DIR = "mailwizz"
+"""Next to compose.yaml: MailWizz's source (delivered by `mailwizzArchiveUrl` or by hand)."""
 MAILWIZZ_CRON = "mailwizz-cron.sh"
 """The cron worker's loop (assets/services): the minute jobs every round,
 hourly and daily by elapsed time since their last start."""
@@ -312,7 +314,7 @@ def mailwizz(p: AppParams) -> App:
     php = Image.parse(p.image) if p.image else PHP_FPM
     db = kinds.mariadb("db", database="mailwizz", user="mailwizz", password=random_secret("db"))
     extras = _extras(p, always_redis=True)
-    source = Mount("./mailwizz", MAILWIZZ_ROOT)
+    source = Mount(f"./{MAILWIZZ_SOURCE_DIR}", MAILWIZZ_ROOT)
     env = {"MAILWIZZ_DB_HOST": "db", "MAILWIZZ_DB_NAME": "mailwizz", "MAILWIZZ_DB_USER": "mailwizz"}
     secrets = {"MAILWIZZ_DB_PASSWORD": random_secret("db")}
     deps = {"db": Condition.HEALTHY, "redis": Condition.HEALTHY}

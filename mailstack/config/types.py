@@ -16,7 +16,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from common.app_env import is_container_path, is_env_name
 from common.pricing import PRICES, overridable, parse_override
 from common.topology import Role
 
@@ -148,27 +147,6 @@ def _registry_mirror(value: str) -> str:
     return value
 
 
-_REGISTRY_HOST_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?")
-_REGISTRY_USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-
-
-def _registry_host(value: str) -> str:
-    if value and not _REGISTRY_HOST_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a registry host with an optional port; expected e.g. 'ghcr.io'"
-        )
-    return value
-
-
-def _registry_user(value: str) -> str:
-    if value and not _REGISTRY_USER_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a registry user name; expected letters, digits and '._@+-', "
-            "e.g. 'my-org-bot'"
-        )
-    return value
-
-
 def _calendar(value: str) -> str:
     if not _CALENDAR_RE.fullmatch(value) or not _systemd_accepts_calendar(value):
         raise ValueError(
@@ -215,25 +193,6 @@ def _hetzner_label(value: str) -> str:
     return value
 
 
-def _env_assignment(value: str) -> str:
-    name, sep, rest = value.partition("=")
-    if not sep or not is_env_name(name) or re.search(r"[\x00-\x1f\x7f]", rest):
-        raise ValueError(
-            f"{value!r} is not NAME=value; expected e.g. 'LOG_LEVEL=info' (a name of letters, "
-            "digits and '_', not starting with a digit; a value on one line)"
-        )
-    return value
-
-
-def _container_path(value: str) -> str:
-    if not is_container_path(value):
-        raise ValueError(
-            f"{value!r} is not an absolute path in the container; expected e.g. '/data' "
-            "(letters, digits, '.', '_', '-'; no '..', no trailing '/')"
-        )
-    return value
-
-
 Domain = Annotated[str, AfterValidator(_domain)]
 SpfDomain = Annotated[str, AfterValidator(_spf_domain)]
 DnsLabel = Annotated[str, AfterValidator(_label)]
@@ -244,8 +203,6 @@ HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Calendar = Annotated[str, AfterValidator(_calendar)]
 OptionalCalendar = Annotated[str, AfterValidator(_optional_calendar)]
 HetznerLabel = Annotated[str, AfterValidator(_hetzner_label)]
-EnvAssignment = Annotated[str, AfterValidator(_env_assignment)]
-ContainerPath = Annotated[str, AfterValidator(_container_path)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -462,8 +419,6 @@ CaddyPath = Annotated[str, AfterValidator(_caddy_path)]
 OptionalImage = Annotated[str, AfterValidator(_optional_image)]
 OptionalDomain = Annotated[str, AfterValidator(_optional_domain)]
 OptionalDnsLabel = Annotated[str, AfterValidator(_optional_label)]
-RegistryHost = Annotated[str, AfterValidator(_registry_host)]
-RegistryUser = Annotated[str, AfterValidator(_registry_user)]
 IsoDate = Annotated[str, AfterValidator(_iso_date)]
 CheckSubset = Annotated[str, AfterValidator(_check_subset)]
 ResticRepository = Annotated[str, AfterValidator(_no_url_credentials)]

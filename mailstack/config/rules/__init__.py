@@ -16,7 +16,7 @@ from mailstack.config.rules.access import (
     server_reachable,
     tailscale,
 )
-from mailstack.config.rules.app import app, app_data, app_env
+from mailstack.config.rules.app import app, app_data, app_env, app_images
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.cost import priced
 from mailstack.config.rules.images import standins_local_only
@@ -46,6 +46,7 @@ RULES: list[ConfigRule] = [
     app,
     app_env,
     app_data,
+    app_images,
     dns,
     throwaway_marks,
     spf,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from common.app_env import TRANSACTIONAL_API_DATA, data_volume, is_reserved, owning_path
 from common.enums import AppPreset
 from mailstack.config.model import Problem, StackConfig
 from mailstack.config.secret_env import SECRET_ENV_KEY
+
+REPO = Path(__file__).resolve().parents[3]
+"""The project's root: `appImageBuild` names a directory in it."""
 
 
 def _pinned(key: str, image: str) -> list[Problem]:
@@ -25,7 +30,7 @@ def app(c: StackConfig) -> list[Problem]:
     preset = c.app.preset
     needs_image = (AppPreset.CUSTOM, AppPreset.TRANSACTIONAL_API, AppPreset.WEB_API)
     problems = _pinned("appImage", c.app.image) + _pinned("appWebImage", c.app.web_image)
-    if preset in needs_image and not c.app.image:
+    if preset in needs_image and not c.app.image and not c.app.image_build:
         problems.append(
             Problem(
                 "appImage", f"`app: {preset.value}` needs an image, e.g. 'ghcr.io/you/app:1.2.3'"
@@ -100,4 +105,45 @@ def app_data(c: StackConfig) -> list[Problem]:
             )
         if files.index(file) != i:
             problems.append(Problem(f"appSqliteFiles[{i}]", f"{file} is listed twice"))
+    return problems
+
+
+def app_images(c: StackConfig) -> list[Problem]:
+    """A built image: a Dockerfile in the repo, somewhere to push it; MailWizz's archive."""
+    a = c.app
+    problems = []
+    if a.image_build:
+        if a.image:
+            problems.append(Problem("appImageBuild", "set either this or `appImage`, not both"))
+        if ".." in a.image_build.split("/") or not (REPO / a.image_build / "Dockerfile").is_file():
+            problems.append(
+                Problem(
+                    "appImageBuild",
+                    f"{a.image_build!r} is no directory of the repo with a Dockerfile",
+                )
+            )
+        if not c.is_local and not a.image_repository:
+            problems.append(
+                Problem(
+                    "imageRepository",
+                    "`appImageBuild` needs a repository to push to, e.g. 'ghcr.io/acme/mailstack'",
+                )
+            )
+        if not c.is_local and not c.secrets.has("imageRegistryPassword"):
+            problems.append(
+                Problem(
+                    "imageRegistryPassword",
+                    "`appImageBuild` pushes and the server pulls: set the registry's token",
+                )
+            )
+    if a.mailwizz_archive_sha256 and a.preset is not AppPreset.MAILWIZZ:
+        problems.append(
+            Problem("mailwizzArchiveSha256", "only `app: mailwizz` takes a source archive")
+        )
+    if a.mailwizz_archive_sha256 and not c.secrets.has("mailwizzArchiveUrl"):
+        problems.append(
+            Problem(
+                "mailwizzArchiveUrl", "`mailwizzArchiveSha256` needs the archive's URL (a secret)"
+            )
+        )
     return problems

@@ -9,24 +9,29 @@ from pydantic import Field
 from common.enums import (
     AppPreset,
 )
+from mailstack.config.app_types import (
+    ContainerPath,
+    EnvAssignment,
+    ImageRepository,
+    OptionalSha256,
+    RegistryHost,
+    RegistryUser,
+    RepoDir,
+)
 from mailstack.config.sections.base import Section, key
 from mailstack.config.types import (
     CaddyPath,
     Calendar,
     CheckSubset,
-    ContainerPath,
     DnsLabel,
-    EnvAssignment,
     HttpsUrl,
     OptionalCalendar,
-    OptionalEmail,
     OptionalDnsLabel,
+    OptionalEmail,
     OptionalImage,
     Port,
     Printable,
-    RegistryHost,
     RegistryMirror,
-    RegistryUser,
     ResticPassword,
     ResticRepository,
     SecretText,
@@ -90,6 +95,29 @@ class AppSection(Section):
     )
     image_registry_username: RegistryUser = key(
         "imageRegistryUsername", "", "User name at `imageRegistry`.", example="my-org-bot"
+    )
+    image_repository: ImageRepository = key(
+        "imageRepository",
+        "",
+        "Where images mailstack builds are pushed, e.g. `ghcr.io/acme/mailstack` (the "
+        "registry is its host; credentials `imageRegistryUsername`/`imageRegistryPassword`).",
+        example="ghcr.io/acme/mailstack",
+    )
+    image_build: RepoDir = key(
+        "appImageBuild",
+        "",
+        "Build the app image from this directory of the repo (its Dockerfile), push it to "
+        "`imageRepository` and run it, e.g. `assets/images/mailwizz-php` for MailWizz's "
+        "PHP-FPM with its extensions. Instead of `appImage`.",
+        example="assets/images/mailwizz-php",
+    )
+    mailwizz_archive_sha256: OptionalSha256 = key(
+        "mailwizzArchiveSha256",
+        "",
+        "`mailwizz` only: SHA-256 of the licensed source zip at the secret "
+        "`mailwizzArchiveUrl`; the server downloads it, checks it and unpacks it into "
+        "the project's `mailwizz/` directory (again when this changes).",
+        example="<64 hex digits from `sha256sum mailwizz.zip`>",
     )
     env: list[EnvAssignment] = key(
         "appEnv",
@@ -294,6 +322,14 @@ class SecretKeys(Section):
         secret=True,
     )
 
+    mailwizz_archive_url: HttpsUrl = key(
+        "mailwizzArchiveUrl",
+        "",
+        "https URL of the MailWizz source zip (a secret: a licensed download link is a "
+        "credential); with `mailwizzArchiveSha256`.",
+        secret=True,
+        example="https://files.example.com/mailwizz-2.6.0.zip",
+    )
     image_registry_password: SecretText = key(
         "imageRegistryPassword",
         "",
