@@ -34,9 +34,10 @@ from mailstack.config.secret_env import SECRET_ENV_KEY
 from mailstack.cost import monthly_cost_eur
 from mailstack.images import prepare_host, resolved_digests
 from mailstack.outputs import export
+from mailstack.ses import ses_as_code, ses_feedback_url
 
 if TYPE_CHECKING:
-    from components.dns import MailDomainArgs
+    from components.dns import MailDomain, MailDomainArgs
     from components.server import HardenedServerArgs
 
 
@@ -108,6 +109,7 @@ def _app_params(config: StackConfig, relay: Relay, app_url: str, built_image: st
         web_port=config.app.web_port,
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
+        ses_feedback=ses_feedback_url(config) != "",
         env=dict(a.split("=", 1) for a in config.app.env),
         secret_env={
             name: Secret("config", f"{SECRET_ENV_KEY}.{name}")
@@ -412,8 +414,11 @@ def _server(config: StackConfig, layout: HostLayout) -> Host:
     export("serverId", server.server_id)
     export("sshCommand", server.ssh_command)
     export("dataDir", server.data_dir)
+    mail_domain = None
     if config.uses_dns:
-        _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+        mail_domain = _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+    if config.mail.ses_as_code:
+        ses_as_code(config, mail_domain)
     return server.host
 
 
@@ -421,7 +426,7 @@ def _mail_dns(
     config: StackConfig,
     server_ipv4: pulumi.Input[str],
     server_ipv6: pulumi.Input[str] | None,
-) -> None:
+) -> MailDomain:
     # Imported here: the local stack must never load pulumi_cloudflare.
     from components.dns import MailDomain
 
@@ -431,3 +436,4 @@ def _mail_dns(
     if mail_domain.dkim_signing is not None:
         # Secret: `make ses-dkim` reads it to hand the key to SES (BYODKIM).
         export("dkimSigning", mail_domain.dkim_signing)
+    return mail_domain

@@ -73,7 +73,31 @@ def _random_password(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"result": f"<secret:random:{name}>"}
 
 
+FAKE_AWS_ACCOUNT = "123456789012"
+"""AWS's documentation account id."""
+
+
+def _aws_arn(service: str, kind: str) -> Faker:
+    def faker(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": f"arn:aws:{service}:eu-central-1:{FAKE_AWS_ACCOUNT}:{kind}{name}"}
+
+    return faker
+
+
+def _ses_identity(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    attributes = dict(inputs.get("dkimSigningAttributes") or {})
+    if "domainSigningSelector" not in attributes:
+        # Easy DKIM: SES hands out three tokens.
+        attributes["tokens"] = [
+            hashlib.sha256(f"{name}{i}".encode()).hexdigest()[:32] for i in range(3)
+        ]
+    return {"dkimSigningAttributes": attributes, "arn": f"arn:aws:ses:::identity/{name}"}
+
+
 FAKERS: dict[str, Faker] = {
+    "aws:sns/topic:Topic": _aws_arn("sns", ""),
+    "aws:sesv2/configurationSet:ConfigurationSet": _aws_arn("ses", "configuration-set/"),
+    "aws:sesv2/emailIdentity:EmailIdentity": _ses_identity,
     "random:index/randomPassword:RandomPassword": _random_password,
     "hcloud:index/primaryIp:PrimaryIp": _primary_ip,
     "hcloud:index/server:Server": _server,
@@ -104,6 +128,12 @@ def _registry_image(args: dict[str, Any]) -> dict[str, Any]:
 
 CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "docker:index/getRegistryImage:getRegistryImage": _registry_image,
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": FAKE_AWS_ACCOUNT,
+        "arn": f"arn:aws:iam::{FAKE_AWS_ACCOUNT}:user/deploy",
+        "id": FAKE_AWS_ACCOUNT,
+        "userId": "AIDAEXAMPLE",
+    },
 }
 
 

@@ -84,6 +84,8 @@ class AppParams:
     """Replaces the app's healthcheck (exec form, without "CMD"); empty keeps the preset's."""
     web_health_command: tuple[str, ...] = ()
     """The same for `web-api`'s web front end."""
+    ses_feedback: bool = False
+    """SES posts bounces and complaints to the app (listmonk: its SES webhook)."""
     storage_public_url: str = ""
     """The store's public S3 endpoint through the proxy (presigned URLs are
     signed for it); empty: reachable from the app only."""
@@ -252,6 +254,7 @@ def listmonk(p: AppParams) -> App:
             "SMTP_AUTH": "plain" if relay.username else "none",
             "SMTP_TLS": "STARTTLS" if relay.starttls else "none",
             "MAIL_FROM": p.from_address,
+            "SES_FEEDBACK": "true" if p.ses_feedback else "false",
         },
         secret_env={
             "PGPASSWORD": random_secret("db"),

@@ -20,7 +20,7 @@ from mailstack.config.rules.app import app, app_data, app_env, app_images
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.cost import priced
 from mailstack.config.rules.images import standins_local_only
-from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
+from mailstack.config.rules.mail import dkim, dns, mail_relay, ses_as_code, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
     stack_name_is_a_project_name,
@@ -56,6 +56,7 @@ RULES: list[ConfigRule] = [
     priced,
     standins_local_only,
     storage,
+    ses_as_code,
 ]
 
 __all__ = [
