@@ -223,8 +223,11 @@ def load_yaml_strict(path: Path) -> Any:
     return data
 
 
-def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str]]:
-    """Config as the Pulumi CLI would give it: project defaults, then the stack file.
+def read_stack_config(
+    stack: str, root: Path = ROOT, stack_file: Path | None = None
+) -> tuple[dict[str, str], set[str]]:
+    """Config as the Pulumi CLI would give it: project defaults, then the stack file
+    (`root/Pulumi.<stack>.yaml`, or `stack_file`, e.g. one of examples/).
 
     Secure (encrypted) values cannot be decrypted offline; they become placeholders
     and stay marked secret.
@@ -235,7 +238,7 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
         full = name if ":" in name else f"{PROJECT}:{name}"
         if isinstance(decl, dict) and "default" in decl:
             values[full] = decl["default"]
-    stack_file = root / f"Pulumi.{stack}.yaml"
+    stack_file = stack_file or root / f"Pulumi.{stack}.yaml"
     stack_doc = load_yaml_strict(stack_file) if stack_file.exists() else {}
     secret_keys: set[str] = set()
     for name, value in ((stack_doc or {}).get("config") or {}).items():

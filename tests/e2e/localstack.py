@@ -35,6 +35,8 @@ class LocalStack:
     project: str = "mailstack-e2e-services"
     http_port: int = 18480
     mail_ui_port: int = 18425
+    storage_port: int = 18433
+    """The object store's S3 API through the proxy (with `storage`)."""
     settings: dict[str, Any] = field(default_factory=lambda: {"redis": True, "storage": True})
 
     @property
@@ -60,6 +62,7 @@ class LocalStack:
             **self.settings,
             "localHttpPort": self.http_port,
             "localMailUiPort": self.mail_ui_port,
+            "localStoragePort": self.storage_port,
             **extra,
         }
         config, secret_keys = stack_config("local", set=settings)

@@ -44,7 +44,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DATA_SERVICES = ("db", "redis", "storage")
 _E2E_APP = app_params(app_url="http://localhost:8080")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-DATA_PORTS = {"db": (5432,), "redis": (6379,), "storage": (8333, 9333)}
+# The store's S3 port is published on purpose, through the proxy only
+# (`localStoragePort`, for presigned URLs); its own ports stay unpublished.
+DATA_PORTS = {"db": (5432,), "redis": (6379,), "storage": (8333, 9333, 8888)}
 
 
 @pytest.fixture(scope="module")
@@ -477,7 +479,11 @@ def test_the_first_deploy_on_an_empty_host_brings_every_service_up(tmp_path: Pat
     same time), each writing only its own env file (from stdin), into a project
     directory that held nothing before."""
     stack = LocalStack(
-        tmp_path, project="mailstack-e2e-first-up", http_port=18490, mail_ui_port=18435
+        tmp_path,
+        project="mailstack-e2e-first-up",
+        http_port=18490,
+        mail_ui_port=18435,
+        storage_port=18443,
     )
     stack.synth()
     env_dir = stack.compose_dir / "env"
