@@ -77,8 +77,6 @@ class ProjectParams:
     """Local stack: the object store's S3 API on http://localhost:<this>; 0: internal."""
     digests: Mapping[str, str] = field(default_factory=dict)
     """`name:tag` -> the digest the preview resolved; every such image is pinned by it."""
-    digests: Mapping[str, str] = field(default_factory=dict)
-    """`name:tag` -> the digest the preview resolved; every such image is pinned by it."""
 
     @property
     def local(self) -> bool:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pulumi_command as command
 
 from common.layout import HostLayout
-from components.backup import BackupSource, SourceKind, sources_from_project
+from components.backup_sources import BackupSource, SourceKind, sources_from_project
 from components.host import Host
-from components.services.stack import build_stack
+from components.services.project import build_project
 from mailstack.config import load_config
 from mailstack.wiring import services_args
 from tests.e2e.backup_support import BackupHost, sqlite_create, sqlite_writer, temp_dir
@@ -38,7 +38,9 @@ def _example_sources(volume_root: Path) -> tuple[BackupSource, ...]:
     with_placeholder_secrets(config, secret_keys)
     run_program("selfmx", config, secret_keys, program=program)
     stack = replace(captured[0].stack, volume_root=str(volume_root))
-    sources = sources_from_project(build_stack(stack).project, str(volume_root.parent / "compose"))
+    sources = sources_from_project(
+        build_project(stack).project, str(volume_root.parent / "compose")
+    )
     return tuple(s for s in sources if s.target.startswith(str(volume_root / "app-data")))
 
 
