@@ -1,6 +1,6 @@
 """The SelfMX-style and zigznote-style examples' wiring on a real engine, with stand-ins.
 
-The app is `mailstack-standin/env-app` (tests/e2e/images/env-app): it reports
+The app is `ENV_APP` (tests/e2e/images/env-app, run as its stand-in): it reports
 its environment, talks to Redis and PostgreSQL with the URLs it was given and
 presigns S3 URLs with botocore for its public endpoint; the store is the
 SeaweedFS stand-in, which checks SigV4 and the key's bucket scope.
@@ -158,6 +158,28 @@ def test_uploads_and_downloads_go_through_presigned_urls_via_the_proxy(
 def test_the_bucket_job_made_every_bucket(zigznote: LocalStack) -> None:
     buckets = zigznote.compose("exec", "-T", "storage", "ls", "/data/buckets").stdout.split()
     assert sorted(buckets) == ["exports", "uploads"]
+
+
+def test_the_apps_key_cannot_reach_a_bucket_outside_its_own(zigznote: LocalStack) -> None:
+    """A bucket the app was not given exists on the store, yet the app's key,
+    correctly signed, can neither write to it nor read from it; the same key
+    writes to its own second bucket."""
+    shell = "weed shell -master=storage:9333"
+    zigznote.compose(
+        "exec", "-T", "storage", "sh", "-c", f"echo 's3.bucket.create -name private' | {shell}"
+    )
+    listed = zigznote.compose("exec", "-T", "storage", "sh", "-c", f"echo s3.bucket.list | {shell}")
+    assert "private" in listed.stdout.split()
+
+    def presigned(bucket: str, method: str) -> str:
+        query = urllib.parse.urlencode({"key": "k.txt", "method": method, "bucket": bucket})
+        return str(_json(zigznote, f"/api/presign?{query}")["url"])
+
+    assert _http("PUT", presigned("exports", "put"), b"mine")[0] == 200
+    status, body = _http("PUT", presigned("private", "put"), b"not mine")
+    assert status == 403 and b"AccessDenied" in body
+    status, body = _http("GET", presigned("private", "get"))
+    assert status == 403 and b"AccessDenied" in body
 
 
 def test_the_apps_key_is_scoped_to_its_buckets(zigznote: LocalStack) -> None:

@@ -4,7 +4,9 @@
 GET /healthz                 200
 GET /env                     the whole environment, as JSON (tests only!)
 GET /redis                   SET then GET a key through REDIS_URL
-GET /presign?key=K&method=M  a presigned URL (M: put or get) for S3_PUBLIC_ENDPOINT
+GET /presign?key=K&method=M[&bucket=B]
+                             a presigned URL (M: put or get) for S3_PUBLIC_ENDPOINT,
+                             signed with the app's key (bucket: S3_BUCKET)
 GET /sqlite                  rows committed so far to each of SQLITE_FILES
 """
 
@@ -34,7 +36,7 @@ def writer(path: str) -> None:
         time.sleep(0.01)
 
 
-def presign(key: str, method: str) -> str:
+def presign(key: str, method: str, bucket: str) -> str:
     import boto3
     from botocore.config import Config
 
@@ -47,7 +49,7 @@ def presign(key: str, method: str) -> str:
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
     operation = {"put": "put_object", "get": "get_object"}[method]
-    params = {"Bucket": os.environ["S3_BUCKET"], "Key": key}
+    params = {"Bucket": bucket or os.environ["S3_BUCKET"], "Key": key}
     return str(client.generate_presigned_url(operation, Params=params, ExpiresIn=300))
 
 
@@ -83,7 +85,14 @@ class Handler(BaseHTTPRequestHandler):
                     cur.execute("SELECT current_user")
                     self.reply(200, {"user": cur.fetchone()[0]})
             elif path == "/presign":
-                self.reply(200, {"url": presign(query["key"], query.get("method", "get"))})
+                self.reply(
+                    200,
+                    {
+                        "url": presign(
+                            query["key"], query.get("method", "get"), query.get("bucket", "")
+                        )
+                    },
+                )
             elif path == "/sqlite":
                 self.reply(200, COMMITTED)
             else:
