@@ -180,6 +180,14 @@ def services_args(config: StackConfig, host: Host, built_image: str = "") -> Com
         # A built image is pinned by its content tag: the registry has no
         # digest for it before the first `up` pushes it.
         stack = replace(stack, digests=resolved_digests(config, stack, skip=built_image))
+    secrets = _config_secrets(config, relay, alerting)
+    return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
+
+
+def _config_secrets(
+    config: StackConfig, relay: Relay, alerting: MonitoringParams | None
+) -> dict[str, pulumi.Output[str]]:
+    """The secret config values the services' env files take, by key."""
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
@@ -187,7 +195,7 @@ def services_args(config: StackConfig, host: Host, built_image: str = "") -> Com
         secrets[WEBHOOK_SECRET] = config.secrets.get(WEBHOOK_SECRET)
     for name in config.secrets.names(SECRET_ENV_KEY):
         secrets[f"{SECRET_ENV_KEY}.{name}"] = config.secrets.member(SECRET_ENV_KEY, name)
-    return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
+    return secrets
 
 
 LOCAL_ADMIN_CIDRS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]

@@ -16,16 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from common.app_env import (
-    TRANSACTIONAL_API_DATA,
-    TRANSACTIONAL_API_SQLITE,
-    data_volume,
-    is_env_name,
-    is_reserved,
-    owning_path,
-)
+from common.app_env import TRANSACTIONAL_API_DATA, TRANSACTIONAL_API_SQLITE
 from common.enums import AppPreset
 from components.services import kinds
+from components.services.app_config import APP_ENV_TARGETS, with_app_env, with_data
 from components.services.caddyfile import Route
 from components.services.model import (
     Condition,
@@ -406,30 +400,6 @@ def _generic_app(
     )
 
 
-def _with_data(app: Service, paths: tuple[str, ...], files: tuple[str, ...]) -> Service:
-    """The app with a volume per data path; its SQLite files backed up consistently.
-
-    An app that writes SQLite is one writer: it is recreated, never started
-    beside its successor.
-    """
-    for file in files:
-        if not owning_path(file, paths):
-            raise ValueError(f"sqlite file {file!r} lies in none of the data paths {paths}")
-    mounts = tuple(
-        Mount(
-            data_volume(path),
-            path,
-            sqlite=tuple(
-                f.removeprefix(path + "/") for f in sorted(files) if owning_path(f, paths) == path
-            ),
-        )
-        for path in paths
-    )
-    env = {**app.environment, "DATA_DIR": paths[0]} if paths else dict(app.environment)
-    update = Update.RECREATE if files else app.update
-    return replace(app, mounts=(*app.mounts, *mounts), environment=env, update=update)
-
-
 def transactional_api(p: AppParams) -> App:
     """One API container with its SQLite databases (a self-hosted Resend alternative):
     `/data/app.db` unless `appDataPaths`/`appSqliteFiles` say otherwise.
@@ -440,7 +410,7 @@ def transactional_api(p: AppParams) -> App:
     api = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
     paths = p.data_paths or (TRANSACTIONAL_API_DATA,)
     files = p.sqlite_files or (() if p.data_paths else (TRANSACTIONAL_API_SQLITE,))
-    api = replace(_with_data(api, paths, files), update=Update.RECREATE)
+    api = replace(with_data(api, paths, files), update=Update.RECREATE)
     return App((api, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 
@@ -459,7 +429,7 @@ def web_api(p: AppParams) -> App:
         },
         depends_on={**api.depends_on, "db": Condition.HEALTHY},
     )
-    api = _with_data(api, p.data_paths, p.sqlite_files)
+    api = with_data(api, p.data_paths, p.sqlite_files)
     web = Service(
         name="web",
         role=Role.APP,
@@ -483,7 +453,7 @@ def custom(p: AppParams) -> App:
     """Any image, port and health path from config (plus Redis/storage if on)."""
     extras = _extras(p)
     app = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
-    app = _with_data(app, p.data_paths, p.sqlite_files)
+    app = with_data(app, p.data_paths, p.sqlite_files)
     return App((app, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 
@@ -501,26 +471,6 @@ def _command_check(command: tuple[str, ...]) -> Healthcheck:
     return Healthcheck(("CMD", *command))
 
 
-APP_ENV_TARGETS = {AppPreset.WEB_API: ("api",), AppPreset.MAILWIZZ: ("app", "cron")}
-"""The services that get `appEnv`/`appSecretEnv` (others: `app`)."""
-
-
-def _with_app_env(service: Service, p: AppParams) -> Service:
-    """The app's own variables on top of the preset's, which they may not replace."""
-    names = [*p.env, *p.secret_env]
-    for name in names:
-        if not is_env_name(name) or is_reserved(name):
-            raise ValueError(f"app variable {name!r} is no name, or one the preset sets")
-    if clash := set(names) & {*service.environment, *service.secret_env}:
-        raise ValueError(f"service {service.name!r} already sets {sorted(clash)}")
-    return replace(
-        service,
-        # Passed on literally: compose rendering doubles every `$` (common.encode).
-        environment={**service.environment, **p.env},
-        secret_env={**service.secret_env, **p.secret_env},
-    )
-
-
 def build_app(p: AppParams) -> App:
     app = PRESETS[p.preset](p)
     checks = {"api" if p.preset is AppPreset.WEB_API else "app": p.health_command}
@@ -531,7 +481,9 @@ def build_app(p: AppParams) -> App:
         for s in app.services
     )
     targets = APP_ENV_TARGETS.get(p.preset, ("app",))
-    services = tuple(_with_app_env(s, p) if s.name in targets else s for s in services)
+    services = tuple(
+        with_app_env(s, p.env, p.secret_env) if s.name in targets else s for s in services
+    )
     return App(
         services,
         app.routes,

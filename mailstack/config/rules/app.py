@@ -76,19 +76,9 @@ def _reserved(name: str) -> str:
     )
 
 
-def app_data(c: StackConfig) -> list[Problem]:
-    """Data paths and SQLite files: generic presets only, every file on a data path."""
-    paths, files = c.app.data_paths, c.app.sqlite_files
-    if c.app.preset in (AppPreset.LISTMONK, AppPreset.MAILWIZZ) and (paths or files):
-        key = "appDataPaths" if paths else "appSqliteFiles"
-        return [
-            Problem(key, f"`app: {c.app.preset.value}` keeps its data itself; leave this empty")
-        ]
+def _data_paths(paths: list[str]) -> list[Problem]:
+    """No data path inside another, and no two with the same volume name."""
     problems = []
-    if c.app.preset is AppPreset.TRANSACTIONAL_API and not paths:
-        paths = [TRANSACTIONAL_API_DATA]
-    if files and not paths:
-        problems.append(Problem("appSqliteFiles", "needs `appDataPaths` holding the files"))
     volumes: dict[str, str] = {}
     for i, path in enumerate(paths):
         if other := owning_path(path, [p for p in paths if p != path]):
@@ -98,6 +88,14 @@ def app_data(c: StackConfig) -> list[Problem]:
                 Problem(f"appDataPaths[{i}]", f"same volume name as {volumes[name]}; rename one")
             )
         volumes.setdefault(name, path)
+    return problems
+
+
+def _sqlite_files(files: list[str], paths: list[str]) -> list[Problem]:
+    """Every SQLite file inside a data path, and listed once."""
+    problems = []
+    if files and not paths:
+        problems.append(Problem("appSqliteFiles", "needs `appDataPaths` holding the files"))
     for i, file in enumerate(files):
         if paths and not owning_path(file, paths):
             problems.append(
@@ -106,6 +104,19 @@ def app_data(c: StackConfig) -> list[Problem]:
         if files.index(file) != i:
             problems.append(Problem(f"appSqliteFiles[{i}]", f"{file} is listed twice"))
     return problems
+
+
+def app_data(c: StackConfig) -> list[Problem]:
+    """Data paths and SQLite files: generic presets only, every file on a data path."""
+    paths, files = list(c.app.data_paths), list(c.app.sqlite_files)
+    if c.app.preset in (AppPreset.LISTMONK, AppPreset.MAILWIZZ) and (paths or files):
+        key = "appDataPaths" if paths else "appSqliteFiles"
+        return [
+            Problem(key, f"`app: {c.app.preset.value}` keeps its data itself; leave this empty")
+        ]
+    if c.app.preset is AppPreset.TRANSACTIONAL_API and not paths:
+        paths = [TRANSACTIONAL_API_DATA]
+    return _data_paths(paths) + _sqlite_files(files, paths)
 
 
 def app_images(c: StackConfig) -> list[Problem]:
