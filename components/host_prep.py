@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -108,7 +108,3 @@ class HostPrep(pulumi.ComponentResource):
                 )
             )
         self.register_outputs({})
-
-    def ready_host(self, host: Host) -> Host:
-        """The host as the services should see it: ready once these steps are done."""
-        return replace(host, ready=(*host.ready, *self.steps))
