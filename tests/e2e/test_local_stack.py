@@ -1,6 +1,6 @@
 """The rendered `local` stack on a real Docker engine, with stand-in images.
 
-Redis and MinIO are turned on so every kind of data service is checked. The
+Redis and object storage (SeaweedFS) are turned on so every kind of data service is checked. The
 tests share one running stack and run in file order: health and exposure
 first, then persistence across `down` + `up`, then an app update.
 """
