@@ -10,11 +10,11 @@ preset mounts it). The services wait for these through `Host.ready`.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
 import pulumi
 
+from common import encode
 from components.host import Host, Step, run_step
 from components.images import RegistryLogin, login_command, logout_command
 
@@ -45,8 +45,8 @@ def fetch_archive_command(archive: SourceArchive) -> str:
     single top-level directory (MailWizz's `latest/`) is unwrapped. A marker
     with the checksum makes a second run with the same archive a no-op.
     """
-    directory = shlex.quote(archive.directory)
-    marker = shlex.quote(f"{archive.directory}/.mailstack-archive-sha256")
+    directory = encode.shell(archive.directory)
+    marker = encode.shell(f"{archive.directory}/.mailstack-archive-sha256")
     return f"""set -eu
 url=$(cat)
 if [ "$(cat {marker} 2>/dev/null)" = {archive.sha256} ]; then exit 0; fi

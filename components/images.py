@@ -9,11 +9,12 @@ resolve digests (servers), so the local stack never loads pulumi_docker.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pulumi
+
+from common import encode
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,10 @@ def resolve_digests(refs: Iterable[str], login: RegistryLogin | None = None) -> 
 def login_command(login: RegistryLogin) -> str:
     """`docker login` on the host, the password read from stdin (never in argv)."""
     return (
-        f"docker login --username {shlex.quote(login.username)} --password-stdin "
-        f"{shlex.quote(login.address)} >/dev/null"
+        f"docker login --username {encode.shell(login.username)} --password-stdin "
+        f"{encode.shell(login.address)} >/dev/null"
     )
 
 
 def logout_command(login: RegistryLogin) -> str:
-    return f"docker logout {shlex.quote(login.address)} >/dev/null 2>&1 || true"
+    return f"docker logout {encode.shell(login.address)} >/dev/null 2>&1 || true"

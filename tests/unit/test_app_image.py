@@ -128,6 +128,11 @@ def test_the_archive_step_refuses_a_wrong_checksum_and_unpacks_a_right_one(tmp_p
         ({"appImageBuild": "assets/images/mailwizz-php"}, "imageRepository"),
         ({"app": "listmonk", "mailwizzArchiveSha256": SHA}, "mailwizzArchiveSha256"),
         ({"app": "mailwizz", "mailwizzArchiveSha256": SHA}, "mailwizzArchiveUrl"),
+        ({"imageRegistry": "ghcr.io"}, "imageRegistryUsername"),
+        ({"imageRepository": "ghcr.io/acme/mailstack"}, "imageRegistryUsername"),
+        ({"imageRegistry": "ghcr.io\nevil"}, "imageRegistry"),
+        ({"imageRegistryUsername": "bot; rm -rf /"}, "imageRegistryUsername"),
+        ({"imageRepository": "ghcr.io/Acme"}, "imageRepository"),
     ],
 )
 def test_bad_image_settings_name_the_key(settings: dict[str, Any], key: str) -> None:

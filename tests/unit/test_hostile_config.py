@@ -142,6 +142,12 @@ BASE: dict[str, str] = {
     "backupHeartbeatUrl": "https://hc-ping.com/abc",
 }
 _WEB_API = {"app": "web-api", "appImage": "ghcr.io/me/api:1.0", "appWebImage": "ghcr.io/me/web:1.0"}
+_MAILWIZZ_BUILD = {
+    "app": "mailwizz",
+    "appImageBuild": "assets/images/mailwizz-php",
+    "imageRepository": "ghcr.io/acme/mailstack",
+    "imageRegistryUsername": "my-org-bot",
+}
 _TRANSACTIONAL = {"app": "transactional-api", "appImage": "ghcr.io/me/api:1.0"}
 # The features that make a key reach a file at all.
 CONTEXT: dict[str, dict[str, Any]] = {
@@ -153,6 +159,12 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "appDataPaths": _TRANSACTIONAL,
     "appSqliteFiles": _TRANSACTIONAL,
     "storageBuckets": {"storage": True},
+    "imageRegistry": {"imageRegistryUsername": "my-org-bot"},
+    "imageRegistryUsername": {"imageRegistry": "ghcr.io"},
+    "imageRepository": _MAILWIZZ_BUILD,
+    "appImageBuild": _MAILWIZZ_BUILD,
+    "mailwizzArchiveSha256": {"app": "mailwizz"},
+    "mailwizzArchiveUrl": {"app": "mailwizz", "mailwizzArchiveSha256": "0" * 64},
     "storageSubdomain": {"storage": True},
     "tailscaleAuthKey": {"tailscale": True},
     "tlsRptEmail": {"receivesMail": True},

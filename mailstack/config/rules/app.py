@@ -147,6 +147,15 @@ def app_images(c: StackConfig) -> list[Problem]:
                     "`appImageBuild` pushes and the server pulls: set the registry's token",
                 )
             )
+    registry = a.image_registry or a.image_repository
+    if registry and not c.is_local and not a.image_registry_username:
+        problems.append(
+            Problem(
+                "imageRegistryUsername",
+                f"`docker login` at {registry.split('/', 1)[0]} needs the user name "
+                "(GHCR: your GitHub user or organisation bot)",
+            )
+        )
     if a.mailwizz_archive_sha256 and a.preset is not AppPreset.MAILWIZZ:
         problems.append(
             Problem("mailwizzArchiveSha256", "only `app: mailwizz` takes a source archive")
