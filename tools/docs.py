@@ -97,7 +97,7 @@ def render_reference() -> str:
         desc = str(spec.info.description).replace("|", "\\|")
         rows.append(f"| `{PROJECT}:{spec.alias}` | {kind} | {shown} | {desc} |")
     return (
-        GENERATED.format(source="the config model (mailstack/config/sections.py)")
+        GENERATED.format(source="the config model (mailstack/config/sections/)")
         + "# Config reference\n\n"
         "Every key of a stack's config: `Pulumi.yaml` declares them with their defaults, "
         "`Pulumi.<stack>.yaml` sets what differs. Secret keys are set with "
