@@ -119,43 +119,41 @@ def app_data(c: StackConfig) -> list[Problem]:
     return _data_paths(paths) + _sqlite_files(files, paths)
 
 
-def app_images(c: StackConfig) -> list[Problem]:
-    """A built image: a Dockerfile in the repo, somewhere to push it; MailWizz's archive."""
+def _image_build(c: StackConfig) -> list[Problem]:
+    """A built image: a Dockerfile in the repo, and on servers somewhere to push it."""
     a = c.app
+    if not a.image_build:
+        return []
     problems = []
-    if a.image_build:
-        if a.image:
-            problems.append(Problem("appImageBuild", "set either this or `appImage`, not both"))
-        if ".." in a.image_build.split("/") or not (REPO / a.image_build / "Dockerfile").is_file():
-            problems.append(
-                Problem(
-                    "appImageBuild",
-                    f"{a.image_build!r} is no directory of the repo with a Dockerfile",
-                )
-            )
-        if not c.is_local and not a.image_repository:
-            problems.append(
-                Problem(
-                    "imageRepository",
-                    "`appImageBuild` needs a repository to push to, e.g. 'ghcr.io/acme/mailstack'",
-                )
-            )
-        if not c.is_local and not c.secrets.has("imageRegistryPassword"):
-            problems.append(
-                Problem(
-                    "imageRegistryPassword",
-                    "`appImageBuild` pushes and the server pulls: set the registry's token",
-                )
-            )
-    registry = a.image_registry or a.image_repository
-    if registry and not c.is_local and not a.image_registry_username:
+    if a.image:
+        problems.append(Problem("appImageBuild", "set either this or `appImage`, not both"))
+    if ".." in a.image_build.split("/") or not (REPO / a.image_build / "Dockerfile").is_file():
         problems.append(
             Problem(
-                "imageRegistryUsername",
-                f"`docker login` at {registry.split('/', 1)[0]} needs the user name "
-                "(GHCR: your GitHub user or organisation bot)",
+                "appImageBuild", f"{a.image_build!r} is no directory of the repo with a Dockerfile"
             )
         )
+    if not c.is_local and not a.image_repository:
+        problems.append(
+            Problem(
+                "imageRepository",
+                "`appImageBuild` needs a repository to push to, e.g. 'ghcr.io/acme/mailstack'",
+            )
+        )
+    if not c.is_local and not c.secrets.has("imageRegistryPassword"):
+        problems.append(
+            Problem(
+                "imageRegistryPassword",
+                "`appImageBuild` pushes and the server pulls: set the registry's token",
+            )
+        )
+    return problems
+
+
+def _mailwizz_archive(c: StackConfig) -> list[Problem]:
+    """MailWizz's source archive: its preset only, and the (secret) URL with the checksum."""
+    a = c.app
+    problems = []
     if a.mailwizz_archive_sha256 and a.preset is not AppPreset.MAILWIZZ:
         problems.append(
             Problem("mailwizzArchiveSha256", "only `app: mailwizz` takes a source archive")
@@ -164,6 +162,21 @@ def app_images(c: StackConfig) -> list[Problem]:
         problems.append(
             Problem(
                 "mailwizzArchiveUrl", "`mailwizzArchiveSha256` needs the archive's URL (a secret)"
+            )
+        )
+    return problems
+
+
+def app_images(c: StackConfig) -> list[Problem]:
+    """A built image, the registry login, MailWizz's archive."""
+    problems = _image_build(c) + _mailwizz_archive(c)
+    registry = c.app.image_registry or c.app.image_repository
+    if registry and not c.is_local and not c.app.image_registry_username:
+        problems.append(
+            Problem(
+                "imageRegistryUsername",
+                f"`docker login` at {registry.split('/', 1)[0]} needs the user name "
+                "(GHCR: your GitHub user or organisation bot)",
             )
         )
     return problems
