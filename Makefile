@@ -14,7 +14,7 @@ LOCAL_COMPOSE := docker compose -p mailstack-local -f build/local/compose/compos
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint test synth synth-all golden docs local local-down preview up \
-	throwaway destroy reap restore backup-status ses-dkim system-tools system-tools-local \
+	throwaway destroy forget-host reap restore backup-status ses-dkim system-tools system-tools-local \
 	docker-engine base-image
 
 # `make local` and `make test` set up the machine themselves (Debian 12/13,
@@ -80,7 +80,7 @@ synth-all: setup ## Synth every committed stack
 golden: setup ## Rewrite tests/golden/ from a fresh synth of every stack and image (review the diff)
 	$(PY) -m tests.artifacts.golden
 
-docs: setup ## Regenerate Pulumi.yaml's config block and the README reference
+docs: setup ## Regenerate Pulumi.yaml's config block, docs/config.md and docs/outputs.md
 	$(PY) -m tools.docs
 
 local: STACK = local
@@ -112,6 +112,9 @@ throwaway: setup ## New throwaway stack from dev: deploy, smoke-test, print its 
 
 destroy: ## Destroy and remove throwaway STACK=pr-<n>|tw-... (refuses prod, dev, local)
 	PULUMI=$(PULUMI) PY=$(PY) scripts/throwaway.sh destroy "$$MAILSTACK_STACK"
+
+forget-host: setup ## STACK's server is gone: drop its remote steps from the state unrun, so up or destroy works
+	$(PY) -m tools.forget_host --stack "$$MAILSTACK_STACK" --pulumi $(PULUMI)
 
 reap: ## Delete expired throwaways by label (HCLOUD_TOKEN of dev's project); their stacks too with PULUMI_BACKEND_URL
 	PULUMI=$(PULUMI) python3 scripts/reap.py --delete

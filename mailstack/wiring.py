@@ -47,7 +47,7 @@ def server_args(config: StackConfig, layout: HostLayout | None = None) -> Harden
     from components.server import HardenedServerArgs
 
     labels = dict(label.split("=", 1) for label in config.server.labels)
-    # Throwaway stacks carry their expiry in `serverLabels` (mailstack/throwaway.py),
+    # Throwaway stacks carry their expiry in `serverLabels` (tools/throwaway.py),
     # so the reaper reads one label scheme.
     labels.update({"managed-by": "mailstack", "environment": config.stack.environment.value})
     return HardenedServerArgs(
@@ -316,7 +316,8 @@ def backup_outputs(config: StackConfig, backup: Backup | None) -> dict[str, obje
         "restoreCommand": backup.restore_command,
         "stale": f"statusCommand exits 1 unless fresh: 'backup STALE' when the last success "
         f"is older than {b.max_age_hours}h or there is none, 'backup FAILED' when a backup or "
-        "check failed since; status.state is that as of the last `pulumi up`; Prometheus: "
+        "check failed since; status.state is that as of the last time the backup units "
+        "were installed; Prometheus: "
         f"time() - mailstack_backup_last_success_timestamp_seconds > {b.max_age_hours * 3600}",
     }
 

@@ -16,7 +16,7 @@ keys. The token must be one of the project that holds the throwaway servers
 Then, with CLOUDFLARE_API_TOKEN set, it deletes the Cloudflare DNS records of
 each throwaway it cleared completely, in dev's zone (`cloudflareZoneId` and
 `domain` of Pulumi.dev.yaml): only records named `<stack>.<dev domain>` or a
-name under it that carry the program's comment (mailstack/throwaway_dns.py),
+name under it that carry the program's comment (tools/throwaway_dns.py),
 so a new stack of the same name can create them again.
 
 Then, with PULUMI_BACKEND_URL set (and the state bucket's credentials), it
@@ -74,6 +74,22 @@ class PulumiError(Exception):
     pass
 
 
+def _call_json(method: str, url: str, token: str, what: str, error: type[Exception]) -> Any:
+    """One authenticated JSON call; an HTTP error becomes `error` naming `what`."""
+    if not url.startswith(("https://", "http://")):
+        raise error(f"refusing non-HTTP endpoint {url!r}")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url, method=method, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode(errors="replace")[:500]
+        raise error(f"{method} {what}: HTTP {err.code}: {detail}") from None
+    return json.loads(body) if body else {}
+
+
 class Hetzner:
     """The few Hetzner Cloud API calls the reaper makes."""
 
@@ -85,18 +101,7 @@ class Hetzner:
         url = f"{self._endpoint}/{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        if not url.startswith(("https://", "http://")):
-            raise HetznerError(f"refusing non-HTTP endpoint {url!r}")
-        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-            url, method=method, headers={"Authorization": f"Bearer {self._token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                body = response.read()
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode(errors="replace")[:500]
-            raise HetznerError(f"{method} {path}: HTTP {err.code}: {detail}") from None
-        return json.loads(body) if body else {}
+        return _call_json(method, url, self._token, path, HetznerError)
 
     def list(self, kind: str, label_selector: str) -> Iterator[dict[str, Any]]:
         page: int | None = 1
@@ -134,20 +139,7 @@ class Cloudflare:
 
     def _call(self, method: str, path: str = "", query: dict[str, str] | None = None) -> Any:
         url = self._base + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        if not url.startswith(("https://", "http://")):
-            raise CloudflareError(f"refusing non-HTTP endpoint {url!r}")
-        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-            url, method=method, headers={"Authorization": f"Bearer {self._token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                body = response.read()
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode(errors="replace")[:500]
-            raise CloudflareError(
-                f"{method} dns_records{path}: HTTP {err.code}: {detail}"
-            ) from None
-        return json.loads(body) if body else {}
+        return _call_json(method, url, self._token, f"dns_records{path}", CloudflareError)
 
     def records_under(self, domain: str) -> Iterator[DnsRecord]:
         page, pages = 1, 1

@@ -27,7 +27,7 @@
 #       Writes the stack's config again as `up` does (a fresh runner has none),
 #       refreshes it (dropping what the reaper deleted), takes its remote steps
 #       out of the state without running their delete scripts (the whole host
-#       goes, mailstack/teardown.py), then `pulumi destroy` and `pulumi stack
+#       goes, tools/teardown.py), then `pulumi destroy` and `pulumi stack
 #       rm`; nothing to do if STACK is gone.
 #
 # Needs PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE (or ..._FILE); with
@@ -137,7 +137,7 @@ export_urns() {
 }
 
 # Takes STACK's remote steps out of the state without running their delete
-# scripts: the host they configured is gone or about to go (mailstack/teardown.py).
+# scripts: the host they configured is gone or about to go (tools/teardown.py).
 drop_remote_steps() {
   local stack=$1 urns urn
   urns="$(export_urns "$stack" remote-steps)"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.fake_tools import FakeDir, install
 
 _FAKE = r"""
 import json, os, sys
@@ -36,30 +35,13 @@ sys.exit(f"fake {tool}: no rule for {args}")
 TOOLS = ("pulumi", "ssh", "aws")
 
 
-@dataclass
-class FakeOps:
-    root: Path
-
-    @property
-    def bin(self) -> Path:
-        return self.root / "bin"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "calls.jsonl"
-
-    @property
-    def state_file(self) -> Path:
-        return self.root / "state.json"
-
+class FakeOps(FakeDir):
     @classmethod
     def create(cls, root: Path, tools: tuple[str, ...] = TOOLS) -> FakeOps:
         fakes = cls(root)
         fakes.bin.mkdir(parents=True)
         for tool in tools:
-            path = fakes.bin / tool
-            path.write_text(f"#!{sys.executable}\n{_FAKE}")
-            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            install(fakes.bin, tool, _FAKE)
         fakes.state_file.write_text("{}")
         return fakes
 

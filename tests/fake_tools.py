@@ -262,15 +262,16 @@ if "--jq" in args:
 """
 
 
-def _install(bin_dir: Path, name: str, body: str) -> None:
+def install(bin_dir: Path, name: str, body: str) -> None:
+    """An executable Python fake named `name` in `bin_dir`."""
     path = bin_dir / name
     path.write_text(f"#!{sys.executable}\n{body}")
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 @dataclass
-class FakeTools:
-    """Fakes on PATH; `calls()` is what the scripts ran, in order."""
+class FakeDir:
+    """Where fakes live: their bin/ for PATH, the log of their calls and their state."""
 
     root: Path
 
@@ -286,12 +287,16 @@ class FakeTools:
     def state_file(self) -> Path:
         return self.root / "state.json"
 
+
+class FakeTools(FakeDir):
+    """Fakes on PATH; `calls()` is what the scripts ran, in order."""
+
     @classmethod
     def create(cls, root: Path) -> FakeTools:
         tools = cls(root)
         tools.bin.mkdir(parents=True)
-        _install(tools.bin, "pulumi", _FAKE_PULUMI)
-        _install(tools.bin, "gh", _FAKE_GH)
+        install(tools.bin, "pulumi", _FAKE_PULUMI)
+        install(tools.bin, "gh", _FAKE_GH)
         tools.state = {"stacks": ["dev", "prod"], "outputs": {}, "fail": [], "comments": []}
         return tools
 

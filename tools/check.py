@@ -42,7 +42,7 @@ import dns.resolver
 import dns.reversename
 
 from components.mail_records import SPF_MAX_LOOKUPS, spf_lookup_count, txt_strings
-from tools.stack_cli import StackError, config_secret, stack_outputs
+from tools.stack_cli import StackError, config_secret, stack_name, stack_outputs
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 DEFAULT_BLOCKLISTS = ("zen.spamhaus.org", "bl.spamcop.net")
@@ -762,19 +762,13 @@ def _connect_to(text: str) -> tuple[str, tuple[str, int]]:
     return match.group(1).lower(), (match.group(2).strip("[]"), int(match.group(3)))
 
 
-def _stack_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a stack name")
-    return text
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.check",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stack", required=True, type=_stack_name)
+    parser.add_argument("--stack", required=True, type=stack_name)
     parser.add_argument("--build", type=Path, help="read a synth's build/<stack>/ instead")
     parser.add_argument("--pulumi", default="pulumi", help="the Pulumi CLI (default: pulumi)")
     parser.add_argument("--aws", default="aws", help="the AWS CLI (default: aws)")

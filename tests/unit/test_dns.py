@@ -19,7 +19,7 @@ from tools.harness import ROOT, Registration, Run
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
-# The server's primary IPs as mailstack/fakes.py derives them from their names.
+# The server's primary IPs as tools/fakes.py derives them from their names.
 IPV4, IPV6 = "203.0.113.29", "2001:db8:e3ce::1"
 FAKE_DKIM = txt_content(dkim_value(dkim_public_key_base64(FAKE_RSA_PUBLIC_KEY_PEM)))
 TOKENS = ["a" * 32, "b" * 32, "c" * 32]

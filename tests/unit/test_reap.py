@@ -9,14 +9,10 @@ completely, and a dry run deletes nothing.
 
 from __future__ import annotations
 
-import http.server
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-import threading
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_http import JsonApi, serve
 from tests.fake_tools import FakeTools
 from tools.harness import ROOT
 
@@ -98,45 +95,30 @@ def api() -> Iterator[FakeHetzner]:
         }
     )
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _record(self) -> tuple[str, dict[str, list[str]]]:
-            parsed = urllib.parse.urlparse(self.path)
-            fake.tokens.add(self.headers.get("Authorization", ""))
-            query = urllib.parse.parse_qs(parsed.query)
-            fake.requests.append((self.command, parsed.path, query))
-            return parsed.path, query
-
-        def _json(self, body: Any, status: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonApi):
         def do_GET(self) -> None:
-            path, query = self._record()
+            path, query = self.record()
             kind = path.removeprefix("/v1/")
             if kind.startswith("actions/"):
-                self._json({"action": {"id": int(kind.split("/")[1]), "status": "success"}})
+                self.reply({"action": {"id": int(kind.split("/")[1]), "status": "success"}})
                 return
             items = fake.resources[kind]
             page = int(query["page"][0])
             # Two per page, so the reaper has to follow next_page.
             chunk = items[(page - 1) * 2 : page * 2]
             next_page = page + 1 if page * 2 < len(items) else None
-            self._json({kind: chunk, "meta": {"pagination": {"next_page": next_page}}})
+            self.reply({kind: chunk, "meta": {"pagination": {"next_page": next_page}}})
 
         def do_DELETE(self) -> None:
-            path, _ = self._record()
+            path, _ = self.record()
             kind, _, id_ = path.removeprefix("/v1/").partition("/")
             (found,) = [r for r in fake.resources[kind] if r["id"] == int(id_)]
             if path in fake.failing:
-                self._json({"error": {"code": "server_error"}}, 500)
+                self.reply({"error": {"code": "server_error"}}, 500)
                 return
             if found.get("applied_to"):
                 # As Hetzner does: a firewall still applied cannot be deleted.
-                self._json({"error": {"code": "resource_in_use"}}, 409)
+                self.reply({"error": {"code": "resource_in_use"}}, 409)
                 return
             fake.resources[kind].remove(found)
             if kind == "servers":
@@ -144,20 +126,14 @@ def api() -> Iterator[FakeHetzner]:
                     fw["applied_to"] = [
                         a for a in fw["applied_to"] if a["server"]["id"] != int(id_)
                     ]
-                self._json({"action": {"id": 1000 + int(id_), "status": "running"}})
+                self.reply({"action": {"id": 1000 + int(id_), "status": "running"}})
             else:
                 self.send_response(204)
                 self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
+    with serve(Handler, fake) as url:
+        fake.url = url + "/v1"
+        yield fake
 
 
 @pytest.fixture

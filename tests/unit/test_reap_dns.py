@@ -10,10 +10,6 @@ and a record someone made by hand under pr-1's name.
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import stack_config
+from tests.fake_http import JsonApi, serve
 from tests.fake_tools import FakeTools
 from tests.unit.test_reap import FakeHetzner, api, backend, reap, tools  # noqa: F401 (fixtures)
 from tools import throwaway
@@ -65,24 +62,9 @@ def cloudflare(zone: list[dict[str, Any]]) -> Iterator[FakeCloudflare]:
     fake = FakeCloudflare([dict(r) for r in zone])
     prefix = f"/client/v4/zones/{ZONE}/dns_records"
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _record(self) -> tuple[str, dict[str, list[str]]]:
-            parsed = urllib.parse.urlparse(self.path)
-            fake.tokens.add(self.headers.get("Authorization", ""))
-            query = urllib.parse.parse_qs(parsed.query)
-            fake.requests.append((self.command, parsed.path, query))
-            return parsed.path, query
-
-        def _json(self, body: Any, status: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonApi):
         def do_GET(self) -> None:
-            path, query = self._record()
+            path, query = self.record()
             assert path == prefix, path
             suffix = query["name.endswith"][0]
             found = [r for r in fake.records if r["name"].endswith(suffix)]
@@ -90,24 +72,18 @@ def cloudflare(zone: list[dict[str, Any]]) -> Iterator[FakeCloudflare]:
             page = int(query["page"][0])
             pages = max(1, -(-len(found) // 3))
             chunk = found[(page - 1) * 3 : page * 3]
-            self._json({"success": True, "result": chunk, "result_info": {"total_pages": pages}})
+            self.reply({"success": True, "result": chunk, "result_info": {"total_pages": pages}})
 
         def do_DELETE(self) -> None:
-            path, _ = self._record()
+            path, _ = self.record()
             record_id = path.removeprefix(prefix + "/")
             (found,) = [r for r in fake.records if r["id"] == record_id]
             fake.records.remove(found)
-            self._json({"success": True, "result": {"id": record_id}})
+            self.reply({"success": True, "result": {"id": record_id}})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/client/v4"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
+    with serve(Handler, fake) as url:
+        fake.url = url + "/client/v4"
+        yield fake
 
 
 def _env(hetzner: FakeHetzner, dns: FakeCloudflare, fakes: FakeTools) -> dict[str, str]:

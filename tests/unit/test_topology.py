@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from common.topology import NodePool, Role
 from mailstack.config import ConfigError, validate
 from tests.conftest import RunStack, stack_config
-from tests.unit.test_urns import _known_as
+from tests.unit.test_urns import lost_urns
 from tools.harness import MailstackMocks, RecordingMonitor, run_program
 
-URNS = Path(__file__).parent / "urns"
 THREE = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
 
 
@@ -83,10 +80,7 @@ def test_no_pools_is_todays_single_server(stack: str, run_stack: RunStack) -> No
     }
     assert len(after.registrations) == len(before.registrations)
     # And every deployed URN is still matched (directly or through an alias).
-    by_urn = after.by_urn()
-    known = set().union(*(_known_as(r, by_urn) for r in after.registrations))
-    deployed = (URNS / f"{stack}.txt").read_text().split()
-    assert deployed and [urn for urn in deployed if urn not in known] == []
+    assert lost_urns(after) == []
 
 
 def test_a_multi_node_stack_is_refused_before_any_resource() -> None:
