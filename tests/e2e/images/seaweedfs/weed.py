@@ -172,7 +172,7 @@ def s3_handler(store: Store) -> type[BaseHTTPRequestHandler]:
                 return self.answer(404, b"<Error><Code>NoSuchKey</Code></Error>")
             return self.answer(200, target.read_bytes(), "application/octet-stream")
 
-        do_GET = do_PUT = do_HEAD = do_DELETE = handle_s3  # noqa: N815 (http.server names)
+        do_GET = do_PUT = do_HEAD = do_DELETE = handle_s3
 
         def log_message(self, fmt: str, *args: object) -> None:
             pass
