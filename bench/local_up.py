@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.local_up [--runs 5]
 
 Each run starts from nothing (no containers, no volumes): synth the local
-stack (Redis and MinIO on, stand-in images as in e2e), time
+stack (Redis and object storage on, stand-in images as in e2e), time
 `docker compose up -d --wait`, then deploy a new app image tag through the
 deploy path while a bounded GET loop on loopback counts failed requests
 through the proxy. Prints one line per run and the medians. listmonk's app

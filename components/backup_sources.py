@@ -35,7 +35,7 @@ class SourceKind(enum.StrEnum):
     SQLITE = "sqlite"
     """`sqlite3 VACUUM INTO` copy of a database file on the host."""
     FILES = "files"
-    """A directory on the host (MinIO data, uploads, proxy certificates), as is."""
+    """A directory on the host (object storage data, uploads, proxy certificates), as is."""
 
 
 @dataclass(frozen=True)

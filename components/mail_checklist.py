@@ -34,6 +34,12 @@ def manual_steps(
                 f"Verify the domain identity {p.domain} in SES ({region}) with Easy DKIM; "
                 "the three DKIM CNAMEs are published from `sesDkimTokens`."
             )
+        elif not p.dkim_selectors:
+            # SES as code made the Easy DKIM identity; its tokens are an output.
+            verify = (
+                f"Copy the stack output `sesDkimTokens` into `sesDkimTokens` and run `pulumi "
+                f"up` again: DNS then publishes the three DKIM CNAMEs that verify {p.domain}."
+            )
         else:
             selector = p.dkim_selectors[-1]
             verify = (

@@ -240,6 +240,10 @@ class MailRecordParams:
     """Proxy the app (and www) through Cloudflare."""
     www_redirect: bool = False
     """Publish `www.<domain>` pointing at the app host (the proxy redirects it)."""
+    storage_host: str = ""
+    """The object store's public S3 host (the server's addresses, never proxied:
+    Cloudflare would cap uploads and a proxied app host would take it along);
+    empty for none."""
     has_ipv6: bool = True
     """The server has an IPv6 address to publish."""
     receives_mail: bool = False
@@ -365,6 +369,9 @@ def build_records(params: MailRecordParams, values: RecordValues) -> list[DnsRec
         records.append(
             DnsRecordSpec("www", f"www.{p.domain}", "CNAME", p.app_host, web_ttl, p.proxy_web)
         )
+
+    if p.storage_host:
+        address("storage", p.storage_host, proxied=False)
 
     # The sending host: never proxied, and named like the server's reverse DNS.
     address("mail", p.mail_host, proxied=False)

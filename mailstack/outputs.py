@@ -63,6 +63,21 @@ OUTPUTS: tuple[OutputDoc, ...] = (
         secret=True,
     ),
     OutputDoc(
+        "sesConfigurationSet",
+        "servers with `sesAsCode`",
+        "The SES configuration set the app's mail should name (bounce and complaint events).",
+    ),
+    OutputDoc(
+        "sesFeedbackTopicArn",
+        "servers with `sesAsCode`",
+        "The SNS topic SES publishes bounces and complaints to.",
+    ),
+    OutputDoc(
+        "sesDkimTokens",
+        "servers with `sesAsCode` and Easy DKIM",
+        "SES's Easy DKIM tokens: set them as `sesDkimTokens`, and DNS publishes their CNAMEs.",
+    ),
+    OutputDoc(
         "backup",
         "every stack",
         "Whether backups are on, their schedule, retention, the status when the timers "

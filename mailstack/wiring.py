@@ -8,6 +8,7 @@ calls `deploy`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -28,11 +29,15 @@ from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WE
 from components.services.presets import AppParams, Relay
 from components.services.project import MtaSts, ProjectParams
 from mailstack.config import ConfigError, Problem, StackConfig
+from mailstack.config.rules.storage import runs_storage
+from mailstack.config.secret_env import SECRET_ENV_KEY
 from mailstack.cost import monthly_cost_eur
+from mailstack.images import prepare_host, resolved_digests
 from mailstack.outputs import export
+from mailstack.ses import ses_as_code, ses_feedback_url
 
 if TYPE_CHECKING:
-    from components.dns import MailDomainArgs
+    from components.dns import MailDomain, MailDomainArgs
     from components.server import HardenedServerArgs
 
 
@@ -85,10 +90,10 @@ def _relay(config: StackConfig) -> Relay:
     )
 
 
-def _app_params(config: StackConfig, relay: Relay, app_url: str) -> AppParams:
+def _app_params(config: StackConfig, relay: Relay, app_url: str, built_image: str) -> AppParams:
     return AppParams(
         preset=config.app.preset,
-        image=config.app.image,
+        image=built_image or config.app.image,
         port=config.app.port,
         health_path=config.app.health_path,
         admin_paths=tuple(config.app.admin_paths),
@@ -96,13 +101,22 @@ def _app_params(config: StackConfig, relay: Relay, app_url: str) -> AppParams:
         from_address=config.from_address,
         relay=relay,
         redis=config.services.redis,
-        minio=config.services.minio,
-        buckets=tuple(config.services.minio_buckets),
+        storage=config.services.storage,
+        buckets=tuple(config.services.storage_buckets),
+        storage_public_url=_storage_public_url(config),
         egress=not config.is_local,
         web_image=config.app.web_image,
         web_port=config.app.web_port,
         health_command=tuple(config.app.health_command),
         web_health_command=tuple(config.app.web_health_command),
+        ses_feedback=ses_feedback_url(config) != "",
+        env=dict(a.split("=", 1) for a in config.app.env),
+        secret_env={
+            name: Secret("config", f"{SECRET_ENV_KEY}.{name}")
+            for name in config.secrets.names(SECRET_ENV_KEY)
+        },
+        data_paths=tuple(config.app.data_paths),
+        sqlite_files=tuple(config.app.sqlite_files),
     )
 
 
@@ -124,8 +138,9 @@ def _admin_cidrs(config: StackConfig, alerting: MonitoringParams | None) -> tupl
     return tuple(admin_cidrs)
 
 
-def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
-    """Map the stack's config to the services' Args."""
+def services_args(config: StackConfig, host: Host, built_image: str = "") -> ComposeProjectArgs:
+    """Map the stack's config to the services' Args (`built_image`: the app image
+    the program built, which replaces `appImage`)."""
     local = config.is_local
     relay = _relay(config)
     app_url = (
@@ -133,7 +148,7 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         if local
         else f"https://{config.domain.app_host}"
     )
-    app = _app_params(config, relay, app_url)
+    app = _app_params(config, relay, app_url, built_image)
     # Only scheduled backups publish a status and metrics.
     backups = not local and config.backup.scheduled
     mta_sts = _mta_sts(config)
@@ -158,13 +173,29 @@ def services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
         textfile_dir=host.layout.metrics_dir if backups else "",
         alerting=alerting,
         image_mirror=config.services.image_registry_mirror,
+        storage_host="" if local else _storage_host(config),
+        local_storage_port=config.services.local_storage_port if local else 0,
     )
+    if not local and config.app.pin_digests:
+        # A built image is pinned by its content tag: the registry has no
+        # digest for it before the first `up` pushes it.
+        stack = replace(stack, digests=resolved_digests(config, stack, skip=built_image))
+    secrets = _config_secrets(config, relay, alerting)
+    return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
+
+
+def _config_secrets(
+    config: StackConfig, relay: Relay, alerting: MonitoringParams | None
+) -> dict[str, pulumi.Output[str]]:
+    """The secret config values the services' env files take, by key."""
     secrets = {}
     if relay.password is not None:
         secrets[relay.password.key] = config.secrets.get(relay.password.key)
     if alerting and alerting.webhook:
         secrets[WEBHOOK_SECRET] = config.secrets.get(WEBHOOK_SECRET)
-    return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
+    for name in config.secrets.names(SECRET_ENV_KEY):
+        secrets[f"{SECRET_ENV_KEY}.{name}"] = config.secrets.member(SECRET_ENV_KEY, name)
+    return secrets
 
 
 LOCAL_ADMIN_CIDRS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
@@ -209,6 +240,22 @@ def _alerting(
         ),
         cooldown=f"{s.alert_cooldown_minutes}m",
     )
+
+
+def _storage_host(config: StackConfig) -> str:
+    """The object store's public host, when it has one."""
+    sub = config.services.storage_subdomain
+    return f"{sub}.{config.domain.domain}" if sub and runs_storage(config) else ""
+
+
+def _storage_public_url(config: StackConfig) -> str:
+    """What presigned URLs are signed for: the store's route through the proxy."""
+    if not runs_storage(config):
+        return ""
+    if config.is_local:
+        return f"http://localhost:{config.services.local_storage_port}"
+    host = _storage_host(config)
+    return f"https://{host}" if host else ""
 
 
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
@@ -306,6 +353,7 @@ def mail_domain_args(
         caa_iodef=dns.caa_iodef or config.dmarc_rua,
         proxy_web=dns.proxy_web,
         www_redirect=domain.www_redirect,
+        storage_host=_storage_host(config),
         has_ipv6=server_ipv6 is not None,
         receives_mail=dns.receives_mail,
         spf_includes=tuple(dns.spf_includes),
@@ -347,7 +395,8 @@ def deploy(config: StackConfig) -> None:
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
-    services = ComposeProject("services", services_args(config, host))
+    services_host, built_image = prepare_host(config, host)
+    services = ComposeProject("services", services_args(config, services_host, built_image))
     backup = None
     if config.backup.enabled and not config.is_local:
         backup = Backup("backup", backup_args(config, host, services.project))
@@ -379,8 +428,11 @@ def _server(config: StackConfig, layout: HostLayout) -> Host:
     export("serverId", server.server_id)
     export("sshCommand", server.ssh_command)
     export("dataDir", server.data_dir)
+    mail_domain = None
     if config.uses_dns:
-        _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+        mail_domain = _mail_dns(config, server_ipv4=server.ipv4, server_ipv6=server.ipv6)
+    if config.mail.ses_as_code:
+        ses_as_code(config, mail_domain)
     return server.host
 
 
@@ -388,7 +440,7 @@ def _mail_dns(
     config: StackConfig,
     server_ipv4: pulumi.Input[str],
     server_ipv6: pulumi.Input[str] | None,
-) -> None:
+) -> MailDomain:
     # Imported here: the local stack must never load pulumi_cloudflare.
     from components.dns import MailDomain
 
@@ -398,3 +450,4 @@ def _mail_dns(
     if mail_domain.dkim_signing is not None:
         # Secret: `make ses-dkim` reads it to hand the key to SES (BYODKIM).
         export("dkimSigning", mail_domain.dkim_signing)
+    return mail_domain

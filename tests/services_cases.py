@@ -34,7 +34,8 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     "custom": {
         "appImage": "ghcr.io/example/app:0.9.0",
         "redis": True,
-        "minio": True,
+        "storage": True,
+        "storageSubdomain": "files",
         "wwwRedirect": True,
     },
 }
@@ -52,7 +53,7 @@ def app_params(**changes: Any) -> AppParams:
         "from_address": "noreply@example.com",
         "relay": Relay("mailpit", 1025),
         "redis": False,
-        "minio": False,
+        "storage": False,
         "buckets": (),
         "egress": False,
     }

@@ -89,9 +89,33 @@ def _command(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+FAKE_AWS_ACCOUNT = "123456789012"
+"""AWS's documentation account id."""
+
+
+def _aws_arn(service: str, kind: str) -> Faker:
+    def faker(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": f"arn:aws:{service}:eu-central-1:{FAKE_AWS_ACCOUNT}:{kind}{name}"}
+
+    return faker
+
+
+def _ses_identity(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    attributes = dict(inputs.get("dkimSigningAttributes") or {})
+    if "domainSigningSelector" not in attributes:
+        # Easy DKIM: SES hands out three tokens.
+        attributes["tokens"] = [
+            hashlib.sha256(f"{name}{i}".encode()).hexdigest()[:32] for i in range(3)
+        ]
+    return {"dkimSigningAttributes": attributes, "arn": f"arn:aws:ses:::identity/{name}"}
+
+
 FAKERS: dict[str, Faker] = {
     "hcloud:index/loadBalancer:LoadBalancer": _load_balancer,
     "command:remote:Command": _command,
+    "aws:sns/topic:Topic": _aws_arn("sns", ""),
+    "aws:sesv2/configurationSet:ConfigurationSet": _aws_arn("ses", "configuration-set/"),
+    "aws:sesv2/emailIdentity:EmailIdentity": _ses_identity,
     "random:index/randomPassword:RandomPassword": _random_password,
     "hcloud:index/primaryIp:PrimaryIp": _primary_ip,
     "hcloud:index/server:Server": _server,
@@ -109,3 +133,29 @@ def fake_id(type_: str, name: str) -> str:
 def fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     faker = FAKERS.get(type_)
     return faker(name, inputs) if faker else {}
+
+
+def fake_digest(ref: str) -> str:
+    """The digest a registry would report for `ref` under mocks (stable per ref)."""
+    return "sha256:" + hashlib.sha256(f"digest of {ref}".encode()).hexdigest()
+
+
+def _registry_image(args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": args["name"], "sha256Digest": fake_digest(args["name"])}
+
+
+CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "docker:index/getRegistryImage:getRegistryImage": _registry_image,
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": FAKE_AWS_ACCOUNT,
+        "arn": f"arn:aws:iam::{FAKE_AWS_ACCOUNT}:user/deploy",
+        "id": FAKE_AWS_ACCOUNT,
+        "userId": "AIDAEXAMPLE",
+    },
+}
+
+
+def fake_call(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """What a provider function (data source) returns under mocks; {} when unknown."""
+    call = CALLS.get(token)
+    return call(args) if call else {}

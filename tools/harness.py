@@ -29,7 +29,7 @@ from pulumi.runtime.config import set_all_config
 from common import artifacts
 from mailstack.config import PROJECT, ConfigError, Problem
 from mailstack.config.run_mode import set_offline_synth
-from tools.fakes import fake_id, fake_outputs
+from tools.fakes import fake_call, fake_id, fake_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 # Pulumi's wire marker for a secret value (sdk/go/common/resource/sig).
@@ -155,8 +155,11 @@ class MailstackMocks(pulumi_mocks.Mocks):
         outputs = {**args.inputs, **fake_outputs(args.typ, args.name, args.inputs)}
         return fake_id(args.typ, args.name), outputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    def call(
+        self, args: pulumi_mocks.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        # No failures: an empty list (the mock monitor iterates over it).
+        return fake_call(args.token, dict(args.args)), []
 
 
 @dataclass
@@ -220,8 +223,11 @@ def load_yaml_strict(path: Path) -> Any:
     return data
 
 
-def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str]]:
-    """Config as the Pulumi CLI would give it: project defaults, then the stack file.
+def read_stack_config(
+    stack: str, root: Path = ROOT, stack_file: Path | None = None
+) -> tuple[dict[str, str], set[str]]:
+    """Config as the Pulumi CLI would give it: project defaults, then the stack file
+    (`root/Pulumi.<stack>.yaml`, or `stack_file`, e.g. one of examples/).
 
     Secure (encrypted) values cannot be decrypted offline; they become placeholders
     and stay marked secret.
@@ -232,7 +238,7 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
         full = name if ":" in name else f"{PROJECT}:{name}"
         if isinstance(decl, dict) and "default" in decl:
             values[full] = decl["default"]
-    stack_file = root / f"Pulumi.{stack}.yaml"
+    stack_file = stack_file or root / f"Pulumi.{stack}.yaml"
     stack_doc = load_yaml_strict(stack_file) if stack_file.exists() else {}
     secret_keys: set[str] = set()
     for name, value in ((stack_doc or {}).get("config") or {}).items():
@@ -240,9 +246,21 @@ def read_stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full] = secret_placeholder(full)
             secret_keys.add(full)
+        elif isinstance(value, dict) and any(_is_secure(v) for v in value.values()):
+            # `pulumi config set --secret --path 'KEY.NAME'`: an object whose
+            # members are encrypted one by one; the whole key is a secret.
+            values[full] = {
+                k: secret_placeholder(f"{full}.{k}") if _is_secure(v) else v
+                for k, v in value.items()
+            }
+            secret_keys.add(full)
         else:
             values[full] = value
     return {k: _wire(v) for k, v in values.items()}, secret_keys
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
 
 
 def _wire(value: Any) -> str:

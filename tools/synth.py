@@ -1,6 +1,7 @@
 """Offline synth: write everything `pulumi up` would send into build/<stack>/.
 
     python -m tools.synth --stack prod [--out build]
+    python -m tools.synth --stack-file examples/selfmx.yaml   # -> build/selfmx
 
 Runs the program under the mock engine (no credentials, no Pulumi CLI) and
 writes resources.json, outputs.json, graph.mmd (and graph.svg when graphviz is
@@ -113,9 +114,13 @@ def write_build(run: Run, out: Path) -> list[Path]:
 
 
 def synth(
-    stack: str, out_dir: Path, root: Path = ROOT, overrides: dict[str, str] | None = None
+    stack: str,
+    out_dir: Path,
+    root: Path = ROOT,
+    overrides: dict[str, str] | None = None,
+    stack_file: Path | None = None,
 ) -> Run:
-    config, secret_keys = read_stack_config(stack, root)
+    config, secret_keys = read_stack_config(stack, root, stack_file)
     with_placeholder_secrets(config, secret_keys)
     # As `pulumi config set` would (plain text), for this synth only.
     config.update({f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()})
@@ -130,7 +135,13 @@ def main(argv: list[str]) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stack", required=True, help="stack name, e.g. local, dev, prod")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="stack name, e.g. local, dev, prod")
+    which.add_argument(
+        "--stack-file",
+        type=Path,
+        help="a stack file elsewhere, e.g. examples/selfmx.yaml (the stack is named after it)",
+    )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "build", help="output folder (default: build/)"
     )
@@ -143,11 +154,13 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     overrides = dict(item.partition("=")[::2] for item in args.set)
-    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
-        print(f"no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
+    stack_file = args.stack_file or ROOT / f"Pulumi.{args.stack}.yaml"
+    args.stack = args.stack or stack_file.stem.removeprefix("Pulumi.")
+    if not stack_file.exists():
+        print(f"no stack file {stack_file}", file=sys.stderr)
         return 2
     try:
-        run = synth(args.stack, args.out, overrides=overrides)
+        run = synth(args.stack, args.out, overrides=overrides, stack_file=stack_file)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1

@@ -35,3 +35,13 @@ INSERT INTO settings (key, value, updated_at) VALUES
     )), NOW()),
     ('app.from_email', to_jsonb(:'mail_from'::text), NOW())
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
+
+-- With SES as code, SES posts bounces and complaints through SNS to
+-- listmonk's SES webhook (/webhooks/service/ses), which these switch on.
+\getenv ses_feedback SES_FEEDBACK
+\if :ses_feedback
+INSERT INTO settings (key, value, updated_at) VALUES
+    ('bounce.webhooks_enabled', 'true'::jsonb, NOW()),
+    ('bounce.ses_enabled', 'true'::jsonb, NOW())
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
+\endif

@@ -63,6 +63,11 @@ class Site:
     metrics_port: int = 0
     """Where the proxy serves its own metrics to Prometheus (inside the compose
     networks; never published); 0: no metrics."""
+    storage: Route | None = None
+    """The object store's S3 port, public on its own host so presigned URLs work
+    from outside; None: the store stays internal."""
+    storage_site: str = ""
+    """Its site address: `<storageSubdomain>.<domain>`, or `:<port>` locally."""
 
     @property
     def local(self) -> bool:
@@ -74,6 +79,8 @@ def render_caddyfile(site: Site) -> str:
         raise ValueError("the last route must catch every other request (empty path)")
     if site.local and (site.www_host or site.mta_sts_host):
         raise ValueError("www and MTA-STS hosts need the app's public host name")
+    if bool(site.storage) != bool(site.storage_site):
+        raise ValueError("a storage route needs its site address, and the other way round")
     admin_paths, routes = site.admin_paths, site.routes
     if site.metrics:
         if not site.admin_cidrs:
@@ -107,5 +114,7 @@ def render_caddyfile(site: Site) -> str:
             backup_status_root=site.backup_status_root,
             backup_health_path=BACKUP_HEALTH_PATH,
             metrics_port=site.metrics_port,
+            storage=site.storage,
+            storage_site=site.storage_site,
         )
     )

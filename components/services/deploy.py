@@ -277,7 +277,8 @@ def _env_file(
     service: Service, value: Callable[[Secret], pulumi.Output[str]]
 ) -> pulumi.Output[str]:
     names = sorted(service.secret_env)
-    values = pulumi.Output.all(*(value(service.secret_env[n]) for n in names))
+    secrets = [service.secret_env[n] for n in names]
+    values = pulumi.Output.all(*(value(s).apply(s.render) for s in secrets))
 
     def render(resolved: list[str]) -> str:
         return render_env_file(dict(zip(names, resolved, strict=True)))

@@ -4,11 +4,12 @@ Images are the official ones, pinned by tag. Each kind drops every capability
 and adds back only what its image's entrypoint needs (the database images
 start as root to own their data directory, then drop to their own user).
 Healthcheck commands use only what the official image ships (`pg_isready`,
-busybox `wget`, `redis-cli`, `mc`, `healthcheck.sh`).
+busybox `wget`, `redis-cli`, `healthcheck.sh`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from components.services.model import (
@@ -29,8 +30,8 @@ CADDY = Image("caddy", "2.10.0")
 POSTGRES = Image("postgres", "17.5")
 MARIADB = Image("mariadb", "11.4.5")
 REDIS = Image("redis", "7.4.2")
-MINIO = Image("minio/minio", "RELEASE.2025-04-22T22-12-26Z")
-MINIO_CLIENT = Image("minio/mc", "RELEASE.2025-04-16T18-13-26Z")
+SEAWEEDFS = Image("chrislusf/seaweedfs", "4.48")
+"""Object storage (S3), after MinIO stopped publishing images (docs/storage.md)."""
 MAILPIT = Image("axllent/mailpit", "v1.20.4")
 NODE_EXPORTER = Image("prom/node-exporter", "v1.8.2")
 
@@ -147,48 +148,95 @@ def redis(maxmemory_mb: int = 128) -> Service:
     )
 
 
-MINIO_USER = "mailstack"
-MINIO_PASSWORD = random_secret("minio-root")
+STORAGE_NAME = "storage"
+STORAGE_BUCKETS_NAME = "storage-buckets"
+STORAGE_S3_PORT = 8333
+STORAGE_MASTER_PORT = 9333
+STORAGE_ACCESS_KEY_ID = "mailstack-app"
+"""The app's access key id (not a secret; its secret key is)."""
+STORAGE_SECRET = random_secret("storage-app")
+"""The app's secret key: its only identity on the store, scoped to its buckets."""
+BUCKET_ACTIONS = ("Read", "Write", "List", "Tagging")
 
 
-def minio() -> Service:
-    return Service(
-        name="minio",
-        role=Role.STORAGE,
-        image=MINIO,
-        limits=Limits(memory_mb=512),
-        command=("server", "/data", "--console-address", ":9001"),
-        environment={"MINIO_ROOT_USER": MINIO_USER},
-        secret_env={"MINIO_ROOT_PASSWORD": MINIO_PASSWORD},
-        mounts=(Mount("minio-data", "/data"),),
-        # MinIO and its `mc` write their config under $HOME at start.
-        read_only=False,
-        healthcheck=Healthcheck(("CMD", "mc", "ready", "local")),
-    )
+def s3_identities(buckets: Sequence[str]) -> str:
+    """SeaweedFS's S3 identities as a `printf` format: `%s` for the key id and secret.
 
-
-def minio_buckets(buckets: Sequence[str]) -> Service:
-    """A one-shot job that creates the buckets (idempotent) once MinIO is healthy.
-
-    `mc` takes the alias from `MC_HOST_store`, exported by the shell builtin,
-    so the password is in no process's argv (`mc alias set` would put it there).
-    Generated passwords are URL-safe (`special=False`; locally `token_urlsafe`).
+    One identity, the app's, allowed only its own buckets (`Read:<bucket>`, ...).
+    There is no admin identity: nobody holds root S3 credentials, and the
+    bucket job creates buckets through the master, not the S3 API.
     """
-    makes = " && ".join(f"mc mb --ignore-existing store/{b}" for b in buckets)
-    script = (
-        f'export MC_HOST_store="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@minio:9000" && {makes}'
+    identity = {
+        "identities": [
+            {
+                "name": "app",
+                "credentials": [{"accessKey": "%s", "secretKey": "%s"}],
+                "actions": [f"{a}:{b}" for b in buckets for a in BUCKET_ACTIONS],
+            }
+        ]
+    }
+    return json.dumps(identity, separators=(",", ":"))
+
+
+def seaweedfs(buckets: Sequence[str]) -> Service:
+    """SeaweedFS: master, volume server, filer and S3 gateway in one container.
+
+    At start the shell builtin `printf` writes the S3 identities from the
+    environment to tmpfs, so the secret key is in no process's argv and never
+    in compose.yaml (generated secrets are URL-safe: no JSON escaping). Only
+    the S3 port is ever routed by the proxy; the master, filer and volume
+    ports stay on the internal network. Volumes are capped at 1 GiB: each
+    bucket is a collection that grows volumes as it fills, and SeaweedFS's
+    30 GB default would reserve a small data disk at the first bucket.
+    """
+    identities = s3_identities(buckets)
+    start = (
+        f'printf \'{identities}\' "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" > /tmp/s3.json'
+        " && cd /data && exec weed server -dir=/data -ip=storage -ip.bind=0.0.0.0"
+        " -master.volumeSizeLimitMB=1024 -volume.max=0"
+        f" -s3 -s3.port={STORAGE_S3_PORT} -s3.config=/tmp/s3.json"
     )
     return Service(
-        name="minio-buckets",
+        name=STORAGE_NAME,
+        role=Role.STORAGE,
+        image=SEAWEEDFS,
+        limits=Limits(memory_mb=512),
+        entrypoint=("/bin/sh", "-c"),
+        command=(start,),
+        environment={"S3_ACCESS_KEY_ID": STORAGE_ACCESS_KEY_ID},
+        secret_env={"S3_SECRET_ACCESS_KEY": STORAGE_SECRET},
+        mounts=(Mount("storage-data", "/data"),),
+        tmpfs=("/tmp",),
+        healthcheck=http_check(STORAGE_S3_PORT, "/healthz"),
+    )
+
+
+def storage_buckets(buckets: Sequence[str]) -> Service:
+    """A one-shot job that creates the buckets (idempotent) once the store is healthy.
+
+    `weed shell` talks to the master on the internal network: no S3
+    credentials at all. A bucket already listed is left alone.
+    """
+    shell = f"weed shell -master={STORAGE_NAME}:{STORAGE_MASTER_PORT}"
+    names = " ".join(buckets)
+    # The bucket's name as a whole word of the listing (`up` is not `up-loads`).
+    listed = 'grep -Eq "(^|[[:space:]])$b([[:space:]]|$)"'
+    script = (
+        "set -e; for b in "
+        + names
+        + f"; do if ! echo s3.bucket.list | {shell} | {listed}; then "
+        + f'echo "s3.bucket.create -name $b" | {shell}; '
+        + f"echo s3.bucket.list | {shell} | {listed}; fi; done"
+    )
+    return Service(
+        name=STORAGE_BUCKETS_NAME,
         role=Role.JOB,
-        image=MINIO_CLIENT,
-        limits=Limits(memory_mb=64, cpus=0.25),
+        image=SEAWEEDFS,
+        limits=Limits(memory_mb=128, cpus=0.25),
         entrypoint=("/bin/sh", "-c"),
         command=(script,),
-        environment={"MINIO_ROOT_USER": MINIO_USER},
-        secret_env={"MINIO_ROOT_PASSWORD": MINIO_PASSWORD},
-        read_only=False,
-        depends_on={"minio": Condition.HEALTHY},
+        tmpfs=("/tmp",),
+        depends_on={STORAGE_NAME: Condition.HEALTHY},
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -95,10 +96,24 @@ class Secret:
     """`random` (a generated password) or `config` (a secret Pulumi config key)."""
     key: str
     """The password's name (shared by every service that uses it) or the config key."""
+    url: str = ""
+    """A connection URL with `{}` where the value goes (URL-quoted), e.g.
+    `redis://:{}@redis:6379/0`: the whole URL is then the secret. Empty: the value."""
 
     def __post_init__(self) -> None:
         if self.source not in ("random", "config"):
             raise ValueError(f"secret source must be 'random' or 'config', not {self.source!r}")
+        if self.url and self.url.count("{}") != 1:
+            raise ValueError(f"secret URL {self.url!r} must hold exactly one '{{}}'")
+
+    def render(self, value: str) -> str:
+        """The env file's value: the secret itself, or the URL carrying it."""
+        if not self.url:
+            return value
+        # Generated passwords are URL-safe already; `<`, `:` and `>` stay as they
+        # are so synth's placeholders (`<secret:random:NAME>`) remain findable
+        # for `make local` (`:` is allowed in a URL's password part).
+        return self.url.replace("{}", urllib.parse.quote(value, safe="<:>"))
 
 
 def random_secret(key: str) -> Secret:

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.app_env import TRANSACTIONAL_API_DATA, TRANSACTIONAL_API_SQLITE
 from common.enums import AppPreset
 from components.services import kinds
+from components.services.app_config import APP_ENV_TARGETS, with_app_env, with_data
 from components.services.caddyfile import Route
 from components.services.model import (
     Condition,
@@ -65,7 +67,8 @@ class AppParams:
     from_address: str
     relay: Relay
     redis: bool
-    minio: bool
+    storage: bool
+    """Run S3 object storage (SeaweedFS) with `buckets`."""
     buckets: tuple[str, ...]
     egress: bool
     """The app reaches the internet (its mail relay); off on the local stack."""
@@ -75,6 +78,19 @@ class AppParams:
     """Replaces the app's healthcheck (exec form, without "CMD"); empty keeps the preset's."""
     web_health_command: tuple[str, ...] = ()
     """The same for `web-api`'s web front end."""
+    ses_feedback: bool = False
+    """SES posts bounces and complaints to the app (listmonk: its SES webhook)."""
+    storage_public_url: str = ""
+    """The store's public S3 endpoint through the proxy (presigned URLs are
+    signed for it); empty: reachable from the app only."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The app's own plain variables (`appEnv`), passed on literally."""
+    secret_env: Mapping[str, Secret] = field(default_factory=dict)
+    """The app's own secret variables (`appSecretEnv`), by name."""
+    data_paths: tuple[str, ...] = ()
+    """Directories in the app container kept on volumes; empty: the preset's."""
+    sqlite_files: tuple[str, ...] = ()
+    """SQLite files in those directories (container paths); empty: the preset's."""
 
 
 @dataclass(frozen=True)
@@ -107,30 +123,59 @@ def _smtp_env(p: AppParams) -> tuple[dict[str, str], dict[str, Secret]]:
     return env, secrets
 
 
-def _extras(p: AppParams, always_redis: bool = False, always_minio: bool = False) -> App:
-    """Redis and MinIO (with its bucket job) when the config or the preset asks."""
+def _extras(p: AppParams, always_redis: bool = False, always_storage: bool = False) -> App:
+    """Redis and object storage (with its bucket job) when the config or the preset asks."""
     services: list[Service] = []
     if p.redis or always_redis:
         services.append(kinds.redis())
-    if p.minio or always_minio:
-        services += [kinds.minio(), kinds.minio_buckets(p.buckets)]
+    if p.storage or always_storage:
+        buckets = p.buckets or ("uploads",)
+        services += [kinds.seaweedfs(buckets), kinds.storage_buckets(buckets)]
     return App(tuple(services), ())
 
 
-def _extra_env(extras: App) -> tuple[dict[str, str], dict[str, Secret], dict[str, Condition]]:
+def _storage_env(p: AppParams) -> dict[str, str]:
+    """Where the app reaches its buckets: path-style, with its own key id.
+
+    `S3_PUBLIC_ENDPOINT` is what presigned URLs must be signed for (SigV4
+    signs the host), so that browsers outside reach them through the proxy.
+    """
+    buckets = p.buckets or ("uploads",)
+    env = {
+        "S3_ENDPOINT": f"http://{kinds.STORAGE_NAME}:{kinds.STORAGE_S3_PORT}",
+        "S3_REGION": "us-east-1",
+        "S3_FORCE_PATH_STYLE": "true",
+        "S3_ACCESS_KEY_ID": kinds.STORAGE_ACCESS_KEY_ID,
+        "S3_BUCKET": buckets[0],
+        "S3_BUCKETS": ",".join(buckets),
+    }
+    if p.storage_public_url:
+        env["S3_PUBLIC_ENDPOINT"] = p.storage_public_url
+    return env
+
+
+def _extra_env(
+    extras: App, p: AppParams
+) -> tuple[dict[str, str], dict[str, Secret], dict[str, Condition]]:
     env: dict[str, str] = {}
     secrets: dict[str, Secret] = {}
     deps: dict[str, Condition] = {}
     names = {s.name for s in extras.services}
     if "redis" in names:
-        env["REDIS_URL"] = "redis://redis:6379/0"
+        # The URL carries the password (Redis runs with requirepass), so the
+        # whole URL is a secret; REDIS_PASSWORD stays for clients that take it apart.
+        secrets["REDIS_URL"] = Secret("random", "redis", url=REDIS_URL)
         secrets["REDIS_PASSWORD"] = random_secret("redis")
         deps["redis"] = Condition.HEALTHY
-    if "minio" in names:
-        env |= {"S3_ENDPOINT": "http://minio:9000", "S3_ACCESS_KEY_ID": kinds.MINIO_USER}
-        secrets["S3_SECRET_ACCESS_KEY"] = kinds.MINIO_PASSWORD
-        deps["minio-buckets"] = Condition.COMPLETED
+    if kinds.STORAGE_NAME in names:
+        env |= _storage_env(p)
+        secrets["S3_SECRET_ACCESS_KEY"] = kinds.STORAGE_SECRET
+        deps[kinds.STORAGE_BUCKETS_NAME] = Condition.COMPLETED
     return env, secrets, deps
+
+
+REDIS_URL = "redis://:{}@redis:6379/0"
+DATABASE_URL = "postgresql://app:{}@db:5432/app"
 
 
 LISTMONK_SETTINGS = "listmonk-settings.sql"
@@ -203,6 +248,7 @@ def listmonk(p: AppParams) -> App:
             "SMTP_AUTH": "plain" if relay.username else "none",
             "SMTP_TLS": "STARTTLS" if relay.starttls else "none",
             "MAIL_FROM": p.from_address,
+            "SES_FEEDBACK": "true" if p.ses_feedback else "false",
         },
         secret_env={
             "PGPASSWORD": random_secret("db"),
@@ -248,6 +294,8 @@ def listmonk(p: AppParams) -> App:
 
 
 MAILWIZZ_ROOT = "/var/www/html"
+MAILWIZZ_SOURCE_DIR = "mailwizz"
+"""Next to compose.yaml: MailWizz's source (delivered by `mailwizzArchiveUrl` or by hand)."""
 MAILWIZZ_CRON = "mailwizz-cron.sh"
 """The cron worker's loop (assets/services): the minute jobs every round,
 hourly and daily by elapsed time since their last start."""
@@ -263,7 +311,7 @@ def mailwizz(p: AppParams) -> App:
     php = Image.parse(p.image) if p.image else PHP_FPM
     db = kinds.mariadb("db", database="mailwizz", user="mailwizz", password=random_secret("db"))
     extras = _extras(p, always_redis=True)
-    source = Mount("./mailwizz", MAILWIZZ_ROOT)
+    source = Mount(f"./{MAILWIZZ_SOURCE_DIR}", MAILWIZZ_ROOT)
     env = {"MAILWIZZ_DB_HOST": "db", "MAILWIZZ_DB_NAME": "mailwizz", "MAILWIZZ_DB_USER": "mailwizz"}
     secrets = {"MAILWIZZ_DB_PASSWORD": random_secret("db")}
     deps = {"db": Condition.HEALTHY, "redis": Condition.HEALTHY}
@@ -333,7 +381,7 @@ def _generic_app(
     p: AppParams, name: str, image: str, port: int, health_path: str, extras: App
 ) -> Service:
     env, secrets = _smtp_env(p)
-    extra_env, extra_secrets, deps = _extra_env(extras)
+    extra_env, extra_secrets, deps = _extra_env(extras, p)
     return Service(
         name=name,
         role=Role.APP,
@@ -353,28 +401,35 @@ def _generic_app(
 
 
 def transactional_api(p: AppParams) -> App:
-    """One API container with SQLite at /data/app.db (a self-hosted Resend alternative).
+    """One API container with its SQLite databases (a self-hosted Resend alternative):
+    `/data/app.db` unless `appDataPaths`/`appSqliteFiles` say otherwise.
 
     Stateful (one SQLite writer), so it is recreated rather than started first.
     """
     extras = _extras(p)
     api = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
-    data = Mount("app-data", "/data", sqlite=("app.db",))
-    api = replace(api, mounts=(data,), update=Update.RECREATE)
+    paths = p.data_paths or (TRANSACTIONAL_API_DATA,)
+    files = p.sqlite_files or (() if p.data_paths else (TRANSACTIONAL_API_SQLITE,))
+    api = replace(with_data(api, paths, files), update=Update.RECREATE)
     return App((api, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 
 def web_api(p: AppParams) -> App:
-    """A web front end and an API over PostgreSQL, Redis and MinIO; mail through SES."""
+    """A web front end and an API over PostgreSQL, Redis and S3 storage; mail through SES."""
     db = kinds.postgres("db", database="app", user="app", password=random_secret("db"))
-    extras = _extras(p, always_redis=True, always_minio=True)
+    extras = _extras(p, always_redis=True, always_storage=True)
     api = _generic_app(p, "api", p.image, p.port, p.health_path, extras)
     api = replace(
         api,
         environment={**api.environment, "DATABASE_HOST": "db", "DATABASE_NAME": "app"},
-        secret_env={**api.secret_env, "DATABASE_PASSWORD": random_secret("db")},
+        secret_env={
+            **api.secret_env,
+            "DATABASE_PASSWORD": random_secret("db"),
+            "DATABASE_URL": Secret("random", "db", url=DATABASE_URL),
+        },
         depends_on={**api.depends_on, "db": Condition.HEALTHY},
     )
+    api = with_data(api, p.data_paths, p.sqlite_files)
     web = Service(
         name="web",
         role=Role.APP,
@@ -395,9 +450,10 @@ def web_api(p: AppParams) -> App:
 
 
 def custom(p: AppParams) -> App:
-    """Any stateless image, port and health path from config (plus Redis/MinIO if on)."""
+    """Any image, port and health path from config (plus Redis/storage if on)."""
     extras = _extras(p)
     app = _generic_app(p, "app", p.image, p.port, p.health_path, extras)
+    app = with_data(app, p.data_paths, p.sqlite_files)
     return App((app, *extras.services), (Route("app", p.port),), admin_paths=p.admin_paths)
 
 
@@ -423,6 +479,10 @@ def build_app(p: AppParams) -> App:
     services = tuple(
         replace(s, healthcheck=_command_check(checks[s.name])) if checks.get(s.name) else s
         for s in app.services
+    )
+    targets = APP_ENV_TARGETS.get(p.preset, ("app",))
+    services = tuple(
+        with_app_env(s, p.env, p.secret_env) if s.name in targets else s for s in services
     )
     return App(
         services,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from components.services import kinds
 from components.services.caddyfile import (
@@ -71,6 +71,12 @@ class ProjectParams:
     image_mirror: str = ""
     """Registry mirror every image is pulled from (`components/services/mirror.py`);
     empty for the images' own registries."""
+    storage_host: str = ""
+    """Servers: the object store's public host (its S3 API only); empty: internal."""
+    local_storage_port: int = 0
+    """Local stack: the object store's S3 API on http://localhost:<this>; 0: internal."""
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """`name:tag` -> the digest the preview resolved; every such image is pinned by it."""
 
     @property
     def local(self) -> bool:
@@ -95,6 +101,26 @@ def _edge(p: ProjectParams) -> tuple[list[Service], Route | None, tuple[Port, ..
         Port(p.local_mail_ui_port, kinds.MAIL_SINK_UI_PORT, "127.0.0.1"),
     )
     return [kinds.mail_sink()], Route(kinds.MAIL_SINK_NAME, kinds.MAIL_SINK_UI_PORT), ports
+
+
+def _storage(
+    p: ProjectParams, services: list[Service], ports: tuple[Port, ...]
+) -> tuple[Route | None, str, tuple[Port, ...]]:
+    """The object store's public S3 route and site, and the proxy's ports with it.
+
+    Servers: on `storage_host` when set. Locally: on localhost:`local_storage_port`.
+    Only the S3 port is routed; the master, filer and volume ports stay internal.
+    """
+    if not any(s.name == kinds.STORAGE_NAME for s in services):
+        return None, "", ports
+    site = ""
+    if p.local and p.local_storage_port:
+        site = f":{kinds.STORAGE_S3_PORT}"
+        ports = (*ports, Port(p.local_storage_port, kinds.STORAGE_S3_PORT, "127.0.0.1"))
+    elif not p.local and p.storage_host:
+        site = p.storage_host
+    route = Route(kinds.STORAGE_NAME, kinds.STORAGE_S3_PORT) if site else None
+    return route, site, ports
 
 
 def _proxy_files(p: ProjectParams) -> tuple[dict[str, str], list[Mount]]:
@@ -128,6 +154,7 @@ def build_project(p: ProjectParams) -> Rendered:
     app = build_app(p.app)
     sink, mail_ui, ports = _edge(p)
     services = [*app.services, *sink]
+    storage, storage_site, ports = _storage(p, services, ports)
     metrics = None
     if p.monitoring:
         # Not among the proxy's dependencies: the app neither waits for its
@@ -150,6 +177,8 @@ def build_project(p: ProjectParams) -> Rendered:
         backup_status_root=BACKUP_STATUS_ROOT if p.backup_status_dir else "",
         metrics=metrics,
         admin_routes=alerting.routes if alerting else (),
+        storage=storage,
+        storage_site=storage_site,
         metrics_port=PROXY_METRICS_PORT if alerting else 0,
     )
     caddyfile = render_caddyfile(site)
@@ -167,7 +196,8 @@ def build_project(p: ProjectParams) -> Rendered:
         **(alerting.files if alerting else {}),
     }
     services = [with_mirror(s, p.image_mirror) for s in (proxy, *services)]
-    services = [_with_files_hash(s, mounted) for s in services]
+    # Pinned after the mirror rewrite: the digest is looked up under the name pulled.
+    services = [_pinned(_with_files_hash(s, mounted), p.digests) for s in services]
     project = Project(p.project, tuple(services), volume_root=p.volume_root)
     files = {"compose.yaml": render_compose(project), **mounted}
     return Rendered(project, files, admin_password=app.admin_password)
@@ -185,3 +215,14 @@ def _with_files_hash(service: Service, files: Mapping[str, str]) -> Service:
         return service
     digest = hashlib.sha256("".join(f"{f}\0{files[f]}\0" for f in used).encode()).hexdigest()
     return replace(service, labels={**service.labels, "org.mailstack.files-sha256": digest})
+
+
+def image_refs(project: Project) -> tuple[str, ...]:
+    """Every `name:tag` the project runs that no digest pins yet."""
+    return tuple(sorted({s.image.ref for s in project.services if not s.image.digest}))
+
+
+def _pinned(service: Service, digests: Mapping[str, str]) -> Service:
+    """The service with its image pinned by the resolved digest (a configured one stays)."""
+    digest = digests.get(service.image.ref) if not service.image.digest else None
+    return replace(service, image=replace(service.image, digest=digest)) if digest else service

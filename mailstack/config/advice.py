@@ -6,22 +6,22 @@ from common.enums import AppPreset
 from mailstack.config.model import Problem, StackConfig
 from mailstack.config.rules import ConfigRule
 
-# Presets that talk to Redis or MinIO when the config turns it on (mailwizz and
-# web-api run Redis, web-api MinIO, whatever the config says).
+# Presets that talk to Redis or object storage when the config turns it on
+# (mailwizz and web-api run Redis, web-api storage, whatever the config says).
 USES_REDIS = {AppPreset.MAILWIZZ, AppPreset.WEB_API, AppPreset.TRANSACTIONAL_API, AppPreset.CUSTOM}
-USES_MINIO = {AppPreset.WEB_API, AppPreset.TRANSACTIONAL_API, AppPreset.CUSTOM}
+USES_STORAGE = {AppPreset.WEB_API, AppPreset.TRANSACTIONAL_API, AppPreset.CUSTOM}
 # Presets whose own admin UI the proxy limits to `adminCidrs`.
 PRESET_ADMIN_PATHS = {AppPreset.LISTMONK, AppPreset.MAILWIZZ}
 
 
 def _unused_services(c: StackConfig) -> list[Problem]:
-    """Redis or MinIO that the preset never connects to: memory for nothing."""
+    """Redis or storage that the preset never connects to: memory for nothing."""
     preset = c.app.preset.value
     return [
         Problem(name, f"the {preset} preset never uses it; it would run for nothing")
         for name, on, users in (
             ("redis", c.services.redis, USES_REDIS),
-            ("minio", c.services.minio, USES_MINIO),
+            ("storage", c.services.storage, USES_STORAGE),
         )
         if on and c.app.preset not in users
     ]

@@ -36,6 +36,7 @@ from mailstack.config.rules import (
 )
 from mailstack.config.rules.placeholders import placeholder_values
 from mailstack.config.run_mode import is_real_up
+from mailstack.config.secret_env import SECRET_ENV_KEY, read_secret_env
 from mailstack.config.sections import SECTIONS, Section
 
 
@@ -100,6 +101,8 @@ class _Reading:
     """Secret keys: whether each holds a value."""
     refused: set[str] = field(default_factory=set)
     """Keys whose value was refused."""
+    secret_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Secret object keys: their member names."""
 
 
 def _foreign_key(namespace: str, name: str) -> Problem | None:
@@ -142,6 +145,10 @@ def _read(raw_config: Mapping[str, Any], secret_keys: Collection[str]) -> _Readi
             if problem := _read_secret(spec, full_key, raw, secret_keys):
                 reading.problems.append(problem)
             reading.present[name] = raw not in (None, "")
+            if name == SECRET_ENV_KEY:
+                names, problems = read_secret_env(raw, f"<secret:{full_key}>")
+                reading.secret_names[name] = names
+                reading.problems += problems
         else:
             value, problem = _parse_raw(spec, raw)
             problems = [problem] if problem else _line_breaks(spec, value)
@@ -210,7 +217,8 @@ def validate(
     # Every other rule depends on these two: with a default in place of a
     # refused one, the rules would report problems the user does not have.
     if len(parsed) == len(SECTIONS) - 1 and not reading.refused & {"environment", "target"}:
-        config = StackConfig(secrets=Secrets(reading.present), **parsed)
+        secrets = Secrets(reading.present, reading.secret_names)
+        config = StackConfig(secrets=secrets, **parsed)
         found = [p for rule in RULES for p in rule(config)]
         if stack is not None:
             found += stack_name_matches_environment(stack, config)

@@ -76,9 +76,21 @@ def key_specs() -> list[KeySpec]:
 class Secrets:
     """Secret config values, only ever as Pulumi secret Outputs."""
 
-    def __init__(self, present: Mapping[str, bool]) -> None:
+    def __init__(
+        self, present: Mapping[str, bool], names: Mapping[str, tuple[str, ...]] | None = None
+    ) -> None:
         self._present = dict(present)
+        self._names = dict(names or {})
         self._config = pulumi.Config(PROJECT)
+
+    def names(self, alias: str) -> tuple[str, ...]:
+        """The member names of a secret object key (e.g. `appSecretEnv`); not secret."""
+        return self._names.get(alias, ())
+
+    def member(self, alias: str, name: str) -> pulumi.Output[str]:
+        """One member of a secret object key, as a secret Output."""
+        whole = self._config.require_secret_object(alias)
+        return pulumi.Output.secret(whole.apply(lambda value: str(value[name])))
 
     def has(self, alias: str) -> bool:
         return self._present.get(alias, False)

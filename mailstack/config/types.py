@@ -347,6 +347,10 @@ def _optional_image(value: str) -> str:
     return value
 
 
+def _optional_label(value: str) -> str:
+    return _label(value) if value else value
+
+
 def _optional_domain(value: str) -> str:
     return _domain(value) if value else value
 
@@ -414,6 +418,7 @@ SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key), AfterValidator(_o
 CaddyPath = Annotated[str, AfterValidator(_caddy_path)]
 OptionalImage = Annotated[str, AfterValidator(_optional_image)]
 OptionalDomain = Annotated[str, AfterValidator(_optional_domain)]
+OptionalDnsLabel = Annotated[str, AfterValidator(_optional_label)]
 IsoDate = Annotated[str, AfterValidator(_iso_date)]
 CheckSubset = Annotated[str, AfterValidator(_check_subset)]
 ResticRepository = Annotated[str, AfterValidator(_no_url_credentials)]

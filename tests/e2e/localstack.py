@@ -35,7 +35,11 @@ class LocalStack:
     project: str = "mailstack-e2e-services"
     http_port: int = 18480
     mail_ui_port: int = 18425
-    settings: dict[str, Any] = field(default_factory=lambda: {"redis": True, "minio": True})
+    storage_port: int = 18433
+    """The object store's S3 API through the proxy (with `storage`)."""
+    settings: dict[str, Any] = field(default_factory=lambda: {"redis": True, "storage": True})
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Secret config values (as `pulumi config set --secret`)."""
 
     @property
     def compose_dir(self) -> Path:
@@ -60,9 +64,10 @@ class LocalStack:
             **self.settings,
             "localHttpPort": self.http_port,
             "localMailUiPort": self.mail_ui_port,
+            "localStoragePort": self.storage_port,
             **extra,
         }
-        config, secret_keys = stack_config("local", set=settings)
+        config, secret_keys = stack_config("local", set=settings, secrets=self.secrets)
         run = run_program("local", config, secret_keys, program=program)
         write_build(run, self.root / "build" / "local")
         fill_secrets(self.compose_dir, self.root / "secrets.json")

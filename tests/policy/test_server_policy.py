@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from components.firewall import WORLD
 from mailstack.config import key_specs
+from mailstack.config.secret_env import SECRET_ENV_KEY
 from tests.conftest import STACKS, RunStack, stack_config
 from tools.harness import Registration, Run, mask_secrets, run_program
 
@@ -44,7 +45,9 @@ _secret_values = st.lists(
 @given(values=_secret_values)
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_no_secret_value_reaches_an_input_unwrapped(stack: str, values: dict[str, str]) -> None:
-    config, secret_keys = stack_config(stack, set={"tailscale": True}, secrets=values)
+    # `appSecretEnv` is an object of variables: the value is one variable's.
+    wire = {**values, SECRET_ENV_KEY: json.dumps({"APP_SECRET": values[SECRET_ENV_KEY]})}
+    config, secret_keys = stack_config(stack, set={"tailscale": True}, secrets=wire)
     run = run_program(stack, config, secret_keys)
     for reg in run.registrations:
         plain = _plain_inputs(reg)

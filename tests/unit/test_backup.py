@@ -247,7 +247,7 @@ def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
             "backupCheckReadDataSubset": "2/7",
             "backupCheckSchedule": "Sat *-*-* 01:00:00",
             "app": "mailwizz",
-            "minio": True,
+            "storage": True,
         },
     )
     conf = run.artifacts["backup/backup.conf"].text
@@ -255,7 +255,7 @@ def test_backup_args_carry_the_config(run_stack: RunStack) -> None:
     assert "BACKUP_CHECK_SUBSET=2/7\n" in conf
     assert "BACKUP_HOSTNAME=mailstack-dev\n" in conf
     assert "'mariadb db mailwizz docker compose -p mailstack-dev exec -T db'" in conf
-    assert "'files minio-data /srv/mailstack/volumes/minio-data'" in conf
+    assert "'files storage-data /srv/mailstack/volumes/storage-data'" in conf
     assert "BACKUP_STAGING_DIR=/srv/mailstack/backup/staging" in conf
     timer = run.artifacts["backup/systemd/mailstack-backup-check.timer"].text
     assert "OnCalendar=Sat *-*-* 01:00:00" in timer

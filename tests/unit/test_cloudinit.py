@@ -272,7 +272,7 @@ _APP_AND_SERVICES = st.fixed_dictionaries(
         "appHealthPath": st.sampled_from(["/", "/health", "/api/ping"]),
         "appAdminPaths": st.lists(st.sampled_from(["/admin", "/api/admin"]), unique=True),
         "redis": st.booleans(),
-        "minio": st.booleans(),
+        "storage": st.booleans(),
         "monitoring": st.booleans(),
     },
 )

@@ -307,22 +307,22 @@ def test_secrets_stay_pulumi_secrets(run_component: Any) -> None:
         ("prod", {}, set()),
         ("dev", {}, set()),
         ("prod", {"redis": True}, {"redis"}),
-        ("prod", {"redis": True, "minio": True}, {"redis", "minio"}),
-        ("prod", {"app": "mailwizz", "redis": True, "minio": True}, {"minio"}),
-        ("prod", {"app": "custom", "appImage": "a/b:1", "redis": True, "minio": True}, set()),
+        ("prod", {"redis": True, "storage": True}, {"redis", "storage"}),
+        ("prod", {"app": "mailwizz", "redis": True, "storage": True}, {"storage"}),
+        ("prod", {"app": "custom", "appImage": "a/b:1", "redis": True, "storage": True}, set()),
         ("prod", {"proxyWeb": True}, {"proxyWeb"}),
         (
             "prod",
             {"proxyWeb": True, "app": "custom", "appImage": "a/b:1", "monitoring": False},
             set(),
         ),
-        ("local", {"redis": True, "minio": True, "proxyWeb": True}, {"redis", "minio"}),
+        ("local", {"redis": True, "storage": True, "proxyWeb": True}, {"redis", "storage"}),
     ],
 )
 def test_advice_names_what_a_valid_config_probably_did_not_mean(
     stack: str, settings: dict[str, Any], warned: set[str]
 ) -> None:
-    """Redis or MinIO the preset never uses; admin paths behind Cloudflare's proxy,
+    """Redis or storage the preset never uses; admin paths behind Cloudflare's proxy,
     where every client looks like Cloudflare and so gets 403."""
     config, secrets = stack_config(stack, set=settings)
     assert {p.key for p in advice(validate(config, secrets))} == warned

@@ -117,7 +117,20 @@ BASE: dict[str, str] = {
     "appHealthCommand": "curl",
     "appWebImage": "ghcr.io/me/web:1.0",
     "appWebHealthCommand": "wget",
+    "appEnv": "LOG_LEVEL=info",
+    "imageRegistry": "ghcr.io",
+    "imageRegistryUsername": "my-org-bot",
+    "imageRegistryPassword": "ghp_token123",
+    "imageRepository": "ghcr.io/acme/mailstack",
+    "appImageBuild": "assets/images/mailwizz-php",
+    "mailwizzArchiveSha256": "0" * 64,
+    "mailwizzArchiveUrl": "https://files.example.com/mailwizz-2.6.0.zip",
+    "appDataPaths": "/data",
+    "appSqliteFiles": "/data/app.db",
+    "appSecretEnv": '{"API_KEY": "k-123"}',
     "minioBuckets": "uploads",
+    "storageBuckets": "uploads",
+    "storageSubdomain": "files",
     "backupRepository": "s3:https://s3.example.com/bucket/restic",
     "backupS3AccessKeyId": "EXAMPLEKEY",
     "backupSchedule": "*-*-* 03:15:00",
@@ -129,6 +142,13 @@ BASE: dict[str, str] = {
     "backupHeartbeatUrl": "https://hc-ping.com/abc",
 }
 _WEB_API = {"app": "web-api", "appImage": "ghcr.io/me/api:1.0", "appWebImage": "ghcr.io/me/web:1.0"}
+_MAILWIZZ_BUILD = {
+    "app": "mailwizz",
+    "appImageBuild": "assets/images/mailwizz-php",
+    "imageRepository": "ghcr.io/acme/mailstack",
+    "imageRegistryUsername": "my-org-bot",
+}
+_TRANSACTIONAL = {"app": "transactional-api", "appImage": "ghcr.io/me/api:1.0"}
 # The features that make a key reach a file at all.
 CONTEXT: dict[str, dict[str, Any]] = {
     "smtpHost": {"mailRelay": "smtp"},
@@ -136,7 +156,16 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "appHealthCommand": {"app": "custom", "appImage": "ghcr.io/me/app:1.0"},
     "appWebImage": _WEB_API,
     "appWebHealthCommand": _WEB_API,
-    "minioBuckets": {"minio": True},
+    "appDataPaths": _TRANSACTIONAL,
+    "appSqliteFiles": _TRANSACTIONAL,
+    "storageBuckets": {"storage": True},
+    "imageRegistry": {"imageRegistryUsername": "my-org-bot"},
+    "imageRegistryUsername": {"imageRegistry": "ghcr.io"},
+    "imageRepository": _MAILWIZZ_BUILD,
+    "appImageBuild": _MAILWIZZ_BUILD,
+    "mailwizzArchiveSha256": {"app": "mailwizz"},
+    "mailwizzArchiveUrl": {"app": "mailwizz", "mailwizzArchiveSha256": "0" * 64},
+    "storageSubdomain": {"storage": True},
     "tailscaleAuthKey": {"tailscale": True},
     "tlsRptEmail": {"receivesMail": True},
 }

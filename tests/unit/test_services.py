@@ -184,7 +184,7 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
         image="ghcr.io/example/app:0.9.0",
         relay=Relay("smtp.example.com", 587),
         redis=True,
-        minio=True,
+        storage=True,
         buckets=("uploads",),
         egress=True,
     )
@@ -199,7 +199,7 @@ def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> Non
     with_volumes = {
         s.name for s in build_project(ProjectParams("p", app, "a.b")).project.services if s.volumes
     }
-    assert changed == with_volumes == {"proxy", "redis", "minio"}
+    assert changed == with_volumes == {"proxy", "redis", "storage"}
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
@@ -383,7 +383,7 @@ def test_servers_export_host_metrics_internally_and_read_only(
         assert "node-exporter" not in services
         return
     exporter = services["node-exporter"]
-    assert exporter["image"] == "prom/node-exporter:v1.8.2"
+    assert exporter["image"].startswith("prom/node-exporter:v1.8.2@sha256:")
     assert "ports" not in exporter and "expose" not in exporter
     assert exporter["networks"] == ["internal"]
     mounts = dict(_mount_options(v) for v in exporter["volumes"])

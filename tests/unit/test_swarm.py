@@ -21,7 +21,7 @@ def test_every_service_is_placed_and_updated_as_its_model_says(
     preset: AppPreset, app_nodes: int
 ) -> None:
     app = app_params(
-        preset=preset, image=IMAGES[preset], relay=Relay("smtp.example.com", 587), minio=True
+        preset=preset, image=IMAGES[preset], relay=Relay("smtp.example.com", 587), storage=True
     )
     params = ProjectParams(
         project="mailstack-prod",

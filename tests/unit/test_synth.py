@@ -115,8 +115,10 @@ def test_synth_cli_reports_config_errors_without_writing(
     """The committed prod stack file plus one bad value, as `make synth` reads it."""
     committed = read_stack_config
 
-    def with_a_bad_value(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str]]:
-        config, secret_keys = committed(stack, root)
+    def with_a_bad_value(
+        stack: str, root: Path = ROOT, stack_file: Path | None = None
+    ) -> tuple[dict[str, str], set[str]]:
+        config, secret_keys = committed(stack, root, stack_file)
         return {**config, "mailstack:volumeSizeGb": "lots"}, secret_keys
 
     monkeypatch.setattr(synth_module, "read_stack_config", with_a_bad_value)

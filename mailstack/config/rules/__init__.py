@@ -16,11 +16,11 @@ from mailstack.config.rules.access import (
     server_reachable,
     tailscale,
 )
-from mailstack.config.rules.app import app
+from mailstack.config.rules.app import app, app_data, app_env, app_images
 from mailstack.config.rules.backup import backups
 from mailstack.config.rules.cost import priced
 from mailstack.config.rules.images import standins_local_only
-from mailstack.config.rules.mail import dkim, dns, mail_relay, spf, zone_needed
+from mailstack.config.rules.mail import dkim, dns, mail_relay, ses_as_code, spf, zone_needed
 from mailstack.config.rules.names import dns_names
 from mailstack.config.rules.stack import (
     stack_name_is_a_project_name,
@@ -28,6 +28,7 @@ from mailstack.config.rules.stack import (
     target_matches_environment,
     throwaway_marks,
 )
+from mailstack.config.rules.storage import storage
 from mailstack.config.rules.topology import node_pools
 
 ConfigRule = Callable[[StackConfig], list[Problem]]
@@ -43,6 +44,9 @@ RULES: list[ConfigRule] = [
     backups,
     tailscale,
     app,
+    app_env,
+    app_data,
+    app_images,
     dns,
     throwaway_marks,
     spf,
@@ -51,6 +55,8 @@ RULES: list[ConfigRule] = [
     node_pools,
     priced,
     standins_local_only,
+    storage,
+    ses_as_code,
 ]
 
 __all__ = [

@@ -106,8 +106,21 @@ def dkim(c: StackConfig) -> list[Problem]:
     if c.dns.dkim_signer is DkimSigner.SES:
         if c.mail.relay is not MailRelay.SES:
             problems.append(Problem("dkimSigner", "`ses` signs only mail sent through SES"))
-        if not tokens:
+        # With `sesAsCode` the first `up` makes the identity and outputs its
+        # tokens; until they are set here, DNS publishes no DKIM CNAMEs.
+        if not tokens and not c.mail.ses_as_code:
             problems.append(
                 Problem("sesDkimTokens", "`dkimSigner: ses` needs the 3 Easy DKIM tokens")
             )
     return problems
+
+
+def ses_as_code(c: StackConfig) -> list[Problem]:
+    """SES as code needs SES as the relay, on a server."""
+    if not c.mail.ses_as_code:
+        return []
+    if c.mail.relay is not MailRelay.SES:
+        return [Problem("sesAsCode", "needs `mailRelay: ses`")]
+    if c.is_local:
+        return [Problem("sesAsCode", "the `local` stack sends to its mail sink, not SES")]
+    return []

@@ -9,6 +9,15 @@ from pydantic import Field
 from common.enums import (
     AppPreset,
 )
+from mailstack.config.app_types import (
+    ContainerPath,
+    EnvAssignment,
+    ImageRepository,
+    OptionalSha256,
+    RegistryHost,
+    RegistryUser,
+    RepoDir,
+)
 from mailstack.config.sections.base import Section, key
 from mailstack.config.types import (
     CaddyPath,
@@ -17,6 +26,7 @@ from mailstack.config.types import (
     DnsLabel,
     HttpsUrl,
     OptionalCalendar,
+    OptionalDnsLabel,
     OptionalEmail,
     OptionalImage,
     Port,
@@ -70,13 +80,107 @@ class AppSection(Section):
         "`web-api` only: healthcheck of the web front end, like `appHealthCommand`. "
         "Empty: `wget` on `/` at `appWebPort` (the image must ship `wget`).",
     )
+    pin_digests: bool = key(
+        "pinImageDigests",
+        True,
+        "Servers: resolve every image's tag to its digest at preview (a moved tag shows "
+        "in the diff) and deploy by that digest. The `local` stack runs what its engine has.",
+    )
+    image_registry: RegistryHost = key(
+        "imageRegistry",
+        "",
+        "Registry host of private images and of images mailstack builds, e.g. `ghcr.io` "
+        "(with `imageRegistryUsername` and the secret `imageRegistryPassword`).",
+        example="ghcr.io",
+    )
+    image_registry_username: RegistryUser = key(
+        "imageRegistryUsername", "", "User name at `imageRegistry`.", example="my-org-bot"
+    )
+    image_repository: ImageRepository = key(
+        "imageRepository",
+        "",
+        "Where images mailstack builds are pushed, e.g. `ghcr.io/acme/mailstack` (the "
+        "registry is its host; credentials `imageRegistryUsername`/`imageRegistryPassword`).",
+        example="ghcr.io/acme/mailstack",
+    )
+    image_build: RepoDir = key(
+        "appImageBuild",
+        "",
+        "Build the app image from this directory of the repo (its Dockerfile), push it to "
+        "`imageRepository` and run it, e.g. `assets/images/mailwizz-php` for MailWizz's "
+        "PHP-FPM with its extensions. Instead of `appImage`.",
+        example="assets/images/mailwizz-php",
+    )
+    mailwizz_archive_sha256: OptionalSha256 = key(
+        "mailwizzArchiveSha256",
+        "",
+        "`mailwizz` only: SHA-256 of the licensed source zip at the secret "
+        "`mailwizzArchiveUrl`; the server downloads it, checks it and unpacks it into "
+        "the project's `mailwizz/` directory (again when this changes).",
+        example="<64 hex digits from `sha256sum mailwizz.zip`>",
+    )
+    env: list[EnvAssignment] = key(
+        "appEnv",
+        [],
+        "Plain environment variables of the app (the API for `web-api`; MailWizz's PHP "
+        "and cron), as `NAME=value` strings. Passed on literally (`$` is no variable). "
+        "Names the preset sets itself (`SMTP_*`, `S3_*`, `REDIS_*`, `DATABASE_*`, "
+        "`MAIL_FROM`, `APP_URL`, `PORT`, `DATA_DIR`, ...) are refused. Secrets go to "
+        "`appSecretEnv`.",
+    )
+    data_paths: list[ContainerPath] = key(
+        "appDataPaths",
+        [],
+        "Directories in the app container that keep data: each is a volume on the data "
+        "volume, backed up and restored. Empty: the preset's own (`/data` for "
+        "transactional-api, none for custom and web-api).",
+    )
+    sqlite_files: list[ContainerPath] = key(
+        "appSqliteFiles",
+        [],
+        "SQLite databases the app writes, as paths in the container, each inside one of "
+        "`appDataPaths`: backups copy them consistently (`VACUUM INTO`) while the app "
+        "runs, never as raw files. Empty: the preset's own (`/data/app.db` for "
+        "transactional-api).",
+    )
 
 
 class ServicesSection(Section):
     redis: bool = key("redis", False, "Run Redis (append-only, memory capped) for the app.")
-    minio: bool = key("minio", False, "Run MinIO object storage for the app.")
+    storage: bool = key(
+        "storage",
+        False,
+        "Run S3 object storage (SeaweedFS) for the app; `web-api` always runs it. The app "
+        "gets `S3_ENDPOINT`, `S3_BUCKET(S)`, `S3_ACCESS_KEY_ID` and the secret "
+        "`S3_SECRET_ACCESS_KEY` of its own key, allowed its buckets only.",
+    )
+    storage_buckets: list[DnsLabel] = key(
+        "storageBuckets",
+        ["uploads"],
+        "Buckets created as code (a one-shot job on every deploy; existing ones stay). "
+        "The app's key may use these and no others.",
+        min_length=1,
+    )
+    storage_subdomain: OptionalDnsLabel = key(
+        "storageSubdomain",
+        "",
+        "Servers: serve the store's S3 API (nothing else) on `<storageSubdomain>.<domain>` "
+        "with HTTPS, so presigned URLs work from outside (`S3_PUBLIC_ENDPOINT`). Empty: "
+        "the store is reachable from the app only.",
+        example="files",
+    )
+    local_storage_port: Port = key(
+        "localStoragePort",
+        8333,
+        "`local` stack with storage: the S3 API is served on http://localhost:<this>.",
+    )
+    minio: bool = key(
+        "minio",
+        False,
+        "Removed: MinIO publishes no images any more. `true` is an error; use `storage`.",
+    )
     minio_buckets: list[DnsLabel] = key(
-        "minioBuckets", ["uploads"], "Buckets the MinIO setup job creates."
+        "minioBuckets", [], "Removed with `minio`; use `storageBuckets`."
     )
     monitoring: bool = key(
         "monitoring",
@@ -207,6 +311,32 @@ class BackupSection(Section):
 class SecretKeys(Section):
     """Secret keys: set with `pulumi config set --secret`; never plain."""
 
+    app_secret_env: str = key(
+        "appSecretEnv",
+        "",
+        "Secret environment variables of the app, an object of NAME: value, one "
+        "variable at a time: `pulumi config set --secret --path 'appSecretEnv.API_KEY' "
+        "...` (or the whole object as a secret JSON string). Names as for `appEnv`; "
+        "values on one line without `'`. They reach the app only through its root-only "
+        "env file.",
+        secret=True,
+    )
+
+    mailwizz_archive_url: HttpsUrl = key(
+        "mailwizzArchiveUrl",
+        "",
+        "https URL of the MailWizz source zip (a secret: a licensed download link is a "
+        "credential); with `mailwizzArchiveSha256`.",
+        secret=True,
+        example="https://files.example.com/mailwizz-2.6.0.zip",
+    )
+    image_registry_password: SecretText = key(
+        "imageRegistryPassword",
+        "",
+        "Password or token for `imageRegistry` (GHCR: a token with `read:packages`, and "
+        "`write:packages` when mailstack builds images).",
+        secret=True,
+    )
     smtp_password: SecretText = key(
         "smtpPassword", "", "SMTP relay password (SES SMTP password for `ses`).", secret=True
     )

@@ -157,6 +157,14 @@ class MailSection(Section):
         pattern=r"^[a-z]{2}(-gov)?-[a-z]{4,12}-\d$",
         example="eu-central-1",
     )
+    ses_as_code: bool = key(
+        "sesAsCode",
+        False,
+        "`mailRelay: ses` on servers: make the SES side as code in `sesRegion` (AWS "
+        "credentials needed): the domain identity signed with mailstack's DKIM key (or "
+        "Easy DKIM with `dkimSigner: ses`), the MAIL FROM domain, and a configuration set "
+        "whose bounces and complaints reach listmonk's SES webhook through SNS.",
+    )
     ses_mail_from_subdomain: DnsLabel = key(
         "sesMailFromSubdomain",
         "bounce",

@@ -39,6 +39,10 @@ BROKEN_LISTMONK = f"{presets.LISTMONK.name}:v5.0.5-broken"
 """An app tag that never turns healthy: the failed-update test deploys it."""
 STANDIN_CONFIG = {"imageRegistryMirror": STANDIN_NAMESPACE}
 """The config that makes a rendered compose file run the stand-ins."""
+ENV_APP = "mailstack/env-app:1"
+"""The `appImage` of an app that reports its environment, Redis and S3 wiring (the
+seed-system e2e tests): no real image, so the compose file names its stand-in
+`standin(ENV_APP)` like every other."""
 
 
 def standin(ref: str) -> str:
@@ -57,8 +61,9 @@ STANDINS = (
     Standin("caddy", (standin(kinds.CADDY.ref),)),
     Standin("postgres", (standin(kinds.POSTGRES.ref),)),
     Standin("redis", (standin(kinds.REDIS.ref),)),
-    Standin("minio", (standin(kinds.MINIO.ref), standin(kinds.MINIO_CLIENT.ref))),
+    Standin("seaweedfs", (standin(kinds.SEAWEEDFS.ref),)),
     Standin("mailpit", (standin(kinds.MAILPIT.ref),)),
+    Standin("env-app", (standin(ENV_APP),)),
     Standin("node-exporter", (standin(kinds.NODE_EXPORTER.ref),)),
     Standin("listmonk", (standin(presets.LISTMONK.ref),), {"VERSION": presets.LISTMONK.tag}),
     Standin("listmonk", (standin(NEXT_LISTMONK),), {"VERSION": "v5.0.4"}),

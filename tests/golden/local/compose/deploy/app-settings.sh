@@ -1,5 +1,5 @@
 # Deploy service `app-settings` of mailstack-local (rendered by mailstack).
-# definition sha256: 88d88d80914994879095fe0ad888458884e4ed9d63ab80aa9cf50062a8ccbb6d
+# definition sha256: 176359399acc4a72550674170c1dab5cbfaa66d3d75e46ee67160a97952bbc98
 # stdin: the service's env file (its secrets); never echoed.
 set -eu
 cd 'build/local/compose'

@@ -246,6 +246,7 @@ services:
       PGDATABASE: listmonk
       PGHOST: db
       PGUSER: listmonk
+      SES_FEEDBACK: 'false'
       SMTP_AUTH: none
       SMTP_HOST: mailpit
       SMTP_PORT: '1025'
@@ -279,7 +280,7 @@ services:
         max-size: 10m
         max-file: '3'
     labels:
-      org.mailstack.files-sha256: 1a8796237cfae7f5f038f6d3ad423ac1323c58d6493a737d0e7407a8ae3cf3cd
+      org.mailstack.files-sha256: 66a2eeb6f45c76bbc0524d2c04027d53522285d129dbdb1b68058b9715ff145b
       org.mailstack.role: job
   app:
     image: listmonk/listmonk:v5.0.3
@@ -431,6 +432,16 @@ INSERT INTO settings (key, value, updated_at) VALUES
     )), NOW()),
     ('app.from_email', to_jsonb(:'mail_from'::text), NOW())
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
+
+-- With SES as code, SES posts bounces and complaints through SNS to
+-- listmonk's SES webhook (/webhooks/service/ses), which these switch on.
+\getenv ses_feedback SES_FEEDBACK
+\if :ses_feedback
+INSERT INTO settings (key, value, updated_at) VALUES
+    ('bounce.webhooks_enabled', 'true'::jsonb, NOW()),
+    ('bounce.ses_enabled', 'true'::jsonb, NOW())
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
+\endif
 MAILSTACK_EOF
 mv 'listmonk-settings.sql.new' 'listmonk-settings.sql'
 # Placeholders until each service's own step writes its env file (stdin).
@@ -441,4 +452,4 @@ mkdir -p env
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
 # Which files step wrote this project last (its delete compares).
-echo '04dcb085484c6a79' > .files-generation
+echo 'e563242b2d1a739c' > .files-generation
