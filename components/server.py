@@ -169,13 +169,7 @@ class HardenedServer(pulumi.ComponentResource):
             opts=guarded,
         )
         keys = [
-            hcloud.SshKey(
-                f"{name}-key-{hashlib.sha256(public_key.encode()).hexdigest()[:10]}",
-                name=f"{args.slug}-{hashlib.sha256(public_key.encode()).hexdigest()[:10]}",
-                public_key=public_key,
-                labels=labels,
-                opts=child,
-            )
+            _admin_key(name, args.slug, public_key, labels, child)
             for public_key in (args.admin_ssh_keys if args.register_admin_keys else ())
             # sk- keys reach the admin through authorized_keys only (hetzner_keys.py).
             if hetzner_accepts(public_key)
@@ -360,3 +354,36 @@ class HardenedServer(pulumi.ComponentResource):
                 "dataDir": self.data_dir,
             }
         )
+
+
+def _digest10(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _admin_key(
+    name: str, slug: str, public_key: str, labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> hcloud.SshKey:
+    """An admin key registered with Hetzner, known by its key material alone.
+
+    Hetzner refuses a second key with the same fingerprint, and Pulumi creates a
+    replacement before deleting the old one, so a key whose comment changed must
+    stay the same resource: its URN comes from the type and key only, and the
+    public key (comment included) is ignored after creation (a new key is a new
+    URN anyway). Delete-before-replace is no way out: the engine would replace
+    the server that lists the key, ignore_changes notwithstanding. The alias is
+    the name the key had when the URN included its comment.
+    """
+    material = " ".join(public_key.split()[:2])
+    return hcloud.SshKey(
+        f"{name}-key-{_digest10(material)}",
+        name=f"{slug}-{_digest10(public_key)}",
+        public_key=public_key,
+        labels=labels,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                aliases=[pulumi.Alias(name=f"{name}-key-{_digest10(public_key)}")],
+                ignore_changes=["publicKey"],
+            ),
+        ),
+    )

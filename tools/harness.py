@@ -63,6 +63,8 @@ class Registration:
     provider: str
     alias_types: list[str] = field(default_factory=list)
     """Type tokens this resource was known by before (its `aliases`)."""
+    alias_names: list[str] = field(default_factory=list)
+    """Names this resource was known by before (its `aliases`)."""
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -124,6 +126,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     replace_on_changes=sorted(request.replaceOnChanges),
                     provider=request.provider,
                     alias_types=sorted(a.spec.type for a in request.aliases if a.spec.type),
+                    alias_names=sorted(a.spec.name for a in request.aliases if a.spec.name),
                 )
             )
         return response

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pulumi_command as command
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from common.layout import SERVER_DATA_DIR as DATA_DIR
 from components.firewall import WORLD
@@ -394,3 +396,32 @@ def test_synth_writes_the_user_data_for_review(tmp_path: Path) -> None:
     written = tmp_path / "prod" / "cloud-init" / "user-data.yaml"
     assert written.read_text() == run.artifacts["cloud-init/user-data.yaml"].text
     assert written.read_text().startswith("#cloud-config\n")
+
+
+SSH_KEY = "hcloud:index/sshKey:SshKey"
+
+
+def test_a_new_comment_on_an_admin_key_keeps_the_key_resource(run_stack: RunStack) -> None:
+    """Hetzner refuses a second key with one fingerprint, and a replacement is created
+    before the old key goes: a comment-only edit must not replace the key."""
+    before = run_stack("dev")
+    (line,) = json.loads(stack_config("dev")[0]["mailstack:sshPublicKeys"])
+    renamed = " ".join([*line.split()[:2], "admin@new-laptop"])
+    after = run_stack("dev", set={"sshPublicKeys": [renamed]})
+
+    def admin_keys(run: Run) -> dict[str, Registration]:
+        return {r.urn: r for r in run.of_type(SSH_KEY) if r.name != "server-key-deploy"}
+
+    old, new = admin_keys(before), admin_keys(after)
+    assert old.keys() == new.keys() and old  # the same URN
+    for urn, key in new.items():
+        # Only the comment differs, and the provider is told to ignore it.
+        assert key.inputs["publicKey"] == renamed != old[urn].inputs["publicKey"]
+        assert "publicKey" in key.ignore_changes
+        # Delete-before-replace would make the engine replace the server listing it.
+        assert not key.delete_before_replace
+    # Another key is another resource.
+    fresh = Ed25519PrivateKey.generate().public_key()
+    fresh_line = fresh.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    other = run_stack("dev", set={"sshPublicKeys": [f"{fresh_line} admin@laptop"]})
+    assert admin_keys(other).keys().isdisjoint(old.keys())

@@ -53,12 +53,14 @@ def _engine_urns(run: Run) -> tuple[dict[str, str], dict[str, str]]:
         qualified = _qualified(reg, by_urn)
         current[reg.urn] = _urn(head, qualified, reg.name)
         parent_part = qualified.rpartition("$")[0]
-        types = [reg.type, *reg.alias_types]
-        under_parent = [f"{parent_part}${t}" if parent_part else t for t in types]
-        candidates = [_urn(head, q, reg.name) for q in under_parent]
+        # Each alias spec swaps one part: the type, or the name.
+        known = [(reg.type, reg.name)]
+        known += [(t, reg.name) for t in reg.alias_types]
+        known += [(reg.type, n) for n in reg.alias_names]
+        candidates = [_urn(head, f"{parent_part}${t}" if parent_part else t, n) for t, n in known]
         if reg.parent in matched:
             old_parent = matched[reg.parent].split("::")[2]
-            candidates += [_urn(head, f"{old_parent}${t}", reg.name) for t in types]
+            candidates += [_urn(head, f"{old_parent}${t}", n) for t, n in known]
         hits = [c for c in dict.fromkeys(candidates) if c in old]
         assert len(hits) <= 1, f"{reg.urn} matches several old URNs: {hits}"
         if hits:
