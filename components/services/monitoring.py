@@ -120,10 +120,10 @@ def alertmanager(p: MonitoringParams, relay_password: Secret | None, edge: bool)
     writes = []
     if p.relay.password and relay_password is not None:
         secret_env["SMTP_PASSWORD"] = relay_password
-        writes.append(f'printf %s "$$SMTP_PASSWORD" > {paths.SMTP_PASSWORD_FILE}')
+        writes.append(f'printf %s "$SMTP_PASSWORD" > {paths.SMTP_PASSWORD_FILE}')
     if p.webhook:
         secret_env["WEBHOOK_URL"] = config_secret(WEBHOOK_SECRET)
-        writes.append(f'printf %s "$$WEBHOOK_URL" > {paths.WEBHOOK_URL_FILE}')
+        writes.append(f'printf %s "$WEBHOOK_URL" > {paths.WEBHOOK_URL_FILE}')
     run = shlex.join(
         [
             "/bin/alertmanager",

@@ -127,3 +127,25 @@ def test_the_files_step_never_overwrites_an_env_file(
     (tmp_path / "env" / "db.env").write_text("POSTGRES_PASSWORD='kept'\n")
     check("sh", "-c", script)
     assert (tmp_path / "env" / "db.env").read_text() == "POSTGRES_PASSWORD='kept'\n"
+
+
+def test_alertmanager_writes_the_secrets_it_is_given(tmp_path: Path) -> None:
+    """The relay password and webhook URL reach Alertmanager's files as given: the
+    command, as Compose resolves it, run by a real shell with the service's env."""
+    from tests.conftest import stack_config
+    from tools.harness import run_program
+
+    config, secret_keys = stack_config("prod")
+    compose = write(run_program("prod", config, secret_keys), tmp_path) / "compose.yaml"
+    done = subprocess.run(
+        ["docker", "compose", "-f", str(compose), "config", "--format", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    service = json.loads(done.stdout)["services"]["alertmanager"]
+    # `compose config` prints a literal `$` escaped again, as `$$`.
+    script = service["command"][0].replace("$$", "$").replace("/run/mailstack/", f"{tmp_path}/")
+    script = script.split(" && exec ")[0]
+    secrets = {"SMTP_PASSWORD": "pa$$w0rd $HOME `x`", "WEBHOOK_URL": "https://h.example/$1?a=b"}
+    subprocess.run(["/bin/sh", "-c", script], env=secrets, check=True)
+    assert (tmp_path / "smtp_password").read_text() == secrets["SMTP_PASSWORD"]
+    assert (tmp_path / "webhook_url").read_text() == secrets["WEBHOOK_URL"]
