@@ -54,6 +54,12 @@ class HostLayout:
         return f"{self.data_dir}/volumes"
 
     @property
+    def releases_dir(self) -> str:
+        """Each service's release history and the saved configuration of its
+        last good releases (assets/services/mailstack-release)."""
+        return f"{self.data_dir}/releases"
+
+    @property
     def status_dir(self) -> str:
         """Where `backup.json` and the `backup.stale` marker are published for the
         proxy's /healthz/backup (world-readable, no secrets)."""

@@ -8,6 +8,7 @@ calls `deploy`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -26,7 +27,7 @@ from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
 from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WEBHOOK_SECRET
 from components.services.presets import AppParams, Relay
-from components.services.project import MtaSts, ProjectParams
+from components.services.project import MtaSts, ProjectParams, build_project
 from mailstack.config import ConfigError, Problem, StackConfig
 from mailstack.cost import monthly_cost_eur
 from mailstack.outputs import export
@@ -341,10 +342,14 @@ def deploy(config: StackConfig) -> None:
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
-    services = ComposeProject("services", services_args(config, host))
+    compose_args = services_args(config, host)
     backup = None
     if config.backup.enabled and not config.is_local:
-        backup = Backup("backup", backup_args(config, host, services.project))
+        # Built first: the deploy steps take pre-update snapshots with its tools.
+        project = build_project(compose_args.stack).project
+        backup = Backup("backup", backup_args(config, host, project))
+        compose_args = replace(compose_args, backup_tools=backup.installed)
+    services = ComposeProject("services", compose_args)
     export("appUrl", services.app_url)
     if services.admin_password is not None:
         # Secret: `pulumi stack output --show-secrets appAdminPassword` (listmonk's `admin`).
