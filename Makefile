@@ -155,3 +155,17 @@ exec: ## Run CMD in SERVICE on STACK's server, e.g. SERVICE=db CMD='psql -U list
 
 ssh: ## A shell on STACK's server
 	@$(PY) -m tools.day2 ssh
+
+# Releases recorded on STACK's server (docs/updates.md); TO and DB, like SERVICE,
+# reach Python in the environment only, and are checked whole there.
+.PHONY: rollback releases
+rollback releases: export MAILSTACK_SERVICE = $(value SERVICE)
+rollback: export MAILSTACK_TO = $(value TO)
+rollback: export MAILSTACK_DB = $(value DB)
+rollback releases: export PULUMI := $(PULUMI)
+
+rollback: ## Roll SERVICE (default app) on STACK back to release TO (default: the one before); DB=1: its database too
+	@$(PY) -m tools.rollback
+
+releases: ## The releases of SERVICE (default app) recorded on STACK's server
+	@$(PY) -m tools.rollback --list
