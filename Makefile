@@ -5,6 +5,9 @@ STACK ?= local
 # recipe, `make destroy STACK='$(shell ...)'` or a quote in the value would run
 # extra commands, in make or in the shell. Recipes quote "$$MAILSTACK_STACK".
 unexport STACK SNAPSHOT
+# The same for the day-2 values: make exports command-line variables to every
+# recipe's environment, expanding them (and so running a `$(shell ...)` in one).
+unexport SERVICE CMD TAIL TO DB
 export MAILSTACK_STACK = $(value STACK)
 export MAILSTACK_SNAPSHOT = $(value SNAPSHOT)
 VENV  ?= .venv

@@ -115,3 +115,19 @@ def test_failed_ssh_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "SSH to mailadmin@203.0.113.29 failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["$(shell touch {m})", "x'; touch {m}; echo '", "`touch {m}`", "$$(touch {m})", "a\ntouch {m}"],
+)
+@pytest.mark.parametrize("variable", ["TO", "SERVICE", "DB"])
+def test_make_runs_no_shell_from_a_value(
+    fakes: FakeOps, tmp_path: Path, template: str, variable: str
+) -> None:
+    """TO, SERVICE and DB reach Python as raw text: make and the shell never run them."""
+    marker = tmp_path / "pwned"
+    result = make(fakes, "rollback", **{variable: template.format(m=marker)})
+    assert result.returncode != 0
+    assert not marker.exists()
+    assert fakes.calls("ssh") == []
