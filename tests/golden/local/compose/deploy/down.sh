@@ -7,7 +7,7 @@ if [ -e .keep-running ]; then
   rm -f .keep-running
   exit 0
 fi
-if [ "$(cat .files-generation 2>/dev/null)" != '777025869c214203' ]; then
+if [ "$(cat .files-generation 2>/dev/null)" != '14ecb0d27fad5a64' ]; then
   # A newer files step (a new server, connection or files) wrote the project.
   exit 0
 fi

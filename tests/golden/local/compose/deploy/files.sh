@@ -505,7 +505,10 @@ env_file() { printf 'env/%s.env' "$1"; }
 # the env file define now (the image must be present: the pull step ran).
 describe() {
   local service=$1 ref image digest config envsum
-  ref=$(docker compose config --images "$service")
+  # `config --images SERVICE` lists its dependencies' images too: read its own.
+  # (python3 is on every host: cloud-init runs on it.)
+  ref=$(docker compose config --format json "$service" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["services"][sys.argv[1]]["image"])' "$service")
   image=$(docker image inspect --format '{{.Id}}' "$ref") || die "$service: image $ref is not on this host"
   digest=$(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$ref" | cut -d' ' -f1)
   config=$(docker compose config --hash "$service" | cut -d' ' -f2)
@@ -734,4 +737,4 @@ mkdir -p env
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
 # Which files step wrote this project last (its delete compares).
-echo '777025869c214203' > .files-generation
+echo '14ecb0d27fad5a64' > .files-generation
