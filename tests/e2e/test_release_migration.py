@@ -165,6 +165,13 @@ class Deployer:
         argv = ["docker", "compose", "-f", str(self.compose_dir / "compose.yaml"), *args]
         return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
+    def remove_release_tags(self) -> None:
+        """The tags mailstack-release pinned this project's images with."""
+        for service in ("app-install", "app"):
+            if (self.root / "data" / "releases" / service / "history").exists():
+                tags = {f"mailstack-release/{service}:{line[0]}" for line in self.history(service)}
+                subprocess.run(["docker", "image", "rm", *sorted(tags)], capture_output=True)
+
     def history(self, service: str) -> list[list[str]]:
         path = self.root / "data" / "releases" / service / "history"
         return [line.split("\t") for line in path.read_text().splitlines()]
@@ -189,6 +196,7 @@ def deployer() -> Iterator[Deployer]:
                 capture_output=True,
                 check=False,
             )
+            d.remove_release_tags()
 
 
 def _rows(db: Path) -> list[str]:

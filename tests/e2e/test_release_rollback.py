@@ -62,19 +62,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.down(volumes=True)
-        _remove_release_tags()
+        _remove_release_tags(stack)
 
 
-def _remove_release_tags() -> None:
-    """The tags the releases pinned their images with (only this test's project ran)."""
-    listed = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "mailstack-release/*"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if listed:
-        subprocess.run(["docker", "image", "rm", *listed], capture_output=True, check=False)
+def _remove_release_tags(stack: LocalStack) -> None:
+    """The tags the app's releases pinned their images with."""
+    if (stack.root / "build" / "local" / "releases" / "app" / "history").exists():
+        tags = {f"mailstack-release/app:{r['id']}" for r in history(stack)}
+        subprocess.run(["docker", "image", "rm", *sorted(tags)], capture_output=True, check=False)
 
 
 def history(stack: LocalStack, service: str = "app") -> list[dict[str, str]]:
