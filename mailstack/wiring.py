@@ -337,7 +337,10 @@ def deploy(config: StackConfig) -> None:
     export("target", config.stack.target.value)
     export("monthlyCostEur", monthly_cost_eur(config))
     if config.is_local:
-        host = Host("local", connection=None, layout=HostLayout.for_stack(stack, "build/local"))
+        layout = replace(
+            HostLayout.for_stack(stack, "build/local"), releases_root="build/local-releases"
+        )
+        host = Host("local", connection=None, layout=layout)
         export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")
     else:
         host = _server(config, HostLayout.for_stack(stack))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ import pulumi
 import pulumi_random as random
 
 from common.artifacts import publish
+from common.layout import HostLayout
 from components.host import Host, Step, run_step
 from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH, TEMPLATES
 from components.services.compose import env_file_path, render_env_file, service_hash
@@ -87,6 +89,25 @@ class ServiceDeploymentArgs:
     snapshotted first."""
 
 
+def releases_dir_from_compose(layout: HostLayout) -> str:
+    """The release history's directory, relative to the compose directory."""
+    relative = posixpath.relpath(layout.releases_dir, layout.compose_dir)
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", relative):
+        raise ValueError(f"releases directory {layout.releases_dir!r} cannot be used in a script")
+    return relative
+
+
+def release_script(layout: HostLayout) -> str:
+    """mailstack-release, defaulting to this host's release history (what
+    `make rollback` runs it with)."""
+    text = (TEMPLATES / RELEASE_SCRIPT).read_text()
+    default = "RELEASES_DIR=${RELEASES_DIR:-../releases}\n"
+    if default not in text:
+        raise RuntimeError(f"{RELEASE_SCRIPT}: the line {default!r} is missing")
+    relative = releases_dir_from_compose(layout)
+    return text.replace(default, f"RELEASES_DIR=${{RELEASES_DIR:-{relative}}}\n", 1)
+
+
 class ServiceDeployment(pulumi.ComponentResource):
     """One compose service on a host: `mailstack:services:ServiceDeployment`."""
 
@@ -110,8 +131,7 @@ class ServiceDeployment(pulumi.ComponentResource):
             triggers.append(args.env_file.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()))
         layout = args.host.layout
         releases = Releases(
-            posixpath.relpath(layout.releases_dir, layout.compose_dir),
-            layout.bin_dir if args.backups else "",
+            releases_dir_from_compose(layout), layout.bin_dir if args.backups else ""
         )
         create = render_deploy_step(service, project, args.project_dir, definition, releases)
         if args.host.is_local:
@@ -161,10 +181,7 @@ class ComposeProject(pulumi.ComponentResource):
         )
         rendered = build_project(args.stack)
         project = self.project = rendered.project
-        files_on_host = {
-            **rendered.files,
-            RELEASE_SCRIPT: (TEMPLATES / RELEASE_SCRIPT).read_text(),
-        }
+        files_on_host = {**rendered.files, RELEASE_SCRIPT: release_script(args.host.layout)}
         child = pulumi.ResourceOptions(parent=self)
 
         passwords = {

@@ -102,7 +102,17 @@ def _project(name: str, tag: str) -> Project:
         depends_on={"app-install": Condition.COMPLETED},
         healthcheck=HEALTH,
     )
-    return Project(name, (install, app))
+    # Every project has its proxy (the model requires one); it starts after the app.
+    proxy = Service(
+        name="proxy",
+        role=Role.PROXY,
+        image=Image.parse(BASE),
+        limits=LIMITS,
+        command=("sleep", "infinity"),
+        depends_on={"app": Condition.HEALTHY},
+        healthcheck=Healthcheck(("CMD", "true"), interval="1s", start_period="1s"),
+    )
+    return Project(name, (proxy, install, app))
 
 
 @dataclass

@@ -67,13 +67,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 def _remove_release_tags(stack: LocalStack) -> None:
     """The tags the app's releases pinned their images with."""
-    if (stack.root / "build" / "local" / "releases" / "app" / "history").exists():
+    if (stack.root / "build" / "local-releases" / "app" / "history").exists():
         tags = {f"mailstack-release/app:{r['id']}" for r in history(stack)}
         subprocess.run(["docker", "image", "rm", *sorted(tags)], capture_output=True, check=False)
 
 
 def history(stack: LocalStack, service: str = "app") -> list[dict[str, str]]:
-    path = stack.root / "build" / "local" / "releases" / service / "history"
+    path = stack.root / "build" / "local-releases" / service / "history"
     names = ("id", "time", "outcome", "image", "digest", "config", "snapshot")
     return [
         dict(zip(names, line.split("\t"), strict=True)) for line in path.read_text().splitlines()
@@ -155,7 +155,7 @@ def test_each_good_deploy_is_recorded_with_its_image_and_configuration(
     (app,) = stack.containers("app")
     assert app["Image"] == second["image"]
     for r in (first, second):
-        saved = stack.root / "build" / "local" / "releases" / "app" / r["id"]
+        saved = stack.root / "build" / "local-releases" / "app" / r["id"]
         assert (saved / "compose.yaml").is_file()
         assert (saved / "env").stat().st_mode & 0o777 == 0o600
         pinned = subprocess.run(

@@ -52,10 +52,18 @@ def test_a_release_dir_that_cannot_be_quoted_is_refused() -> None:
         render_deploy_step(project.service("app"), project, "/srv/c", "h", Releases("../r'x"))
 
 
-@pytest.mark.parametrize(("stack", "backup_bin"), [("prod", "/usr/local/sbin"), ("local", "")])
-def test_stacks_with_backups_snapshot_before_an_app_update(stack: str, backup_bin: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "backup_bin", "releases"),
+    [("prod", "/usr/local/sbin", "../releases"), ("local", "", "../../local-releases")],
+)
+def test_stacks_with_backups_snapshot_before_an_app_update(
+    stack: str, backup_bin: str, releases: str
+) -> None:
+    """The local stack keeps its history beside build/local, which every synth rewrites."""
     config, secret_keys = stack_config(stack)
     run = run_program(stack, config, secret_keys)
     app = run.named("services-app-deploy").inputs["create"]
     assert f"BACKUP_BIN='{backup_bin}'" in app
-    assert "RELEASES_DIR='../releases'" in app
+    assert f"RELEASES_DIR='{releases}'" in app
+    script = run.artifacts["compose/mailstack-release"].text
+    assert f"RELEASES_DIR=${{RELEASES_DIR:-{releases}}}\n" in script

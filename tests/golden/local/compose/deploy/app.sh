@@ -20,7 +20,7 @@ create() {
 # (written by the files step; docs/updates.md). `begin` fails, and so stops
 # this step before anything changes, when the pre-update snapshot fails.
 release() {
-  RELEASES_DIR='../releases' BACKUP_BIN='' \
+  RELEASES_DIR='../../local-releases' BACKUP_BIN='' \
     MIGRATION_CONSUMER='1' bash ./mailstack-release "$@"
 }
 release begin 'app'

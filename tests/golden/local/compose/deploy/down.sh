@@ -7,7 +7,7 @@ if [ -e .keep-running ]; then
   rm -f .keep-running
   exit 0
 fi
-if [ "$(cat .files-generation 2>/dev/null)" != '14ecb0d27fad5a64' ]; then
+if [ "$(cat .files-generation 2>/dev/null)" != '51fd251c88e060d5' ]; then
   # A newer files step (a new server, connection or files) wrote the project.
   exit 0
 fi

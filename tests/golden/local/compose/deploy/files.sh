@@ -462,7 +462,7 @@ cat > 'mailstack-release.new' <<'MAILSTACK_EOF'
 # marker goes.
 set -euo pipefail
 
-RELEASES_DIR=${RELEASES_DIR:-../releases}
+RELEASES_DIR=${RELEASES_DIR:-../../local-releases}
 BACKUP_BIN=${BACKUP_BIN:-}
 KEEP=${RELEASES_KEEP:-10}
 SERVICE_RE='^[a-z0-9][a-z0-9_-]{0,62}$'
@@ -737,4 +737,4 @@ mkdir -p env
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
 # Which files step wrote this project last (its delete compares).
-echo '14ecb0d27fad5a64' > .files-generation
+echo '51fd251c88e060d5' > .files-generation

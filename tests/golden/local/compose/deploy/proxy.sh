@@ -15,7 +15,7 @@ create() {
 # (written by the files step; docs/updates.md). `begin` fails, and so stops
 # this step before anything changes, when the pre-update snapshot fails.
 release() {
-  RELEASES_DIR='../releases' BACKUP_BIN='' \
+  RELEASES_DIR='../../local-releases' BACKUP_BIN='' \
     MIGRATION_CONSUMER='0' bash ./mailstack-release "$@"
 }
 release begin 'proxy'
