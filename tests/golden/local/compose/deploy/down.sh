@@ -7,7 +7,7 @@ if [ -e .keep-running ]; then
   rm -f .keep-running
   exit 0
 fi
-if [ "$(cat .files-generation 2>/dev/null)" != '51fd251c88e060d5' ]; then
+if [ "$(cat .files-generation 2>/dev/null)" != 'bc4f826aa7f0f377' ]; then
   # A newer files step (a new server, connection or files) wrote the project.
   exit 0
 fi

@@ -556,8 +556,10 @@ migration_field() {
 }
 
 cmd_begin() {
-  local service=$1 migrates=${2:-} id image digest config snap=-
-  read -r id image digest config < <(describe "$service")
+  local service=$1 migrates=${2:-} line id image digest config snap=-
+  # Not `read < <(describe ...)`: a failed describe must stop the step.
+  line=$(describe "$service")
+  read -r id image digest config <<<"$line"
   if needs_snapshot "$service" "$migrates" "$image"; then
     log "$service: pre-update snapshot before release $id"
     snap=$(snapshot "$id")
@@ -744,4 +746,4 @@ mkdir -p env
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
 # Which files step wrote this project last (its delete compares).
-echo '51fd251c88e060d5' > .files-generation
+echo 'bc4f826aa7f0f377' > .files-generation
