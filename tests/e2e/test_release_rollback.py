@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -92,6 +93,8 @@ class Writes:
 
     acked: list[str] = field(default_factory=list)
     failures: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    """What the failed writes got: an HTTP status, or the exception's type."""
     done_at: list[float] = field(default_factory=list)
     """When each acknowledged write returned (monotonic seconds)."""
 
@@ -112,12 +115,16 @@ def writing_during(stack: LocalStack, tag: str, action: Callable[[], Any]) -> tu
             n += 1
             email = f"{tag}-{n}@example.org"
             try:
-                if stack.post_json("/api/subscribers", {"email": email}) == 201:
+                status = stack.post_json("/api/subscribers", {"email": email})
+                if status == 201:
                     writes.acked.append(email)
                     writes.done_at.append(time.monotonic())
                     continue
-            except (OSError, http.client.HTTPException, urllib.error.URLError):
-                pass
+                writes.errors[str(status)] += 1
+            except urllib.error.HTTPError as err:
+                writes.errors[str(err.code)] += 1
+            except (OSError, http.client.HTTPException) as err:
+                writes.errors[type(err).__name__] += 1
             writes.failures += 1
             time.sleep(0.05)
 
@@ -185,7 +192,8 @@ def test_a_failed_recreate_rolls_back_to_the_last_good_release(stack: LocalStack
     (deploy,) = deploys
     print(
         f"\nrecreate path, failed release: unavailable {window:.1f}s (longest time between "
-        f"two acknowledged writes), {writes.failures} failed writes, {len(writes.acked)} acked"
+        f"two acknowledged writes), {writes.failures} failed writes {dict(writes.errors)}, "
+        f"{len(writes.acked)} acked"
     )
     assert deploy.returncode != 0
     assert f"rolled back to release {good['id']}, which serves" in deploy.stderr
@@ -228,7 +236,8 @@ def test_a_failed_start_first_update_keeps_the_old_release_serving(stack: LocalS
     (deploy,) = deploys
     print(
         f"\nstart-first path, failed release: unavailable {window:.1f}s (longest time between "
-        f"two acknowledged writes), {writes.failures} failed writes, {len(writes.acked)} acked"
+        f"two acknowledged writes), {writes.failures} failed writes {dict(writes.errors)}, "
+        f"{len(writes.acked)} acked"
     )
     assert deploy.returncode != 0
     assert "removed it, the old one keeps serving" in deploy.stderr
