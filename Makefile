@@ -5,6 +5,9 @@ STACK ?= local
 # recipe, `make destroy STACK='$(shell ...)'` or a quote in the value would run
 # extra commands, in make or in the shell. Recipes quote "$$MAILSTACK_STACK".
 unexport STACK SNAPSHOT
+# The same for the day-2 values: make exports command-line variables to every
+# recipe's environment, expanding them (and so running a `$(shell ...)` in one).
+unexport SERVICE CMD TAIL TO DB
 export MAILSTACK_STACK = $(value STACK)
 export MAILSTACK_SNAPSHOT = $(value SNAPSHOT)
 VENV  ?= .venv
@@ -158,3 +161,17 @@ exec: ## Run CMD in SERVICE on STACK's server, e.g. SERVICE=db CMD='psql -U list
 
 ssh: ## A shell on STACK's server
 	@$(PY) -m tools.day2 ssh
+
+# Releases recorded on STACK's server (docs/updates.md); TO and DB, like SERVICE,
+# reach Python in the environment only, and are checked whole there.
+.PHONY: rollback releases
+rollback releases: export MAILSTACK_SERVICE = $(value SERVICE)
+rollback: export MAILSTACK_TO = $(value TO)
+rollback: export MAILSTACK_DB = $(value DB)
+rollback releases: export PULUMI := $(PULUMI)
+
+rollback: ## Roll SERVICE (default app) on STACK back to release TO (default: the one before); DB=1: its database too
+	@$(PY) -m tools.rollback
+
+releases: ## The releases of SERVICE (default app) recorded on STACK's server
+	@$(PY) -m tools.rollback --list

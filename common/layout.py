@@ -38,6 +38,9 @@ class HostLayout:
     metrics_dir: str = "/var/lib/mailstack-backup/metrics"
     """Prometheus textfile-collector directory the monitoring reads."""
     lock_file: str = "/run/lock/mailstack-backup.lock"
+    releases_root: str = ""
+    """Where the release history lives when not under `data_dir`: the local
+    stack's `data_dir` (build/local) is rewritten by every synth."""
 
     @classmethod
     def for_stack(cls, stack: str, data_dir: str = SERVER_DATA_DIR) -> HostLayout:
@@ -52,6 +55,12 @@ class HostLayout:
     def volumes_dir(self) -> str:
         """Servers: each named volume is bind-mounted from `<volumes_dir>/<name>`."""
         return f"{self.data_dir}/volumes"
+
+    @property
+    def releases_dir(self) -> str:
+        """Each service's release history and the saved configuration of its
+        last good releases (assets/services/mailstack-release)."""
+        return self.releases_root or f"{self.data_dir}/releases"
 
     @property
     def status_dir(self) -> str:

@@ -223,6 +223,11 @@ class Backup(pulumi.ComponentResource):
     """The host's backup status when the timers were last installed (`parse_status`)."""
     status_command: pulumi.Output[str]
     restore_command: pulumi.Output[str]
+    installed: Sequence[pulumi.Resource]
+    """The steps that install the backup tools, their config and secrets: after
+    them, the deploy steps can take pre-update snapshots. (Not the repository's
+    init: a release is only snapshotted when an earlier one is recorded, so the
+    repository exists by then, and the deploy does not wait one step longer.)"""
 
     def __init__(
         self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None
@@ -335,6 +340,7 @@ class Backup(pulumi.ComponentResource):
             )
 
         # init never overwrites an existing repository (see mailstack-backup).
+        self.installed = tuple(installed)
         init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
         if args.schedules is None:
             self.status = pulumi.Output.from_input(unscheduled_status())

@@ -27,7 +27,7 @@ from components.services.deploy import ComposeProject, ComposeProjectArgs
 from components.services.model import Project, Secret
 from components.services.monitoring import CADVISOR_PORT, PROXY_METRICS_PORT, WEBHOOK_SECRET
 from components.services.presets import AppParams, Relay
-from components.services.project import MtaSts, ProjectParams
+from components.services.project import MtaSts, ProjectParams, build_project
 from mailstack.config import ConfigError, Problem, StackConfig
 from mailstack.config.rules.storage import runs_storage
 from mailstack.config.secret_env import SECRET_ENV_KEY
@@ -390,16 +390,23 @@ def deploy(config: StackConfig) -> None:
         raise ConfigError([Problem("nodePools", "multi-node stacks deploy with deploy_cluster")])
     export_stack(config)
     if config.is_local:
-        host = Host("local", connection=None, layout=HostLayout.for_stack(stack, "build/local"))
+        layout = replace(
+            HostLayout.for_stack(stack, "build/local"), releases_root="build/local-releases"
+        )
+        host = Host("local", connection=None, layout=layout)
         export("mailSinkUrl", f"http://localhost:{config.services.local_mail_ui_port}")
     else:
         host = _server(config, HostLayout.for_stack(stack))
 
     services_host, built_image = prepare_host(config, host)
-    services = ComposeProject("services", services_args(config, services_host, built_image))
+    compose_args = services_args(config, services_host, built_image)
     backup = None
     if config.backup.enabled and not config.is_local:
-        backup = Backup("backup", backup_args(config, host, services.project))
+        # Built first: the deploy steps take pre-update snapshots with its tools.
+        project = build_project(compose_args.stack).project
+        backup = Backup("backup", backup_args(config, host, project))
+        compose_args = replace(compose_args, backup_tools=backup.installed)
+    services = ComposeProject("services", compose_args)
     export("appUrl", services.app_url)
     if services.admin_password is not None:
         # Secret: `pulumi stack output --show-secrets appAdminPassword` (listmonk's `admin`).

@@ -16,6 +16,8 @@ the `local` and `remote` commands alike.
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,22 +25,28 @@ import pulumi
 import pulumi_random as random
 
 from common.artifacts import publish
+from common.layout import HostLayout
 from components.host import Host, Step, run_step
-from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH
+from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH, TEMPLATES
 from components.services.compose import env_file_path, render_env_file, service_hash
 from components.services.model import Project, Secret, Service
 from components.services.monitoring import GRAFANA_PASSWORD
 from components.services.project import ProjectParams, build_project
 from components.services.pull import image_refs, refs_hash, render_pull_step
 from components.services.steps import (
+    Releases,
     render_deploy_step,
     render_down_step,
     render_files_step,
     render_remove_step,
+    snapshots_first,
 )
 
 ARTIFACT_DIR = "compose"
 """Where synth writes the compose files (build/<stack>/compose)."""
+RELEASE_SCRIPT = "mailstack-release"
+"""Release history, pre-update snapshots and rollback, next to compose.yaml
+(the deploy steps and `make rollback` run it)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class ComposeProjectArgs:
     """The app preset and proxy settings, already mapped from the config."""
     config_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     """Secret config values the services use, by config key (e.g. `smtpPassword`)."""
+    backup_tools: Sequence[pulumi.Resource] | None = None
+    """The steps that install the backup tools: the deploy steps wait for them
+    to take pre-update snapshots. None: the stack has no backups."""
 
     @property
     def project_dir(self) -> str:
@@ -72,7 +83,29 @@ class ServiceDeploymentArgs:
     """The service's env file (secret), when it has secret variables."""
     after: Sequence[pulumi.Resource]
     """Steps that must finish first: the files step, the pull step and the services
-    it depends on."""
+    it depends on (and, with backups, the backup tools' installation)."""
+    backups: bool = False
+    """The stack has backups: a release that changes an image or migrates is
+    snapshotted first."""
+
+
+def releases_dir_from_compose(layout: HostLayout) -> str:
+    """The release history's directory, relative to the compose directory."""
+    relative = posixpath.relpath(layout.releases_dir, layout.compose_dir)
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", relative):
+        raise ValueError(f"releases directory {layout.releases_dir!r} cannot be used in a script")
+    return relative
+
+
+def release_script(layout: HostLayout) -> str:
+    """mailstack-release, defaulting to this host's release history (what
+    `make rollback` runs it with)."""
+    text = (TEMPLATES / RELEASE_SCRIPT).read_text()
+    default = "RELEASES_DIR=${RELEASES_DIR:-../releases}\n"
+    if default not in text:
+        raise RuntimeError(f"{RELEASE_SCRIPT}: the line {default!r} is missing")
+    relative = releases_dir_from_compose(layout)
+    return text.replace(default, f"RELEASES_DIR=${{RELEASES_DIR:-{relative}}}\n", 1)
 
 
 class ServiceDeployment(pulumi.ComponentResource):
@@ -96,7 +129,11 @@ class ServiceDeployment(pulumi.ComponentResource):
         triggers: list[pulumi.Input[str]] = [definition]
         if args.env_file is not None:
             triggers.append(args.env_file.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()))
-        create = render_deploy_step(service, project, args.project_dir, definition)
+        layout = args.host.layout
+        releases = Releases(
+            releases_dir_from_compose(layout), layout.bin_dir if args.backups else ""
+        )
+        create = render_deploy_step(service, project, args.project_dir, definition, releases)
         if args.host.is_local:
             publish(f"{ARTIFACT_DIR}/deploy/{service.name}.sh", create, 0o755)
         self.step = run_step(
@@ -144,6 +181,7 @@ class ComposeProject(pulumi.ComponentResource):
         )
         rendered = build_project(args.stack)
         project = self.project = rendered.project
+        files_on_host = {**rendered.files, RELEASE_SCRIPT: release_script(args.host.layout)}
         child = pulumi.ResourceOptions(parent=self)
 
         passwords = {
@@ -159,15 +197,15 @@ class ComposeProject(pulumi.ComponentResource):
                 return pulumi.Output.secret(passwords[secret.key].result)
             return pulumi.Output.secret(args.config_secrets[secret.key])
 
-        for path, text in rendered.files.items():
+        for path, text in files_on_host.items():
             publish(f"{ARTIFACT_DIR}/{path}", text)
-        generation = _files_generation(args.host, rendered.files)
+        generation = _files_generation(args.host, files_on_host)
         write_files = generation.apply(
-            lambda g: render_files_step(project, args.project_dir, rendered.files, generation=g)
+            lambda g: render_files_step(project, args.project_dir, files_on_host, generation=g)
         )
         first_write = generation.apply(
             lambda g: render_files_step(
-                project, args.project_dir, rendered.files, create=True, generation=g
+                project, args.project_dir, files_on_host, create=True, generation=g
             )
         )
         # Deleted last on `pulumi destroy` (every service step depends on it).
@@ -197,24 +235,7 @@ class ComposeProject(pulumi.ComponentResource):
             parent=self,
         )
 
-        self.services = {}
-        for service in project.in_dependency_order():
-            env_file: pulumi.Output[str] | None = None
-            if service.secret_env:
-                env_file = _env_file(service, value)
-                publish(f"{ARTIFACT_DIR}/{env_file_path(service)}", env_file, 0o600)
-            # Only what the service needs: its files, its image, and the
-            # services compose starts it after. Services that do not need each
-            # other deploy side by side (deploy.sh.j2 serialises the moment
-            # compose creates the project's networks).
-            after = [files, pull, *(self.services[d].step for d in sorted(service.depends_on))]
-            self.services[service.name] = ServiceDeployment(
-                f"{name}-{service.name}",
-                ServiceDeploymentArgs(
-                    args.host, service, project, args.project_dir, env_file, after
-                ),
-                opts=child,
-            )
+        self.services = _deploy_services(name, args, project, [files, pull], value, child)
 
         self.app_url = pulumi.Output.from_input(args.stack.app.app_url)
         self.admin_password = (
@@ -240,6 +261,42 @@ class ComposeProject(pulumi.ComponentResource):
                 "metricsUrl": self.metrics_url,
             }
         )
+
+
+def _deploy_services(
+    name: str,
+    args: ComposeProjectArgs,
+    project: Project,
+    host_steps: Sequence[pulumi.Resource],
+    value: Callable[[Secret], pulumi.Output[str]],
+    opts: pulumi.ResourceOptions,
+) -> dict[str, ServiceDeployment]:
+    """One deploy step per service, in dependency order."""
+    services: dict[str, ServiceDeployment] = {}
+    for service in project.in_dependency_order():
+        env_file: pulumi.Output[str] | None = None
+        if service.secret_env:
+            env_file = _env_file(service, value)
+            publish(f"{ARTIFACT_DIR}/{env_file_path(service)}", env_file, 0o600)
+        # Only what the service needs: its files, its image, and the
+        # services compose starts it after. Services that do not need each
+        # other deploy side by side (deploy.sh.j2 serialises the moment
+        # compose creates the project's networks). An app or a migrating job
+        # takes a pre-update snapshot first: it waits for the backup tools too.
+        snapshots = args.backup_tools is not None and snapshots_first(service, project)
+        after = [
+            *host_steps,
+            *((args.backup_tools or ()) if snapshots else ()),
+            *(services[d].step for d in sorted(service.depends_on)),
+        ]
+        services[service.name] = ServiceDeployment(
+            f"{name}-{service.name}",
+            ServiceDeploymentArgs(
+                args.host, service, project, args.project_dir, env_file, after, snapshots
+            ),
+            opts=opts,
+        )
+    return services
 
 
 def _renamed_from(old_type: str, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from components.services.caddyfile import TEMPLATES
 from components.services.compose import env_file_path
@@ -83,10 +84,78 @@ def _generation(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Releases:
+    """Where a host keeps its release history, and whether it snapshots first."""
+
+    releases_dir: str
+    """The history's directory, relative to the compose directory (`../releases`)."""
+    backup_bin: str = ""
+    """Where `mailstack-backup` and `mailstack-restore` are: the stack has
+    backups, so a release that changes an image or migrates is snapshotted
+    first. Empty: no backups, no snapshot."""
+
+
+def migrating_jobs(project: Project) -> frozenset[str]:
+    """Jobs that may migrate a database: those running an app's own image
+    (listmonk's `app-install` runs `--install` and `--upgrade`)."""
+    app_images = {s.image for s in project.services if s.role is Role.APP}
+    return frozenset(
+        s.name for s in project.services if s.role is Role.JOB and s.image in app_images
+    )
+
+
+def snapshots_first(service: Service, project: Project) -> bool:
+    """Whether a new release of `service` is snapshotted first on a stack with
+    backups: an app (its image changes) or a job that may migrate."""
+    return service.role is Role.APP or service.name in migrating_jobs(project)
+
+
+def _after_migration(service: Service, project: Project) -> bool:
+    """Whether `service` starts after a migrating job (its failure undoes the migration)."""
+    by_name = {s.name: s for s in project.services}
+    jobs = migrating_jobs(project)
+    seen: set[str] = set()
+    todo = sorted(service.depends_on)
+    while todo:
+        name = todo.pop()
+        if name in jobs:
+            return True
+        if name not in seen and name in by_name:
+            seen.add(name)
+            todo.extend(sorted(by_name[name].depends_on))
+    return False
+
+
+def _release_params(
+    service: Service, project: Project, releases: Releases | None
+) -> dict[str, str | bool] | None:
+    if releases is None:
+        return None
+    _check_quotable(releases.releases_dir, releases.backup_bin)
+    backup_bin = releases.backup_bin if snapshots_first(service, project) else ""
+    consumer = service.role is not Role.JOB and _after_migration(service, project)
+    return {
+        "releases_dir": releases.releases_dir,
+        "backup_bin": backup_bin,
+        "migrates": service.name in migrating_jobs(project),
+        "consumer": "1" if consumer else "0",
+    }
+
+
 def render_deploy_step(
-    service: Service, project: Project, directory: str, definition_hash: str
+    service: Service,
+    project: Project,
+    directory: str,
+    definition_hash: str,
+    releases: Releases | None = None,
 ) -> str:
-    """Bring one service up (or replace it) and wait until it is healthy."""
+    """Bring one service up (or replace it) and wait until it is healthy.
+
+    With `releases`, each release is recorded on the host, snapshotted first
+    when the stack has backups, and a failed one is rolled back
+    (assets/services/mailstack-release).
+    """
     _check_quotable(directory)
     volume_dirs = (
         [(v, f"{project.volume_root}/{v}") for v in service.volumes] if project.volume_root else []
@@ -105,6 +174,7 @@ def render_deploy_step(
             volume_owner=_numeric_user(service),
             job=service.role is Role.JOB,
             start_first=service.update is Update.START_FIRST,
+            release=_release_params(service, project, releases),
         )
     )
 

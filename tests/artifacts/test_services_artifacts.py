@@ -82,6 +82,11 @@ def test_deploy_steps_pass_shellcheck(
     check("shellcheck", "--shell=sh", *scripts)
 
 
+def test_the_release_script_passes_shellcheck() -> None:
+    """mailstack-release runs on the host from every deploy step and `make rollback`."""
+    check("shellcheck", "--severity=style", "assets/services/mailstack-release")
+
+
 def test_the_files_step_writes_every_file_byte_for_byte(
     runs: dict[tuple[str, str], Run], tmp_path: Path
 ) -> None:

@@ -321,12 +321,16 @@ def test_an_app_update_through_the_deploy_path_fails_no_request(stack: LocalStac
 def test_a_failed_recreate_fails_the_step_and_the_next_release_recovers(
     stack: LocalStack,
 ) -> None:
-    """The price of never running two: a release that never turns healthy takes
-    the app down until a working one is deployed."""
+    """A release that never turns healthy fails its step; the release the
+    update test recorded comes back by itself (test_release_rollback.py has
+    the details), and the next good release deploys over it."""
     stack.synth(appImage=BROKEN_LISTMONK)
     deploy = stack.deploy("app", check=False)
     assert deploy.returncode != 0
     assert "app: the new container did not turn healthy" in deploy.stderr
+    assert "rolled back to release" in deploy.stderr
+    status, headers, _ = stack.get("/")
+    assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
     stack.synth(appImage=NEXT_LISTMONK)
     stack.deploy("app")
     (app,) = stack.containers("app")

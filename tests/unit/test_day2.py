@@ -165,3 +165,14 @@ def test_ssh_missing(
     status = day2.main(["--stack", "prod", "--pulumi", str(fakes.bin / "pulumi"), "status"])
     assert status == 2
     assert "ssh is not installed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable", ["SERVICE", "CMD", "TAIL"])
+def test_make_never_expands_a_value_into_a_command(
+    fakes: FakeOps, tmp_path: Path, variable: str
+) -> None:
+    """make exports command-line variables to recipes, expanding them: these are unexported."""
+    marker = tmp_path / "pwned"
+    values = {"SERVICE": "db", "CMD": "sh", variable: f"$(shell touch {marker})"}
+    make(fakes, "exec" if variable != "TAIL" else "logs", **values)
+    assert not marker.exists()

@@ -13,9 +13,11 @@ from unittest import mock
 import pytest
 
 from bench.critical_path import Graph, sequential_steps
+from components.backup import SCRIPTS
 from components.services.deploy import ComposeProject
 from components.services.model import Project
 from components.services.pull import image_refs, refs_hash
+from components.services.steps import snapshots_first
 from mailstack import wiring
 from mailstack.config import load_config
 from tests.conftest import stack_config
@@ -25,6 +27,14 @@ from tools.synth import resource_entry
 
 SERVICE = "mailstack:services:ServiceDeployment"
 STEPS = ("command:remote:Command", "command:local:Command")
+BACKUP_TOOLS = {
+    "backup-packages",
+    "backup-config",
+    "backup-password",
+    "backup-credentials",
+    *(f"backup-script-{s.removeprefix('mailstack-').removesuffix('.sh')}" for s in SCRIPTS),
+}
+"""The steps an app's or a migrating job's deploy waits for (pre-update snapshots)."""
 
 
 def _run(stack: str, preset: str) -> tuple[Run, Project]:
@@ -88,6 +98,9 @@ def test_a_service_step_waits_only_for_the_services_it_depends_on(
             if u in by_urn and by_urn[u].type in STEPS and u not in service_of
         }
         expected = {files.name, pull.name} | {by_urn[u].name for u in host_ready}
+        # An app or a migrating job takes a pre-update snapshot with the backup tools.
+        if snapshots_first(service, project):
+            expected |= {r.name for r in run.registrations if r.name in BACKUP_TOOLS}
         assert other == expected, service.name
         # And not through another step either: what it waits for, all the way
         # up, is exactly what compose starts before it.

@@ -16,6 +16,20 @@ mv 'env/app-install.env.new' 'env/app-install.env'
 create() {
   flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'app-install'
 }
+# Release history, the pre-update snapshot and the rollback: mailstack-release
+# (written by the files step; docs/updates.md). `begin` fails, and so stops
+# this step before anything changes, when the pre-update snapshot fails.
+release() {
+  RELEASES_DIR='../../local-releases' BACKUP_BIN='' \
+    MIGRATION_CONSUMER='0' bash ./mailstack-release "$@"
+}
+release begin 'app-install' migrates
 # A one-shot job: run it to completion; its exit code is the step's.
 create
-docker compose up --no-deps --no-log-prefix --exit-code-from 'app-install' 'app-install'
+status=0
+docker compose up --no-deps --no-log-prefix --exit-code-from 'app-install' 'app-install' || status=$?
+if [ "$status" -ne 0 ]; then
+  release failed 'app-install' "the job exited with status $status" || true
+  exit "$status"
+fi
+release commit 'app-install'

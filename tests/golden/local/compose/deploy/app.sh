@@ -16,9 +16,22 @@ mv 'env/app.env.new' 'env/app.env'
 create() {
   flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'app'
 }
+# Release history, the pre-update snapshot and the rollback: mailstack-release
+# (written by the files step; docs/updates.md). `begin` fails, and so stops
+# this step before anything changes, when the pre-update snapshot fails.
+release() {
+  RELEASES_DIR='../../local-releases' BACKUP_BIN='' \
+    MIGRATION_CONSUMER='1' bash ./mailstack-release "$@"
+}
+release begin 'app'
 # Recreate: compose stops the old container before it starts the new one, so
 # the two never run at once; the proxy holds requests in between.
 if ! create || ! docker compose up -d --no-deps --wait 'app'; then
-  echo "app: the new container did not turn healthy; nothing else serves until a release that does is deployed" >&2
+  # The last good release (image by id, compose definition, env file) comes
+  # back by itself, its database too when this release migrated it; the step
+  # fails all the same, with the reason.
+  echo "app: the new container did not turn healthy; rolling back" >&2
+  release fail 'app' "the new container did not turn healthy"
   exit 1
 fi
+release commit 'app'

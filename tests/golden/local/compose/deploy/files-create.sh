@@ -444,6 +444,311 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.up
 \endif
 MAILSTACK_EOF
 mv 'listmonk-settings.sql.new' 'listmonk-settings.sql'
+mkdir -p "$(dirname 'mailstack-release')"
+cat > 'mailstack-release.new' <<'MAILSTACK_EOF'
+#!/usr/bin/env bash
+# mailstack-release: release history, pre-update snapshots and rollback of one
+# compose service. Run by the deploy steps and by `make rollback`, from the
+# compose project's directory (rendered by mailstack; do not edit).
+#
+#   mailstack-release begin SERVICE [migrates]   before a new release is started
+#   mailstack-release commit SERVICE             it turned healthy (or the job succeeded)
+#   mailstack-release fail SERVICE REASON        it did not: bring the last good release back
+#   mailstack-release failed SERVICE REASON      it did not, and nothing is to come back
+#   mailstack-release rollback SERVICE [ID] [db] back to release ID (default: the one before)
+#   mailstack-release history SERVICE            the recorded releases, oldest first
+#
+# A release is what one deploy started: the image (by id, and by registry digest
+# when it has one) and the configuration (the service's compose definition and
+# env file). Its id is the first 12 hex digits of their sha256. Each good
+# release keeps a copy of compose.yaml and of the env file under
+# $RELEASES_DIR/SERVICE/ID, and its image is tagged mailstack-release/SERVICE:ID
+# so no prune removes it. $RELEASES_DIR/SERVICE/history has one line per
+# event, tab-separated: id, time (UTC), outcome, image id, registry digest,
+# config hash, pre-update snapshot (`-` for none). Outcomes: ok (deployed and
+# healthy), failed (did not turn healthy; rolled back), rollback (this release
+# was brought back). The current release is the last `ok` or `rollback` line.
+#
+# Pre-update snapshot: `begin` takes one with `mailstack-backup pre-update`
+# when $BACKUP_BIN is set (the stack has backups), a release is current, and
+# the new release changes the image or is a job that may migrate the database;
+# a failed snapshot fails `begin`, so the deploy stops before anything changes.
+# A migrating job leaves its snapshot in $RELEASES_DIR/migration: when the app
+# after it fails, the database comes back from that snapshot before the last
+# good release starts again (rows written since the snapshot are lost: the
+# documented price of undoing a migration); when the app turns healthy, the
+# marker goes.
+set -euo pipefail
+
+RELEASES_DIR=${RELEASES_DIR:-../../local-releases}
+BACKUP_BIN=${BACKUP_BIN:-}
+KEEP=${RELEASES_KEEP:-10}
+SERVICE_RE='^[a-z0-9][a-z0-9_-]{0,62}$'
+ID_RE='^[0-9a-f]{12}$'
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+  log "release: $*"
+  exit 1
+}
+
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+# The fields of a history line, by name.
+field() {
+  local line=$1 n=$2
+  cut -f "$n" <<<"$line"
+}
+
+history_file() { printf '%s/%s/history' "$RELEASES_DIR" "$1"; }
+
+# current SERVICE: the last `ok` or `rollback` line of the history (empty if none).
+current() {
+  local file
+  file=$(history_file "$1")
+  [[ -f $file ]] || return 0
+  awk -F '\t' '$3 == "ok" || $3 == "rollback" { line = $0 } END { if (line != "") print line }' "$file"
+}
+
+record() {
+  local service=$1 id=$2 outcome=$3 image=$4 digest=$5 config=$6 snapshot=$7
+  mkdir -p "$RELEASES_DIR/$service"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$(now)" "$outcome" "$image" "$digest" \
+    "$config" "$snapshot" >>"$(history_file "$service")"
+}
+
+env_file() { printf 'env/%s.env' "$1"; }
+
+# describe SERVICE: "id image digest config" of the release compose.yaml and
+# the env file define now (the image must be present: the pull step ran).
+describe() {
+  local service=$1 ref image digest config envsum
+  # `config --images SERVICE` lists its dependencies' images too: read its own.
+  # (python3 is on every host: cloud-init runs on it.)
+  ref=$(docker compose config --format json "$service" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["services"][sys.argv[1]]["image"])' "$service")
+  image=$(docker image inspect --format '{{.Id}}' "$ref") || die "$service: image $ref is not on this host"
+  digest=$(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$ref" | cut -d' ' -f1)
+  config=$(docker compose config --hash "$service" | cut -d' ' -f2)
+  envsum=-
+  [[ ! -f $(env_file "$service") ]] || envsum=$(sha256sum <"$(env_file "$service")" | cut -d' ' -f1)
+  config=$(printf '%s\n%s\n' "$config" "$envsum" | sha256sum | cut -d' ' -f1)
+  printf '%s %s %s %s\n' "$(printf '%s\n%s\n' "$image" "$config" | sha256sum | cut -c1-12)" \
+    "$image" "${digest:--}" "$config"
+}
+
+snapshot() {
+  local id=$1 out
+  out=$(sudo -n "$BACKUP_BIN/mailstack-backup" pre-update --release "$id") ||
+    die "the pre-update snapshot failed: nothing was changed, the deploy stops"
+  out=$(tail -n 1 <<<"$out")
+  [[ $out =~ ^[0-9a-f]{8,64}$ ]] || die "mailstack-backup pre-update printed no snapshot id"
+  printf '%s' "$out"
+}
+
+# needs_snapshot SERVICE MIGRATES IMAGE: whether `begin` takes a pre-update
+# snapshot: backups on, a release current, and a job that may migrate, or a
+# new image that no migrating job has just snapshotted before.
+needs_snapshot() {
+  local service=$1 migrates=$2 image=$3 prev
+  [[ -n $BACKUP_BIN ]] || return 1
+  prev=$(current "$service")
+  [[ -n $prev ]] || return 1
+  [[ $migrates != migrates ]] || return 0
+  [[ $(field "$prev" 4) != "$image" ]] || return 1
+  [[ $(migration_field 4) != "$image" ]]
+}
+
+# migration_field N: a field of the migration marker (snapshot, job, job
+# release, image); empty without a marker.
+migration_field() {
+  [[ -f $RELEASES_DIR/migration ]] || return 0
+  cut -f "$1" "$RELEASES_DIR/migration"
+}
+
+cmd_begin() {
+  local service=$1 migrates=${2:-} line id image digest config snap=-
+  # Not `read < <(describe ...)`: a failed describe must stop the step.
+  line=$(describe "$service")
+  read -r id image digest config <<<"$line"
+  if needs_snapshot "$service" "$migrates" "$image"; then
+    log "$service: pre-update snapshot before release $id"
+    snap=$(snapshot "$id")
+    log "$service: pre-update snapshot $snap"
+  fi
+  if [[ $migrates == migrates ]]; then
+    rm -f "$RELEASES_DIR/migration"
+    if [[ $snap != - ]]; then
+      printf '%s\t%s\t%s\t%s\n' "$snap" "$service" "$id" "$image" >"$RELEASES_DIR/migration"
+    fi
+  fi
+  mkdir -p "$RELEASES_DIR/$service"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$image" "$digest" "$config" "$snap" \
+    >"$RELEASES_DIR/$service/pending"
+}
+
+pending() {
+  local file=$RELEASES_DIR/$1/pending
+  [[ -f $file ]] || die "$1: no release was begun"
+  cat "$file"
+}
+
+cmd_commit() {
+  local service=$1 line id image digest config snap dir
+  line=$(pending "$service")
+  IFS=$'\t' read -r id image digest config snap <<<"$line"
+  dir=$RELEASES_DIR/$service/$id
+  mkdir -p "$dir"
+  cp compose.yaml "$dir/compose.yaml.new" && mv "$dir/compose.yaml.new" "$dir/compose.yaml"
+  if [[ -f $(env_file "$service") ]]; then
+    (umask 077 && cp "$(env_file "$service")" "$dir/env.new") && mv "$dir/env.new" "$dir/env"
+  fi
+  docker tag "$image" "mailstack-release/$service:$id"
+  printf 'services:\n  %s:\n    image: mailstack-release/%s:%s\n' "$service" "$service" "$id" \
+    >"$dir/pin.yaml"
+  record "$service" "$id" ok "$image" "$digest" "$config" "$snap"
+  rm -f "$RELEASES_DIR/$service/pending"
+  if [[ ${MIGRATION_CONSUMER:-} == 1 ]]; then
+    rm -f "$RELEASES_DIR/migration"
+  fi
+  trim "$service"
+}
+
+# trim SERVICE: keep the last $KEEP history lines and the releases they name.
+trim() {
+  local service=$1 file kept dir id
+  file=$(history_file "$service")
+  kept=$(tail -n "$KEEP" "$file")
+  printf '%s\n' "$kept" >"$file.new" && mv "$file.new" "$file"
+  for dir in "$RELEASES_DIR/$service"/*/; do
+    [[ -d $dir ]] || continue
+    id=$(basename "$dir")
+    if ! cut -f1 "$file" | grep -qx "$id"; then
+      rm -rf "$dir"
+      docker image rm "mailstack-release/$service:$id" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+# start_release SERVICE ID: its env file back in place, then its compose
+# definition with its image pinned by id; waits until healthy.
+start_release() {
+  local service=$1 id=$2 dir=$RELEASES_DIR/$1/$2
+  [[ -f $dir/compose.yaml && -f $dir/pin.yaml ]] || die "$service: release $id has no saved configuration"
+  if [[ -f $dir/env ]]; then
+    (umask 077 && cp "$dir/env" "$(env_file "$service").new") && mv "$(env_file "$service").new" "$(env_file "$service")"
+  fi
+  docker compose --project-directory . -f "$dir/compose.yaml" -f "$dir/pin.yaml" \
+    up -d --no-deps --wait "$service"
+}
+
+# restore_db SNAPSHOT: the databases as they were in SNAPSHOT; the caller
+# stopped the service and starts the release it wants afterwards.
+restore_db() {
+  local snap=$1
+  [[ -n $BACKUP_BIN ]] || die "this stack has no backups: no database to restore"
+  log "release: restoring the databases from pre-update snapshot $snap"
+  sudo -n "$BACKUP_BIN/mailstack-restore" --no-app "$snap"
+}
+
+cmd_fail() {
+  local service=$1 reason=$2 line id image digest config snap prev back migration
+  line=$(pending "$service")
+  IFS=$'\t' read -r id image digest config snap <<<"$line"
+  record "$service" "$id" failed "$image" "$digest" "$config" "$snap"
+  rm -f "$RELEASES_DIR/$service/pending"
+  prev=$(current "$service")
+  if [[ -z $prev ]]; then
+    die "$service: release $id failed ($reason); no earlier release is recorded, so none comes back"
+  fi
+  back=$(field "$prev" 1)
+  docker compose stop "$service" >/dev/null 2>&1 || true
+  # Only a migration run by this release's image, which the current release
+  # does not have: a marker left by a job run alone is no reason to restore.
+  if [[ ${MIGRATION_CONSUMER:-} == 1 && -n $(migration_field 1) &&
+    $(migration_field 4) == "$image" && $(field "$prev" 4) != "$image" ]]; then
+    migration=$(migration_field 1)
+    restore_db "$migration" || die "$service: release $id failed ($reason) after a migration, and restoring snapshot $migration failed: the app stays stopped"
+    rm -f "$RELEASES_DIR/migration"
+  fi
+  log "release: $service release $id failed ($reason); bringing release $back back"
+  start_release "$service" "$back" ||
+    die "$service: release $id failed ($reason), and release $back did not turn healthy either"
+  record "$service" "$back" rollback "$(field "$prev" 4)" "$(field "$prev" 5)" "$(field "$prev" 6)" -
+  die "$service: release $id failed ($reason); rolled back to release $back, which serves"
+}
+
+cmd_failed() {
+  local service=$1 reason=$2 line id image digest config snap
+  line=$(pending "$service")
+  IFS=$'\t' read -r id image digest config snap <<<"$line"
+  record "$service" "$id" failed "$image" "$digest" "$config" "$snap"
+  rm -f "$RELEASES_DIR/$service/pending"
+  log "release: $service release $id failed ($reason)"
+}
+
+# snapshot_after SERVICE ID: the pre-update snapshot of the first deploy that
+# followed release ID: the data as release ID left it.
+snapshot_after() {
+  awk -F '\t' -v id="$2" '
+    $1 == id && ($3 == "ok" || $3 == "rollback") { seen = 1; snap = ""; next }
+    seen && snap == "" && $7 != "-" { snap = $7 }
+    END { print snap }' "$(history_file "$1")"
+}
+
+cmd_rollback() {
+  local service=$1 to=${2:-} db=${3:-} prev line snap
+  if [[ $to == db ]]; then
+    to=""
+    db=db
+  fi
+  prev=$(current "$service")
+  [[ -n $prev ]] || die "$service: no release is recorded on this host"
+  if [[ -z $to ]]; then
+    # The release before the current one: the last good one with another id.
+    to=$(awk -F '\t' -v cur="$(field "$prev" 1)" \
+      '($3 == "ok" || $3 == "rollback") && $1 != cur { id = $1 } END { print id }' \
+      "$(history_file "$service")")
+    [[ -n $to ]] || die "$service: no release before $(field "$prev" 1) is recorded"
+  fi
+  [[ $to =~ $ID_RE ]] || die "release id '$to' must be 12 hex digits"
+  line=$(awk -F '\t' -v id="$to" '$1 == id && ($3 == "ok" || $3 == "rollback") { l = $0 } END { print l }' \
+    "$(history_file "$service")")
+  [[ -n $line ]] || die "$service: release $to is not a recorded good release (see history)"
+  if [[ $db == db ]]; then
+    snap=$(snapshot_after "$service" "$to")
+    [[ -n $snap ]] || die "$service: no pre-update snapshot was taken after release $to"
+    docker compose stop "$service" >/dev/null
+    restore_db "$snap" || die "$service: restoring snapshot $snap failed: $service stays stopped"
+  fi
+  log "release: $service back to release $to"
+  start_release "$service" "$to" || die "$service: release $to did not turn healthy"
+  record "$service" "$to" rollback "$(field "$line" 4)" "$(field "$line" 5)" "$(field "$line" 6)" -
+  log "release: $service serves release $to"
+}
+
+cmd_history() {
+  local file
+  file=$(history_file "$1")
+  [[ -f $file ]] || die "$1: no release is recorded on this host"
+  printf 'id\ttime\toutcome\timage\tdigest\tconfig\tsnapshot\n'
+  cat "$file"
+}
+
+action=${1:-}
+service=${2:-}
+[[ $service =~ $SERVICE_RE ]] || die "service '$service' is not a service name"
+case $action in
+  begin) cmd_begin "$service" "${3:-}" ;;
+  commit) cmd_commit "$service" ;;
+  fail) cmd_fail "$service" "${3:-unhealthy}" ;;
+  failed) cmd_failed "$service" "${3:-unhealthy}" ;;
+  rollback) cmd_rollback "$service" "${3:-}" "${4:-}" ;;
+  history) cmd_history "$service" ;;
+  *) die "unknown action '$action' (begin, commit, fail, failed, rollback, history)" ;;
+esac
+MAILSTACK_EOF
+mv 'mailstack-release.new' 'mailstack-release'
 # Placeholders until each service's own step writes its env file (stdin).
 umask 077
 mkdir -p env
@@ -452,4 +757,4 @@ mkdir -p env
 [ -e 'env/app.env' ] || : > 'env/app.env'
 [ -e 'env/db.env' ] || : > 'env/db.env'
 # Which files step wrote this project last (its delete compares).
-echo 'e563242b2d1a739c' > .files-generation
+echo 'daed2754600879c0' > .files-generation
