@@ -1,8 +1,9 @@
 """Deploy a host's services with pulumi-command, one component per service.
 
 `ComposeProject` owns the generated passwords and the files step (compose.yaml,
-Caddyfile, preset files); each `Service` owns one deploy step whose trigger is
-the hash of that service's rendered definition (and of its env file), so a
+Caddyfile, preset files); each `ServiceDeployment` owns one deploy step whose
+trigger is the hash of that service's rendered definition (and of its env file,
+and the triggers of the one-shot jobs it starts after), so a
 preview shows exactly which services change, and which follow Pulumi
 dependencies mirroring compose `depends_on`.
 
@@ -29,7 +30,7 @@ from common.layout import HostLayout
 from components.host import Host, Step, run_step
 from components.services.caddyfile import BACKUP_HEALTH_PATH, METRICS_PATH, TEMPLATES
 from components.services.compose import env_file_path, render_env_file, service_hash
-from components.services.model import Project, Secret, Service
+from components.services.model import Condition, Project, Secret, Service
 from components.services.monitoring import GRAFANA_PASSWORD
 from components.services.project import ProjectParams, build_project
 from components.services.pull import image_refs, refs_hash, render_pull_step
@@ -87,6 +88,10 @@ class ServiceDeploymentArgs:
     backups: bool = False
     """The stack has backups: a release that changes an image or migrates is
     snapshotted first."""
+    reruns_with: Sequence[pulumi.Input[str]] = ()
+    """The triggers of the one-shot jobs it starts after: what such a job writes
+    (listmonk's SMTP settings) is read at start, so a job that runs again must
+    restart the service too."""
 
 
 def releases_dir_from_compose(layout: HostLayout) -> str:
@@ -113,6 +118,8 @@ class ServiceDeployment(pulumi.ComponentResource):
 
     step: Step
     service_name: str
+    triggers: list[pulumi.Input[str]]
+    """What re-runs its step (the host's identity aside)."""
 
     def __init__(
         self, name: str, args: ServiceDeploymentArgs, opts: pulumi.ResourceOptions | None = None
@@ -129,6 +136,7 @@ class ServiceDeployment(pulumi.ComponentResource):
         triggers: list[pulumi.Input[str]] = [definition]
         if args.env_file is not None:
             triggers.append(args.env_file.apply(lambda t: hashlib.sha256(t.encode()).hexdigest()))
+        self.triggers = [*triggers, *args.reruns_with]
         layout = args.host.layout
         releases = Releases(
             releases_dir_from_compose(layout), layout.bin_dir if args.backups else ""
@@ -142,7 +150,7 @@ class ServiceDeployment(pulumi.ComponentResource):
             create,
             delete=render_remove_step(service, project, args.project_dir),
             stdin=args.env_file,
-            triggers=triggers,
+            triggers=self.triggers,
             after=args.after,
             parent=self,
         )
@@ -289,10 +297,18 @@ def _deploy_services(
             *((args.backup_tools or ()) if snapshots else ()),
             *(services[d].step for d in sorted(service.depends_on)),
         ]
+        jobs = sorted(d for d, c in service.depends_on.items() if c is Condition.COMPLETED)
         services[service.name] = ServiceDeployment(
             f"{name}-{service.name}",
             ServiceDeploymentArgs(
-                args.host, service, project, args.project_dir, env_file, after, snapshots
+                args.host,
+                service,
+                project,
+                args.project_dir,
+                env_file,
+                after,
+                snapshots,
+                reruns_with=[t for job in jobs for t in services[job].triggers],
             ),
             opts=opts,
         )

@@ -1,0 +1,43 @@
+"""A service restarts when a one-shot job it starts after runs again.
+
+listmonk reads its SMTP settings from its database at start, and the
+`app-settings` job writes them there: a relay change that re-ran only the job
+would leave listmonk sending with the old host and credentials (a rotated SES
+password never taking effect, and every mail failing once the old key goes).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunStack
+from tools.harness import Run
+
+
+def _triggers(run: Run, name: str) -> object:
+    return run.named(name).inputs["triggers"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"set": {"smtpHost": "email-smtp.eu-west-1.amazonaws.com"}},
+        {"secrets": {"smtpPassword": "rotated-secret-value"}},
+        {"set": {"fromAddress": "hello@example.com"}},
+    ],
+    ids=["smtpHost", "smtpPassword", "fromAddress"],
+)
+def test_a_relay_change_restarts_the_app_as_well_as_its_settings_job(
+    run_stack: RunStack, change: dict[str, dict[str, str]]
+) -> None:
+    before, after = run_stack("prod"), run_stack("prod", **change)
+    assert _triggers(before, "services-app-settings-deploy") != _triggers(
+        after, "services-app-settings-deploy"
+    )
+    assert _triggers(before, "services-app-deploy") != _triggers(after, "services-app-deploy")
+
+
+def test_nothing_changed_restarts_nothing(run_stack: RunStack) -> None:
+    first, second = run_stack("prod"), run_stack("prod")
+    for reg in first.of_type("command:remote:Command"):
+        assert reg.inputs.get("triggers") == _triggers(second, reg.name), reg.name
