@@ -339,13 +339,19 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
-        # init never overwrites an existing repository (see mailstack-backup).
+        # init never overwrites an existing repository (see mailstack-backup);
+        # a new repository (another bucket or path) is initialised when it is set.
         self.installed = tuple(installed)
-        init = step("init", f"sudo -n {paths.bin_dir}/mailstack-backup init", after=installed)
+        init = step(
+            "init",
+            f"sudo -n {paths.bin_dir}/mailstack-backup init",
+            after=installed,
+            triggers=[_digest(settings.repository)],
+        )
         if args.schedules is None:
             self.status = pulumi.Output.from_input(unscheduled_status())
         else:
-            self.status = self._schedule(args.schedules, paths, step, init)
+            self.status = self._schedule(args.schedules, paths, step, init, settings.repository)
 
         self.status_command = ssh_command(
             connection, f"sudo {paths.bin_dir}/mailstack-backup-status"
@@ -367,6 +373,7 @@ class Backup(pulumi.ComponentResource):
         paths: HostLayout,
         step: Callable[..., Step],
         init: pulumi.Resource,
+        repository: str,
     ) -> pulumi.Output[dict[str, Any]]:
         """The units and timers, and the status read when they are installed."""
         units = render_units(
@@ -404,7 +411,8 @@ class Backup(pulumi.ComponentResource):
             "status",
             f"sudo -n {paths.bin_dir}/mailstack-backup-status --json 2>/dev/null || true",
             after=[enabled],
-            triggers=[_digest(text) for text in units.values()],
+            # Read again for a new repository too: the old one's state is moot.
+            triggers=[_digest(repository), *(_digest(t) for t in units.values())],
         )
         return status.stdout.apply(lambda out: _report_status(out, self))
 

@@ -1,4 +1,4 @@
-"""A service restarts when a one-shot job it starts after runs again.
+"""A step runs again when what it acts on changes, and not otherwise.
 
 listmonk reads its SMTP settings from its database at start, and the
 `app-settings` job writes them there: a relay change that re-ran only the job
@@ -41,3 +41,16 @@ def test_nothing_changed_restarts_nothing(run_stack: RunStack) -> None:
     first, second = run_stack("prod"), run_stack("prod")
     for reg in first.of_type("command:remote:Command"):
         assert reg.inputs.get("triggers") == _triggers(second, reg.name), reg.name
+
+
+def test_a_new_backup_repository_is_initialised_and_its_status_read(run_stack: RunStack) -> None:
+    """`mailstack-backup run` does not create a repository: without a new init, every
+    backup to the new place would fail, and the stack output would show the old one."""
+    before = run_stack("prod")
+    after = run_stack(
+        "prod", set={"backupRepository": "s3:https://fsn1.your-objectstorage.com/other/prod"}
+    )
+    for step in ("backup-init", "backup-status"):
+        assert _triggers(before, step) != _triggers(after, step), step
+    # What a repository change does not concern stays as it was.
+    assert _triggers(before, "backup-timers") == _triggers(after, "backup-timers")
