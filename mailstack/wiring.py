@@ -181,7 +181,9 @@ def services_args(config: StackConfig, host: Host, built_image: str = "") -> Com
         # digest for it before the first `up` pushes it.
         stack = replace(stack, digests=resolved_digests(config, stack, skip=built_image))
     secrets = _config_secrets(config, relay, alerting)
-    return ComposeProjectArgs(host=host, stack=stack, config_secrets=secrets)
+    return ComposeProjectArgs(
+        host=host, stack=stack, config_secrets=secrets, protect_passwords=config.is_prod
+    )
 
 
 def _config_secrets(

@@ -63,6 +63,9 @@ class ComposeProjectArgs:
     backup_tools: Sequence[pulumi.Resource] | None = None
     """The steps that install the backup tools: the deploy steps wait for them
     to take pre-update snapshots. None: the stack has no backups."""
+    protect_passwords: bool = False
+    """Protect the generated passwords (prod): the database keeps the one it was
+    created with on the volume, so a new one would lock the app out of it."""
 
     @property
     def project_dir(self) -> str:
@@ -191,10 +194,11 @@ class ComposeProject(pulumi.ComponentResource):
         project = self.project = rendered.project
         files_on_host = {**rendered.files, RELEASE_SCRIPT: release_script(args.host.layout)}
         child = pulumi.ResourceOptions(parent=self)
+        guarded = pulumi.ResourceOptions(parent=self, protect=args.protect_passwords)
 
         passwords = {
             secret.key: random.RandomPassword(
-                f"{name}-{secret.key}-password", length=32, special=False, opts=child
+                f"{name}-{secret.key}-password", length=32, special=False, opts=guarded
             )
             for secret in _secrets(project)
             if secret.source == "random"

@@ -425,3 +425,12 @@ def test_a_new_comment_on_an_admin_key_keeps_the_key_resource(run_stack: RunStac
     fresh_line = fresh.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
     other = run_stack("dev", set={"sshPublicKeys": [f"{fresh_line} admin@laptop"]})
     assert admin_keys(other).keys().isdisjoint(old.keys())
+
+
+def test_prod_keeps_its_generated_passwords(run_stack: RunStack) -> None:
+    """The database keeps the password it was created with on the volume: a new
+    generated one would lock the app out of its own data."""
+    for stack, protected in (("prod", True), ("dev", False)):
+        passwords = run_stack(stack).of_type("random:index/randomPassword:RandomPassword")
+        assert passwords
+        assert {p.name: p.protect for p in passwords} == {p.name: protected for p in passwords}
