@@ -40,6 +40,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from common import encode
+from components.monitoring import paths
 from mailstack.config import PROJECT, ConfigError, KeySpec, key_specs
 from mailstack.config.model import _unwrap
 from tests.conftest import stack_config
@@ -252,6 +253,31 @@ def _yaml(root: Path, rel: str) -> None:
     yaml.safe_load((root / rel).read_text())
 
 
+def _json(root: Path, rel: str) -> None:
+    json.loads((root / rel).read_text())
+
+
+def _amtool(root: Path, rel: str) -> None:
+    _ok(_run(["amtool", "check-config", rel], root))
+
+
+def _promtool_rules(root: Path, rel: str) -> None:
+    _ok(_run(["promtool", "check", "rules", rel], root))
+
+
+def _prometheus(root: Path, rel: str) -> None:
+    # The rule file's path is the container's: point it at the one written here.
+    config = root / rel
+    rules = config.with_name("rules.yml")
+    config.write_text(config.read_text().replace(paths.PROMETHEUS_RULES, str(rules)))
+    _ok(_run(["promtool", "check", "config", rel], root))
+
+
+def _env_file(root: Path, rel: str) -> None:
+    # Compose reads the env files it names when it resolves the project.
+    _compose(root, str(Path(rel).parent.parent / "compose.yaml"))
+
+
 VALIDATORS: list[tuple[Callable[[str], bool], str, Callable[[Path, str], None]]] = [
     (lambda rel: rel.endswith("Caddyfile"), "caddy", _caddy),
     (lambda rel: rel.endswith("compose.yaml"), "docker", _compose),
@@ -260,7 +286,12 @@ VALIDATORS: list[tuple[Callable[[str], bool], str, Callable[[Path, str], None]]]
     (lambda rel: rel.endswith((".service", ".timer")), "systemd-analyze", _systemd),
     (lambda rel: rel.startswith("cloud-init/"), "cloud-init", _cloud_init),
     (lambda rel: rel.endswith("zone.db"), "", _zone),
-    (lambda rel: rel.endswith(".yaml"), "", _yaml),
+    (lambda rel: rel.endswith((".yaml", ".yml")), "", _yaml),
+    (lambda rel: rel.endswith(".json"), "", _json),
+    (lambda rel: rel.endswith("alertmanager.yml"), "amtool", _amtool),
+    (lambda rel: rel.endswith("rules.yml"), "promtool", _promtool_rules),
+    (lambda rel: rel.endswith("prometheus.yml"), "promtool", _prometheus),
+    (lambda rel: rel.endswith(".env"), "docker", _env_file),
 ]
 
 
@@ -275,6 +306,7 @@ def _validate_changed(run: Run, base: Mapping[str, str], root: Path) -> list[str
         for applies, tool, check in VALIDATORS:
             if applies(rel) and (not tool or shutil.which(tool)):
                 check(root, rel)
+                event(f"checked by {check.__name__}")
     return changed
 
 
