@@ -189,9 +189,15 @@ def _samples(stack: LocalStack, selector: str, since: float) -> list[tuple[float
     return sorted(s for s in found if s[0] >= since)
 
 
-def _first(stack: LocalStack, selector: str, value: str, since: float) -> float:
-    """When Prometheus first recorded `selector` at `value` since `since`."""
-    return next(ts for ts, v in _samples(stack, selector, since) if v == value)
+def _seen(stack: LocalStack, value: str, since: float) -> tuple[float, float]:
+    """The first health probe since `since` that returned `value`: when its scrape
+    began (the sample's timestamp) and when Prometheus had its result (plus the
+    scrape's duration, which Prometheus stores at the same timestamp). A probe
+    of a stopped app lasts seconds (the proxy waits for its upstream); the rule
+    can only see the result after that."""
+    start = next(ts for ts, v in _samples(stack, PROBE, since) if v == value)
+    durations = dict(_samples(stack, f'scrape_duration_seconds{{job="{JOBS["http"]}"}}', start))
+    return start, start + float(durations[start])
 
 
 def _arrived(stack: LocalStack, subject: str) -> tuple[str, float]:
@@ -211,14 +217,15 @@ test process only makes it poll later, never pass or fail differently."""
 def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is_back(
     stack: LocalStack, record_property: Any
 ) -> None:
-    """The latency is measured from the first probe sample that saw the app
-    down, as Prometheus stored it, to the alert's first `firing` sample (the
+    """The latency is measured from the moment Prometheus had the first probe
+    result that saw the app down (that scrape's timestamp plus its duration,
+    both as Prometheus stored them) to the alert's first `firing` sample (the
     rule's part: its `for` plus two evaluation intervals) and to the email's
     arrival in the sink (plus Alertmanager's group_wait). Every timestamp is
     taken by Prometheus or the sink, not by this process: a loaded test
-    machine delays the polling, not the clock readings. The time the probe
-    takes to notice (up to a scrape interval after the stop) is reported,
-    not part of the rule's budget."""
+    machine delays the polling, not the clock readings. The time until the
+    probe notices (the next scrape after the stop, and the probe itself) is
+    reported, not part of the rule's budget."""
     wait_for(lambda: query(stack, f"{PROBE} == 1"), 60)
     assert not _subjects(stack, "[FIRING:1] AppDown")
     evaluation, group_wait = seconds(EVALUATION_INTERVAL), seconds(GROUP_WAIT)
@@ -227,8 +234,8 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     stopping = time.time()
     stack.compose("stop", "app")
     wait_for(lambda: _subjects(stack, "[FIRING:1] AppDown"), PATIENCE * (rule_budget + group_wait))
-    down = _first(stack, PROBE, "0", stopping)
-    fired = _first(stack, FIRING, "1", stopping)
+    probed, down = _seen(stack, "0", stopping)
+    fired = next(ts for ts, v in _samples(stack, FIRING, stopping) if v == "1")
     subject, mailed = _arrived(stack, "[FIRING:1] AppDown")
     assert "mailstack-local" in subject
     (message,) = [m for m in _messages(stack) if m["Subject"] == subject]
@@ -242,12 +249,13 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     # intervals at most, as above), sent at Alertmanager's next group flush.
     resolve_budget = 2 * evaluation + seconds(GROUP_INTERVAL)
     wait_for(lambda: _subjects(stack, "[RESOLVED] AppDown"), 120 + PATIENCE * resolve_budget)
-    up = _first(stack, PROBE, "1", starting)
+    _, up = _seen(stack, "1", starting)
     _, resolved = _arrived(stack, "[RESOLVED] AppDown")
     assert resolved - up <= resolve_budget, (resolved - up, resolve_budget)
 
     latencies = {
-        "probe_down_after_stop_seconds": down - stopping,
+        "probe_down_after_stop_seconds": probed - stopping,
+        "probe_down_seen_after_stop_seconds": down - stopping,
         "firing_after_down_seconds": fired - down,
         "alert_email_after_down_seconds": mailed - down,
         "alert_email_after_stop_seconds": mailed - stopping,
@@ -256,7 +264,8 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     for name, value in latencies.items():
         record_property(name, round(value, 1))
     print(
-        f"\nAppDown: probe down {down - stopping:.1f} s after `docker stop` began; firing "
+        f"\nAppDown: failing probe began {probed - stopping:.1f} s after `docker stop` began, "
+        f"its result in Prometheus at {down - stopping:.1f} s; firing "
         f"{fired - down:.1f} s after that (budget {rule_budget:.0f} s = for + 2 evaluations), "
         f"email {mailed - down:.1f} s (budget {rule_budget + group_wait:.0f} s with group_wait), "
         f"{mailed - stopping:.1f} s after the stop; resolved email {resolved - up:.1f} s after "
