@@ -1,6 +1,7 @@
-"""The monitoring stack end to end: admin-only, unpublished, and an alert email
-that really arrives in the mail sink when the app stops, and a resolved one
-when it is back.
+"""The monitoring stack end to end: admin-only, unpublished, probes that
+succeed against real local targets (SMTP + STARTTLS, DNS), the dashboards'
+queries returning data, and an alert email that really arrives in the mail
+sink when the app stops, and a resolved one when it is back.
 
 The tests share one running stack and run in file order: first from an
 address that is not an admin's, then from one that is.
