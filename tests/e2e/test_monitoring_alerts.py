@@ -147,8 +147,9 @@ def test_an_admin_address_reaches_prometheus_and_alertmanager(stack: LocalStack)
 
 
 NOT_EVALUATED = {
-    JOBS["app"]: "no preset exports the send counters (listmonk, MailWizz and the "
-    "transactional API have no metrics endpoint with them): the app job is never scraped",
+    JOBS["app"]: "no app exports the send counters: listmonk and MailWizz have no such "
+    "metrics, the other presets run the user's image, and no config key names an app "
+    "metrics endpoint (the wiring sets none), so the app job is never scraped",
 }
 """Scrape jobs whose dashboard queries cannot return data here, and why."""
 TLS_NOT_EVALUATED = (
