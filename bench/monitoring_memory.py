@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import tempfile
@@ -66,8 +67,12 @@ def cgroup_mib(container: str) -> float:
         check=True,
     ).stdout
     usage = json.loads(out)["MemUsage"].split("/")[0].strip()
-    value, unit = float(usage[:-3]), usage[-3:]
-    return value * {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}[unit]
+    # `docker stats` prints bytes as `0B` (no stats yet), `812KiB`, `30.9MiB`, `1.2GiB`.
+    match = re.fullmatch(r"([0-9.]+)([KMG]i)?B", usage)
+    if match is None:
+        raise ValueError(f"{container}: unexpected memory usage {usage!r}")
+    value, prefix = float(match[1]), match[2] or ""
+    return value * {"": 1 / 1024**2, "Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}[prefix]
 
 
 def main() -> None:
