@@ -58,8 +58,9 @@ def rss_mib(container: str) -> float:
     return total_kb / 1024
 
 
-def cgroup_mib(container: str) -> float:
-    """The container's memory use without page cache, as `docker stats` reports it."""
+def cgroup_mib(container: str) -> float | None:
+    """The container's memory use without page cache, as `docker stats` reports it;
+    None when the engine reports none (`0B`: it could not read the cgroup)."""
     out = subprocess.run(
         ["docker", "stats", "--no-stream", "--format", "{{json .}}", container],
         capture_output=True,
@@ -67,10 +68,12 @@ def cgroup_mib(container: str) -> float:
         check=True,
     ).stdout
     usage = json.loads(out)["MemUsage"].split("/")[0].strip()
-    # `docker stats` prints bytes as `0B` (no stats yet), `812KiB`, `30.9MiB`, `1.2GiB`.
+    # `docker stats` prints `812KiB`, `30.9MiB`, `1.2GiB`, and `0B` without stats.
     match = re.fullmatch(r"([0-9.]+)([KMG]i)?B", usage)
     if match is None:
         raise ValueError(f"{container}: unexpected memory usage {usage!r}")
+    if float(match[1]) == 0:
+        return None
     value, prefix = float(match[1]), match[2] or ""
     return value * {"": 1 / 1024**2, "Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}[prefix]
 
@@ -101,16 +104,16 @@ def main() -> None:
             for _ in range(6):
                 for part, cid in containers.items():
                     rss[part].append(rss_mib(cid))
-                    cgroup[part].append(cgroup_mib(cid))
+                    if (mib := cgroup_mib(cid)) is not None:
+                        cgroup[part].append(mib)
                 time.sleep(10)
         finally:
             stack.down(volumes=True)
     print(f"after {args.minutes:g} min, median of 6 samples over 1 min (MiB):")
     print(f"{'part':<16}{'RSS':>8}{'cgroup':>9}")
     for part in PARTS:
-        print(
-            f"{part:<16}{statistics.median(rss[part]):>8.1f}{statistics.median(cgroup[part]):>9.1f}"
-        )
+        used = f"{statistics.median(cgroup[part]):.1f}" if cgroup[part] else "n/a"
+        print(f"{part:<16}{statistics.median(rss[part]):>8.1f}{used:>9}")
     measured = sum(statistics.median(rss[p]) for p in MONITORING)
     print(f"{'+'.join(MONITORING)} RSS {measured:.1f}")
     with_limits = measured + sum(NOT_HERE.values())
