@@ -52,7 +52,11 @@ def rss_mib(container: str) -> float:
     """Sum of VmRSS of the container's processes."""
     total_kb = 0
     for pid in _pids(container):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            continue  # ended since `docker top` listed it (e.g. a healthcheck's wget)
+        for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total_kb += int(line.split()[1])
     return total_kb / 1024
