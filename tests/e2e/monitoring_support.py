@@ -1,10 +1,16 @@
 """Run the rendered monitoring stack on the local engine (e2e tests and bench).
 
 The local stack with `localMonitoring` on, deployed by the same ComposeProject,
-with Prometheus, Alertmanager and blackbox_exporter from stand-ins built from
-Debian's packages (`mailstack-standin/...`, swapped in for the official
-images). Grafana and cAdvisor have no Debian package, so they do not run here;
-locally cAdvisor is off anyway.
+with Prometheus, Alertmanager, blackbox_exporter and cAdvisor from stand-ins
+built from Debian's packages (`mailstack-standin/...`, swapped in for the
+official images; cAdvisor from bullseye's package). cAdvisor is on as on a
+server (locally it is off). Grafana has no Debian package: it does not run here.
+
+The relay and DNS probes run against local targets: the mail sink (the local
+stack's relay) offers STARTTLS with a certificate from a throwaway CA
+(tests/e2e/testca.py) that blackbox_exporter is given as its only trusted
+root, and the mail host resolved is the sink's name, asked of Docker's
+embedded DNS server, the resolver every container here uses.
 """
 
 from __future__ import annotations
@@ -26,14 +32,21 @@ from components.host import Host
 from components.monitoring.params import Thresholds
 from components.services import kinds, monitoring, project
 from components.services.deploy import ComposeProject
-from components.services.kinds import NODE_EXPORTER_NAME, NODE_EXPORTER_PORT
+from components.services.kinds import (
+    MAIL_SINK_NAME,
+    MAIL_SINK_SMTP_PORT,
+    NODE_EXPORTER_NAME,
+    NODE_EXPORTER_PORT,
+)
+from components.services.model import Mount, Service
 from mailstack.config import load_config
 from mailstack.wiring import services_args
 from tests.e2e.localstack import LocalStack
 from tests.e2e.test_metrics_endpoint import _without_propagation
+from tests.e2e.testca import Issued, issue
 
-MONITORING = ("prometheus", "alertmanager", "blackbox")
-"""The monitoring services that run here (no Grafana, no cAdvisor: no Debian package)."""
+MONITORING = ("prometheus", "alertmanager", "blackbox", "cadvisor")
+"""The monitoring services that run here (no Grafana: no Debian package)."""
 
 
 def textfiles(root: Path) -> Path:
@@ -44,6 +57,18 @@ def textfiles(root: Path) -> Path:
     (directory / "mailstack_backup.prom").write_text(BACKUP_METRICS.format(now=int(time.time())))
     (directory / "mailstack_backup.prom").chmod(0o644)
     return directory
+
+
+DOCKER_DNS = "127.0.0.11:53"
+"""Docker's embedded DNS server, in every container on a user-defined network."""
+SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"
+"""Where Go (blackbox_exporter) reads the system's trusted roots on Debian."""
+SINK_CERT, SINK_KEY = "/run/tls/cert.pem", "/run/tls/key.pem"
+
+
+def certificates(root: Path) -> Issued:
+    """The mail sink's certificate for its compose name, from a new throwaway CA."""
+    return issue(root / "tls", MAIL_SINK_NAME)
 
 
 SCRAPE_INTERVAL = EVALUATION_INTERVAL = GROUP_WAIT = "5s"
@@ -70,14 +95,22 @@ def program(
     textfiles: Path, admin_cidrs: tuple[str, ...] | None = None, fast: bool = True
 ) -> Callable[[], None]:
     """The local stack's program with a server's host monitoring (node_exporter
-    reading `textfiles`, as in test_metrics_endpoint) and the test's intervals."""
+    reading `textfiles`, as in test_metrics_endpoint, and cAdvisor) and the
+    test's intervals."""
 
     def run() -> None:
         host = Host("local", connection=None, layout=HostLayout.for_stack("local", "build/local"))
         args = services_args(load_config(), host)
         alerting = args.stack.alerting
         assert alerting is not None, "synth with localMonitoring=True"
-        alerting = replace(alerting, node_exporter=f"{NODE_EXPORTER_NAME}:{NODE_EXPORTER_PORT}")
+        alerting = replace(
+            alerting,
+            node_exporter=f"{NODE_EXPORTER_NAME}:{NODE_EXPORTER_PORT}",
+            container_exporter=f"cadvisor:{monitoring.CADVISOR_PORT}",
+            relay_probe=f"{MAIL_SINK_NAME}:{MAIL_SINK_SMTP_PORT}",
+            mail_host=MAIL_SINK_NAME,
+            resolver=DOCKER_DNS,
+        )
         if fast:
             alerting = replace(
                 alerting,
@@ -97,15 +130,46 @@ def program(
     return run
 
 
+def _sink_with_starttls(tls: Issued) -> Service:
+    """The mail sink as rendered, offering STARTTLS with the test certificate."""
+    sink = SINK()
+    return replace(
+        sink,
+        environment={
+            **sink.environment,
+            "MP_SMTP_TLS_CERT": SINK_CERT,
+            "MP_SMTP_TLS_KEY": SINK_KEY,
+        },
+        mounts=(
+            *sink.mounts,
+            Mount(str(tls.cert), SINK_CERT, read_only=True),
+            Mount(str(tls.key), SINK_KEY, read_only=True),
+        ),
+    )
+
+
+def _monitoring_trusting(tls: Issued, *args: Any, **kwargs: Any) -> monitoring.Monitoring:
+    """The monitoring services as rendered, without Grafana (it cannot run here),
+    blackbox_exporter trusting the test CA alone."""
+    built = monitoring.build_monitoring(*args, **{**kwargs, "grafana_on": False})
+    trust = Mount(str(tls.ca), SYSTEM_ROOTS, read_only=True)
+    services = tuple(
+        replace(s, mounts=(*s.mounts, trust)) if s.name == "blackbox" else s for s in built.services
+    )
+    return replace(built, services=services)
+
+
+SINK = kinds.mail_sink
+
+
 @contextmanager
-def standins() -> Iterator[None]:
-    """No Grafana (it cannot run here); the stand-in images come from the stand-in
-    mirror that LocalStack renders with (`STANDIN_CONFIG`)."""
+def standins(tls: Issued) -> Iterator[None]:
+    """The services as rendered with the test's TLS targets (above); the stand-in
+    images come from the stand-in mirror that LocalStack renders with (`STANDIN_CONFIG`)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            project, "build_monitoring", partial(monitoring.build_monitoring, grafana_on=False)
-        )
+        patch.setattr(project, "build_monitoring", partial(_monitoring_trusting, tls))
         patch.setattr(kinds, "node_exporter", _without_propagation)
+        patch.setattr(kinds, "mail_sink", partial(_sink_with_starttls, tls))
         yield
 
 

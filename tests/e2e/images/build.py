@@ -71,6 +71,7 @@ STANDINS = (
     Standin("prometheus", (standin(monitoring.PROMETHEUS.ref),)),
     Standin("alertmanager", (standin(monitoring.ALERTMANAGER.ref),)),
     Standin("blackbox", (standin(monitoring.BLACKBOX.ref),)),
+    Standin("cadvisor", (standin(monitoring.CADVISOR.ref),)),
 )
 
 
