@@ -104,6 +104,27 @@ def _apt_sources(params: CloudInitParams) -> dict[str, Any]:
     return sources
 
 
+def tailscale_install(image: ServerImage) -> str:
+    """Shell that installs Tailscale from its repository unless it is there.
+
+    The first boot installs it only when `tailscale` was on at creation, and the
+    server never reads its user data again: turning it on later goes through
+    this. The signing key comes over HTTPS from Tailscale's own host, as their
+    install instructions do (the first boot pins it by id on a keyserver).
+    """
+    values = _images()[image.value]
+    repo = f"https://pkgs.tailscale.com/stable/{values['distro']}"
+    keyring = "/usr/share/keyrings/tailscale-archive-keyring.gpg"
+    source = f"deb [signed-by={keyring}] {repo} {values['codename']} main"
+    apt = "sudo -n env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600"
+    return (
+        "set -o pipefail; if ! command -v tailscale >/dev/null 2>&1; then "
+        f"curl -fsSL {repo}/{values['codename']}.noarmor.gpg | sudo -n tee {keyring} >/dev/null"
+        f" && echo '{source}' | sudo -n tee /etc/apt/sources.list.d/tailscale.list"
+        f" >/dev/null && {apt} update && {apt} install -y tailscale; fi"
+    )
+
+
 def _write_files(params: CloudInitParams, context: Mapping[str, Any]) -> list[dict[str, Any]]:
     # These two come from components.access, not assets/cloud-init (the access
     # step rewrites them after the boot).

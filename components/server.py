@@ -23,7 +23,7 @@ import pulumi_command as command
 import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
-from common import artifacts
+from common import artifacts, encode
 from common.enums import ServerImage
 from common.layout import HostLayout
 from components.access import (
@@ -32,7 +32,12 @@ from components.access import (
     bootstrap_access,
     render_access_script,
 )
-from components.cloudinit import CloudInitParams, render_user_data, render_wait_script
+from components.cloudinit import (
+    CloudInitParams,
+    render_user_data,
+    render_wait_script,
+    tailscale_install,
+)
 from components.firewall import FirewallRule, inbound_rules
 from components.hetzner_keys import hetzner_accepts
 from components.host import Host, run_step
@@ -335,8 +340,11 @@ class HardenedServer(pulumi.ComponentResource):
             run_step(
                 self.host,
                 f"{name}-tailscale",
+                # Installed here too: the first boot did only if it was on then.
                 # The auth key goes on stdin: never in argv, user data or logs.
-                f"sudo -n tailscale up --auth-key=file:/dev/stdin --hostname={args.slug}",
+                f"{tailscale_install(args.image)} && "
+                "sudo -n tailscale up --auth-key=file:/dev/stdin "
+                f"--hostname={encode.shell(args.slug)}",
                 stdin=args.tailscale_auth_key,
                 secret_stdin=True,
                 parent=self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ from hypothesis import strategies as st
 
 from components.access import AccessParams, ufw_rules, ufw_tag
 from components.cloudinit import (
+    ASSETS,
     STEPS,
     STEPS_DIR,
     CloudInitParams,
     render_user_data,
     render_wait_script,
+    tailscale_install,
 )
 from components.firewall import inbound_rules
 from mailstack.config import ServerImage, StackConfig, validate
@@ -319,3 +322,27 @@ def test_access_settings_never_change_the_user_data(changes: dict[str, Any]) -> 
         base = validate(*stack_config(stack))
         changed = validate(*stack_config(stack, set=changes))
         assert _user_data(changed) == _user_data(base)
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="needs shellcheck")
+@pytest.mark.parametrize("image", list(ServerImage))
+def test_tailscale_is_installed_by_its_step_when_turned_on_after_the_first_boot(
+    image: ServerImage, tmp_path: Path
+) -> None:
+    """The server never reads its user data again: the join step installs it."""
+    script = tailscale_install(image)
+    values = yaml.safe_load((ASSETS / "images.yaml").read_text())[image.value]
+    assert f"stable/{values['distro']} {values['codename']} main" in script
+    assert script.startswith("set -o pipefail; if ! command -v tailscale")
+    path = tmp_path / "step.sh"
+    path.write_text(script + "\n")
+    done = subprocess.run(["shellcheck", "-s", "bash", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+    # Already installed: nothing is fetched (a stand-in `tailscale` on PATH).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("tailscale", "curl", "sudo"):
+        (bin_dir / tool).write_text(f"#!/bin/sh\necho {tool} >> {tmp_path}/calls\n")
+        (bin_dir / tool).chmod(0o755)
+    subprocess.run(["bash", "-c", script], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=True)
+    assert not (tmp_path / "calls").exists()
