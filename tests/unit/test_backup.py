@@ -343,10 +343,13 @@ def test_status_is_read_after_the_timers_with_their_triggers_and_never_fails(pro
     step = prod.named("backup-status")
     by_urn = prod.by_urn()
     assert "backup-timers" in {by_urn[u].name for u in step.dependencies}
-    # Read again when the timers are reinstalled or the server is replaced,
-    # never on every run: a per-run trigger would make every preview dirty.
+    # Read again when the timers are reinstalled, the repository moves or the
+    # server is replaced, never on every run: a per-run trigger would make
+    # every preview dirty.
     timers = prod.named("backup-timers")
-    assert step.inputs["triggers"] == timers.inputs["triggers"]
+    init = prod.named("backup-init")
+    host, *units = timers.inputs["triggers"]
+    assert step.inputs["triggers"] == [host, init.inputs["triggers"][1], *units]
     assert step.inputs["create"].endswith("mailstack-backup-status --json 2>/dev/null || true")
     # Offline nothing was read: unknown, said so, and no warning.
     status = prod.outputs["backup"]["status"]

@@ -169,14 +169,15 @@ def test_destroy_stops_the_project_and_keeps_its_volumes(
     assert "if [ -e .keep-running ]" in delete
 
 
-def test_a_changed_app_image_retriggers_only_the_schema_upgrade_and_the_app(
+def test_a_changed_app_image_retriggers_only_the_app_and_the_jobs_it_starts_after(
     run_stack: RunStack,
 ) -> None:
     before = deploy_steps(run_stack("prod"))
     after = deploy_steps(run_stack("prod", set={"appImage": "listmonk/listmonk:v5.0.4"}))
     changed = {n for n in before if before[n].inputs["triggers"] != after[n].inputs["triggers"]}
-    # The new version's `--upgrade` runs before the new app starts.
-    assert changed == {"app-install", "app"}
+    # The new version's `--upgrade` runs before the new app starts, and the
+    # settings job after it runs again (a job re-runs with the jobs it starts after).
+    assert changed == {"app-install", "app-settings", "app"}
 
 
 def test_a_new_volume_root_retriggers_exactly_the_services_with_volumes() -> None:
