@@ -272,7 +272,8 @@ class Host:
 
 def _boot(site: Site, name: str) -> Host:
     """A new server at the site's address: systemd, cloud-init from the seed,
-    a Docker engine (the recipe in HELPERS.md) and the volume attached."""
+    a Docker engine (docs/testing.md: "A Docker engine inside a test container")
+    and the volume attached."""
     seed = site.tmp / f"seed-{name}"
     seed.mkdir()
     (seed / "user-data").write_text(_seed(site.user_data, engine=True))
