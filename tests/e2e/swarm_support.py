@@ -62,6 +62,8 @@ def rendered_steps(app_image: str = "") -> Steps:
         "nodePools": THREE,
         "backupEnabled": False,
         "monitoring": False,
+        # The stand-ins come from no registry: there is no digest to pin them by.
+        "pinImageDigests": False,
         # The test's requests come from the bridge gateway: the admin paths
         # (listmonk's /api/*) admit it, so data is written through the proxy.
         "adminCidrs": [f"{GATEWAY}/32"],

@@ -38,9 +38,11 @@ def selfmx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = LocalStack(
         tmp_path_factory.mktemp("selfmx-e2e"),
         project="mailstack-e2e-selfmx",
-        http_port=18680,
-        mail_ui_port=18625,
-        storage_port=18633,
+        # Ports of their own: the monitoring and release e2e modules may still
+        # hold theirs on the same worker.
+        http_port=19180,
+        mail_ui_port=19125,
+        storage_port=19133,
         settings={
             "app": "transactional-api",
             "appImage": ENV_APP,
@@ -102,9 +104,9 @@ def zigznote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = LocalStack(
         tmp_path_factory.mktemp("zigznote-e2e"),
         project="mailstack-e2e-zigznote",
-        http_port=18780,
-        mail_ui_port=18725,
-        storage_port=18733,
+        http_port=19280,
+        mail_ui_port=19225,
+        storage_port=19233,
         settings={
             "app": "web-api",
             "appImage": ENV_APP,

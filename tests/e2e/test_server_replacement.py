@@ -135,6 +135,8 @@ def _synth(
             "adminCidrs": [admin_cidr],
             "backupRepository": REPOSITORY,
             "imageRegistryMirror": MIRROR,
+            # The stand-ins come from no registry: there is no digest to pin them by.
+            "pinImageDigests": False,
             "monitoring": False,
         },
     )
