@@ -306,7 +306,9 @@ class HardenedServer(pulumi.ComponentResource):
             booting,
             f"{name}-cloud-init",
             render_wait_script(
-                args.layout.data_dir, (args.layout.compose_dir, args.layout.volumes_dir)
+                args.layout.data_dir,
+                # The deploy user's: the services' files, volumes and release history.
+                (args.layout.compose_dir, args.layout.volumes_dir, args.layout.releases_dir),
             ),
             after=[server, attachment],
             parent=self,

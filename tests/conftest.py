@@ -12,11 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import hypothesis
 import pytest
 
 from mailstack.config import PROJECT
 from tools.harness import Run, read_stack_config, run_program
 from tools.synth import with_placeholder_secrets
+
+# No wall-clock limit on a test (the team's rule): Hypothesis's default 200 ms
+# deadline fails examples that run a real shell or tool on a loaded machine.
+hypothesis.settings.register_profile("mailstack", deadline=None)
+hypothesis.settings.load_profile("mailstack")
 
 STACKS = ("local", "dev", "prod")
 
