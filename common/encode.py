@@ -56,6 +56,28 @@ def shell(value: object) -> str:
     return shlex.quote(text)
 
 
+def shell_comment(value: object) -> str:
+    """Text inside a `# ...` shell comment: as it is, or refused when a line break
+    would end the comment and run the rest as commands."""
+    text = str(value)
+    _refuse_controls(text, "a shell comment")
+    return text
+
+
+def heredoc_body(text: str, end: str) -> str:
+    """The body of a quoted heredoc (`<<'END'`) ending in `end`: the text as it is,
+    when the shell reads it back byte for byte.
+
+    The shell stops at the first line that is exactly `end`, and the template
+    writes `end` right after the body, so the body must end with a line break.
+    """
+    if "\x00" in text:
+        raise UnencodableError(f"a heredoc cannot carry NUL (ending {end!r})")
+    if not text.endswith("\n") or end in text.split("\n"):
+        raise UnencodableError(f"not a heredoc body ending in {end!r}: {text[:80]!r}")
+    return text
+
+
 # --- YAML -----------------------------------------------------------------------------
 
 

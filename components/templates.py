@@ -2,7 +2,8 @@
 
 Strict (an unknown name is an error, not an empty string), trailing newlines
 kept, no HTML escaping, and one filter per context a value lands in (the
-encoders of `common.encode`): `q` shell-quotes; `caddy` writes Caddyfile
+encoders of `common.encode`): `q` shell-quotes, `comment` writes text into a
+shell comment, `heredoc(end)` a quoted heredoc's body; `caddy` writes Caddyfile
 tokens, `caddy_word` a bare one to join with other text; `systemd` a unit
 setting's value, `systemd_exec` one word of a command line; `sudoers_user` a
 user name as sudoers takes it; `yaml` a YAML scalar.
@@ -28,6 +29,8 @@ def environment(folder: Path) -> jinja2.Environment:
         autoescape=False,  # noqa: S701 (shell, config and unit files, not HTML)
     )
     env.filters["q"] = encode.shell
+    env.filters["comment"] = encode.shell_comment
+    env.filters["heredoc"] = encode.heredoc_body
     env.filters["caddy"] = _caddy
     env.filters["caddy_word"] = encode.caddy_word
     env.filters["systemd"] = encode.systemd_value

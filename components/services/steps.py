@@ -17,14 +17,6 @@ from components.services.compose import env_file_path
 from components.services.model import Project, Role, Service, Update
 from components.templates import environment
 
-HEREDOC_END = "MAILSTACK_EOF"
-
-
-def _check_quotable(*values: str) -> None:
-    for value in values:
-        if "'" in value or "\n" in value:
-            raise ValueError(f"{value!r} cannot be single-quoted in a shell step")
-
 
 def render_files_step(
     project: Project,
@@ -46,10 +38,6 @@ def render_files_step(
     delete of an older step, run after its successor, finds another one.
     """
     env_files = sorted(env_file_path(s) for s in project.services if s.secret_env)
-    _check_quotable(directory, *files, *env_files)
-    for path, text in files.items():
-        if HEREDOC_END in text.splitlines() or not text.endswith("\n"):
-            raise ValueError(f"{path}: cannot be written by a heredoc step")
     return (
         environment(TEMPLATES)
         .get_template("files.sh.j2")
@@ -70,7 +58,6 @@ def render_down_step(project: Project, directory: str, generation: str = "") -> 
     Only while the host holds `generation`: otherwise a newer files step wrote
     the project since, and runs it now.
     """
-    _check_quotable(directory)
     return (
         environment(TEMPLATES)
         .get_template("down.sh.j2")
@@ -132,7 +119,6 @@ def _release_params(
 ) -> dict[str, str | bool] | None:
     if releases is None:
         return None
-    _check_quotable(releases.releases_dir, releases.backup_bin)
     backup_bin = releases.backup_bin if snapshots_first(service, project) else ""
     consumer = service.role is not Role.JOB and _after_migration(service, project)
     return {
@@ -156,11 +142,9 @@ def render_deploy_step(
     when the stack has backups, and a failed one is rolled back
     (assets/services/mailstack-release).
     """
-    _check_quotable(directory)
     volume_dirs = (
         [(v, f"{project.volume_root}/{v}") for v in service.volumes] if project.volume_root else []
     )
-    _check_quotable(*(d for _, d in volume_dirs))
     return (
         environment(TEMPLATES)
         .get_template("deploy.sh.j2")
@@ -181,7 +165,6 @@ def render_deploy_step(
 
 def render_remove_step(service: Service, project: Project, directory: str) -> str:
     """Remove a service's containers once it is gone from the compose file."""
-    _check_quotable(directory)
     return (
         environment(TEMPLATES)
         .get_template("remove.sh.j2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -94,8 +95,8 @@ def test_the_files_step_writes_every_file_byte_for_byte(
     run = runs[("prod", "transactional-api")]
     script = run.named("services-files").inputs["update"]
     project_dir = "/srv/mailstack/compose"
-    assert script.count(f"'{project_dir}'") == 2
-    check("sh", "-c", script.replace(f"'{project_dir}'", f"'{tmp_path}'"))
+    assert f"cd {shlex.quote(project_dir)}\n" in script
+    check("sh", "-c", script.replace(project_dir, shlex.quote(str(tmp_path))))
     expected = {
         rel.removeprefix("compose/"): artifact.text
         for rel, artifact in run.artifacts.items()
@@ -107,7 +108,7 @@ def test_the_files_step_writes_every_file_byte_for_byte(
     # Besides the files, the generation the step's delete compares (deploy.py).
     assert written - env_files == {*expected, ".files-generation"}
     generation = (tmp_path / ".files-generation").read_text().strip()
-    assert f"'{generation}'" in run.named("services-files").inputs["delete"]
+    assert f"!= {shlex.quote(generation)} ]" in run.named("services-files").inputs["delete"]
     for rel, text in expected.items():
         assert (tmp_path / rel).read_bytes() == text.encode(), rel
     # Compose loads every service's env file, so each exists before any service
@@ -127,7 +128,8 @@ def test_the_files_step_never_overwrites_an_env_file(
 ) -> None:
     """The placeholders must not blank the secrets a service step already wrote."""
     script = runs[("prod", "listmonk")].named("services-files").inputs["update"]
-    script = script.replace("'/srv/mailstack/compose'", f"'{tmp_path}'")
+    assert "cd /srv/mailstack/compose\n" in script
+    script = script.replace("/srv/mailstack/compose", shlex.quote(str(tmp_path)))
     (tmp_path / "env").mkdir()
     (tmp_path / "env" / "db.env").write_text("POSTGRES_PASSWORD='kept'\n")
     check("sh", "-c", script)

@@ -55,9 +55,10 @@ def test_every_preset_is_checked() -> None:
 
 def _project_dir(run: Run) -> str:
     """Where the services' files step writes compose.yaml (not backup's own idea of it)."""
-    match = re.search(r"^cd '([^']+)'$", run.named("services-files").inputs["create"], re.M)
+    match = re.search(r"^cd (.+)$", run.named("services-files").inputs["create"], re.M)
     assert match
-    return match.group(1)
+    (directory,) = shlex.split(match.group(1))
+    return directory
 
 
 def _writable_mounts(run: Run) -> list[tuple[str, str, str]]:

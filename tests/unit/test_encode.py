@@ -64,6 +64,33 @@ def test_shell_refuses_nul() -> None:
         encode.shell("a\x00b")
 
 
+@given(no_nul.filter(_printable))
+def test_a_shell_comment_stays_a_comment(value: str) -> None:
+    script = f"# {encode.shell_comment(value)}\nprintf done"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, check=True)
+    assert out.stdout == b"done"
+
+
+def test_a_shell_comment_refuses_line_breaks() -> None:
+    for bad in ("a\nrm -rf /", "a\rb", "nel\x85", "a\u2028b", "nul\x00"):
+        with pytest.raises(encode.UnencodableError):
+            encode.shell_comment(bad)
+
+
+@given(no_nul.map(lambda text: text + "\n").filter(lambda t: "END" not in t.split("\n")))
+def test_a_heredoc_body_reads_back_byte_for_byte(text: str) -> None:
+    script = f"cat <<'END'\n{encode.heredoc_body(text, 'END')}END\n"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, check=True)
+    assert out.stdout.decode("utf-8", "surrogateescape") == text
+
+
+def test_a_heredoc_body_refuses_its_end_line_a_missing_line_break_and_nul() -> None:
+    assert encode.heredoc_body("END \n END\nEND\r\n", "END") == "END \n END\nEND\r\n"
+    for bad in ("a\nEND\nb\n", "END\n", "no line break", "nul\x00\n"):
+        with pytest.raises(encode.UnencodableError):
+            encode.heredoc_body(bad, "END")
+
+
 @given(st.one_of(st.text(), st.integers(), st.booleans(), st.none()))
 def test_yaml_scalar_loads_back(value: str | int | bool | None) -> None:
     text = encode.yaml_scalar(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from components.services.model import Project
@@ -39,17 +41,11 @@ def test_the_app_after_a_migrating_job_undoes_it_and_only_snapshotting_steps_get
     def script(name: str) -> str:
         return render_deploy_step(project.service(name), project, "/srv/c", "h", releases)
 
-    assert "BACKUP_BIN='/usr/local/sbin'" in script("app")
-    assert "MIGRATION_CONSUMER='1'" in script("app")
-    assert "release begin 'app-install' migrates" in script("app-install")
-    assert "BACKUP_BIN=''" in script("db") and "MIGRATION_CONSUMER='0'" in script("db")
-    assert "release fail 'app'" in script("app")
-
-
-def test_a_release_dir_that_cannot_be_quoted_is_refused() -> None:
-    project = _listmonk()
-    with pytest.raises(ValueError, match="cannot be single-quoted"):
-        render_deploy_step(project.service("app"), project, "/srv/c", "h", Releases("../r'x"))
+    assert "BACKUP_BIN=/usr/local/sbin " in script("app")
+    assert "MIGRATION_CONSUMER=1 " in script("app")
+    assert "release begin app-install migrates\n" in script("app-install")
+    assert "BACKUP_BIN='' " in script("db") and "MIGRATION_CONSUMER=0 " in script("db")
+    assert "release fail app " in script("app")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +59,7 @@ def test_stacks_with_backups_snapshot_before_an_app_update(
     config, secret_keys = stack_config(stack)
     run = run_program(stack, config, secret_keys)
     app = run.named("services-app-deploy").inputs["create"]
-    assert f"BACKUP_BIN='{backup_bin}'" in app
-    assert f"RELEASES_DIR='{releases}'" in app
+    assert f"BACKUP_BIN={shlex.quote(backup_bin)} " in app
+    assert f"RELEASES_DIR={shlex.quote(releases)} " in app
     script = run.artifacts["compose/mailstack-release"].text
     assert f"RELEASES_DIR=${{RELEASES_DIR:-{releases}}}\n" in script

@@ -161,7 +161,9 @@ def test_destroy_stops_the_project_and_keeps_its_volumes(
     delete = files.inputs["delete"]
     (down,) = [shlex.split(line) for line in delete.splitlines() if " down" in line]
     assert down[:3] == ["docker", "compose", "-p"]
-    assert down[3].endswith(f"mailstack-{stack}}}") and down[4] == "down"
+    assert down[3] == "${COMPOSE_PROJECT_NAME:-$default_project}" and down[4] == "down"
+    (default,) = [line for line in delete.splitlines() if line.startswith("default_project=")]
+    assert shlex.split(default.removeprefix("default_project=")) == [f"mailstack-{stack}"]
     assert not {"-v", "--volumes", "--rmi"} & set(down), "destroy must keep the data"
     # Only a fresh create marks a running project as taken over (a replacement).
     assert ".keep-running" in files.inputs["create"]
@@ -273,7 +275,7 @@ def test_listmonk_is_never_running_twice_during_an_update(
     assert app.update is Update.RECREATE
     step = deploy_steps(runs[(stack, "listmonk")])["app"].inputs["create"]
     assert "--scale" not in step
-    assert "docker compose up -d --no-deps --wait 'app'" in step
+    assert "docker compose up -d --no-deps --wait app;" in step
 
 
 def test_a_changed_caddyfile_retriggers_only_the_proxy_step(run_stack: RunStack) -> None:

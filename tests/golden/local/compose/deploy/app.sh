@@ -2,11 +2,11 @@
 # definition sha256: 15f2d69eac5db3b0aefe2185a166e3c9eb8a07beada6f9cb86987f0db956e3bd
 # stdin: the service's env file (its secrets); never echoed.
 set -eu
-cd 'build/local/compose'
+cd build/local/compose
 umask 077
 mkdir -p env
-cat > 'env/app.env.new'
-mv 'env/app.env.new' 'env/app.env'
+cat > env/app.env.new
+mv env/app.env.new env/app.env
 # Services deploy side by side, and concurrent `up`s of one project race to
 # create its networks: the engine may make two of one name, and services end
 # up apart (moby/moby#20648, docker/compose#10696). So the container, with
@@ -14,24 +14,24 @@ mv 'env/app.env.new' 'env/app.env'
 # at a time; starting it and waiting for it run unlocked. (A start-first
 # update needs no lock: its old container is on the networks already.)
 create() {
-  flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'app'
+  flock -w 600 .deploy.lock docker compose up --no-start --no-deps app
 }
 # Release history, the pre-update snapshot and the rollback: mailstack-release
 # (written by the files step; docs/updates.md). `begin` fails, and so stops
 # this step before anything changes, when the pre-update snapshot fails.
 release() {
-  RELEASES_DIR='../../local-releases' BACKUP_BIN='' \
-    MIGRATION_CONSUMER='1' bash ./mailstack-release "$@"
+  RELEASES_DIR=../../local-releases BACKUP_BIN='' \
+    MIGRATION_CONSUMER=1 bash ./mailstack-release "$@"
 }
-release begin 'app'
+release begin app
 # Recreate: compose stops the old container before it starts the new one, so
 # the two never run at once; the proxy holds requests in between.
-if ! create || ! docker compose up -d --no-deps --wait 'app'; then
+if ! create || ! docker compose up -d --no-deps --wait app; then
   # The last good release (image by id, compose definition, env file) comes
   # back by itself, its database too when this release migrated it; the step
   # fails all the same, with the reason.
-  echo "app: the new container did not turn healthy; rolling back" >&2
-  release fail 'app' "the new container did not turn healthy"
+  printf '%s: the new container did not turn healthy; rolling back\n' app >&2
+  release fail app "the new container did not turn healthy"
   exit 1
 fi
-release commit 'app'
+release commit app

@@ -2,11 +2,11 @@
 # definition sha256: 0e60feb4c268a47c6b5f9ab41a22528fb56d50682af734f0f29474f806527f25
 # stdin: the service's env file (its secrets); never echoed.
 set -eu
-cd 'build/local/compose'
+cd build/local/compose
 umask 077
 mkdir -p env
-cat > 'env/db.env.new'
-mv 'env/db.env.new' 'env/db.env'
+cat > env/db.env.new
+mv env/db.env.new env/db.env
 # Services deploy side by side, and concurrent `up`s of one project race to
 # create its networks: the engine may make two of one name, and services end
 # up apart (moby/moby#20648, docker/compose#10696). So the container, with
@@ -14,24 +14,24 @@ mv 'env/db.env.new' 'env/db.env'
 # at a time; starting it and waiting for it run unlocked. (A start-first
 # update needs no lock: its old container is on the networks already.)
 create() {
-  flock -w 600 .deploy.lock docker compose up --no-start --no-deps 'db'
+  flock -w 600 .deploy.lock docker compose up --no-start --no-deps db
 }
 # Release history, the pre-update snapshot and the rollback: mailstack-release
 # (written by the files step; docs/updates.md). `begin` fails, and so stops
 # this step before anything changes, when the pre-update snapshot fails.
 release() {
-  RELEASES_DIR='../../local-releases' BACKUP_BIN='' \
-    MIGRATION_CONSUMER='0' bash ./mailstack-release "$@"
+  RELEASES_DIR=../../local-releases BACKUP_BIN='' \
+    MIGRATION_CONSUMER=0 bash ./mailstack-release "$@"
 }
-release begin 'db'
+release begin db
 # Recreate: compose stops the old container before it starts the new one, so
 # the two never run at once; the proxy holds requests in between.
-if ! create || ! docker compose up -d --no-deps --wait 'db'; then
+if ! create || ! docker compose up -d --no-deps --wait db; then
   # The last good release (image by id, compose definition, env file) comes
   # back by itself, its database too when this release migrated it; the step
   # fails all the same, with the reason.
-  echo "db: the new container did not turn healthy; rolling back" >&2
-  release fail 'db' "the new container did not turn healthy"
+  printf '%s: the new container did not turn healthy; rolling back\n' db >&2
+  release fail db "the new container did not turn healthy"
   exit 1
 fi
-release commit 'db'
+release commit db

@@ -1,9 +1,9 @@
 # Write mailstack-local's compose files into build/local/compose (rendered by mailstack).
 set -eu
-mkdir -p 'build/local/compose'
-cd 'build/local/compose'
-mkdir -p "$(dirname 'Caddyfile')"
-cat > 'Caddyfile.new' <<'MAILSTACK_EOF'
+mkdir -p build/local/compose
+cd build/local/compose
+mkdir -p "$(dirname Caddyfile)"
+cat > Caddyfile.new <<'MAILSTACK_EOF'
 # mailstack-local: rendered by mailstack (components/services); do not edit.
 {
 	# Local stack: plain HTTP, published on 127.0.0.1 only.
@@ -64,9 +64,9 @@ cat > 'Caddyfile.new' <<'MAILSTACK_EOF'
 	reverse_proxy mailpit:8025
 }
 MAILSTACK_EOF
-mv 'Caddyfile.new' 'Caddyfile'
-mkdir -p "$(dirname 'compose.yaml')"
-cat > 'compose.yaml.new' <<'MAILSTACK_EOF'
+mv Caddyfile.new Caddyfile
+mkdir -p "$(dirname compose.yaml)"
+cat > compose.yaml.new <<'MAILSTACK_EOF'
 # mailstack-local: rendered by mailstack (components/services); do not edit.
 # Secrets are in env/<service>.env (mode 0600), never in this file.
 name: mailstack-local
@@ -385,9 +385,9 @@ volumes:
   caddy-data: {}
   db-data: {}
 MAILSTACK_EOF
-mv 'compose.yaml.new' 'compose.yaml'
-mkdir -p "$(dirname 'listmonk-settings.sql')"
-cat > 'listmonk-settings.sql.new' <<'MAILSTACK_EOF'
+mv compose.yaml.new compose.yaml
+mkdir -p "$(dirname listmonk-settings.sql)"
+cat > listmonk-settings.sql.new <<'MAILSTACK_EOF'
 -- listmonk keeps its SMTP servers and sender in its database, not in its
 -- config, and reads them once at start: the `app-settings` job writes the
 -- stack's relay here after the schema exists and before the app starts.
@@ -436,9 +436,9 @@ INSERT INTO settings (key, value, updated_at) VALUES
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
 \endif
 MAILSTACK_EOF
-mv 'listmonk-settings.sql.new' 'listmonk-settings.sql'
-mkdir -p "$(dirname 'mailstack-release')"
-cat > 'mailstack-release.new' <<'MAILSTACK_EOF'
+mv listmonk-settings.sql.new listmonk-settings.sql
+mkdir -p "$(dirname mailstack-release)"
+cat > mailstack-release.new <<'MAILSTACK_EOF'
 #!/usr/bin/env bash
 # mailstack-release: release history, pre-update snapshots and rollback of one
 # compose service. Run by the deploy steps and by `make rollback`, from the
@@ -741,13 +741,13 @@ case $action in
   *) die "unknown action '$action' (begin, commit, fail, failed, rollback, history)" ;;
 esac
 MAILSTACK_EOF
-mv 'mailstack-release.new' 'mailstack-release'
+mv mailstack-release.new mailstack-release
 # Placeholders until each service's own step writes its env file (stdin).
 umask 077
 mkdir -p env
-[ -e 'env/app-install.env' ] || : > 'env/app-install.env'
-[ -e 'env/app-settings.env' ] || : > 'env/app-settings.env'
-[ -e 'env/app.env' ] || : > 'env/app.env'
-[ -e 'env/db.env' ] || : > 'env/db.env'
+[ -e env/app-install.env ] || : > env/app-install.env
+[ -e env/app-settings.env ] || : > env/app-settings.env
+[ -e env/app.env ] || : > env/app.env
+[ -e env/db.env ] || : > env/db.env
 # Which files step wrote this project last (its delete compares).
-echo 'daed2754600879c0' > .files-generation
+echo daed2754600879c0 > .files-generation
