@@ -16,7 +16,7 @@ Imported only for the hetzner target: pulumi_cloudflare costs seconds to import.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -72,8 +72,43 @@ def _signing(
     )
 
 
-def _content_of(live: pulumi.Output[dict[str, DnsRecordSpec]], key: str) -> pulumi.Output[str]:
-    return live.apply(lambda records: records[key].content)
+def _server_values(args: MailDomainArgs, unknown: RecordValues) -> pulumi.Output[RecordValues]:
+    """The server's addresses, checked (the DKIM keys stay placeholders)."""
+    return pulumi.Output.all(ipv4=args.server_ipv4, ipv6=args.server_ipv6).apply(
+        lambda ips: RecordValues.of_server(ips["ipv4"], ips["ipv6"], unknown.dkim_public_keys)
+    )
+
+
+def _with_key(
+    values: RecordValues, selector: str, public_key: pulumi.Output[str]
+) -> pulumi.Output[RecordValues]:
+    """`values` with the real public key of `selector` (the other values stay placeholders)."""
+    return public_key.apply(
+        lambda key: replace(values, dkim_public_keys={**values.dkim_public_keys, selector: key})
+    )
+
+
+def _content_of(
+    params: MailRecordParams, values: pulumi.Output[RecordValues], key: str
+) -> pulumi.Output[str]:
+    """The content of record `key` in the record set built from `values`."""
+    return values.apply(lambda v: records_by_key(build_records(params, v))[key].content)
+
+
+def _record_set(
+    params: MailRecordParams,
+    server: pulumi.Output[RecordValues],
+    public_keys: dict[str, pulumi.Output[str]],
+) -> pulumi.Output[dict[str, DnsRecordSpec]]:
+    """The whole record set, for what needs every value: the review file and the
+    `records` output."""
+    return pulumi.Output.all(
+        server=server, dkim=pulumi.Output.all(**public_keys) if public_keys else {}
+    ).apply(
+        lambda v: records_by_key(
+            build_records(params, replace(v["server"], dkim_public_keys=v["dkim"]))
+        )
+    )
 
 
 class MailDomain(pulumi.ComponentResource):
@@ -103,23 +138,20 @@ class MailDomain(pulumi.ComponentResource):
 
         keys = self._dkim_keys(name, params.dkim_selectors)
         public_keys = {s: k.public_key_pem.apply(dkim_public_key_base64) for s, k in keys.items()}
-
-        def resolve(resolved: dict[str, Any]) -> dict[str, DnsRecordSpec]:
-            values = RecordValues.of_server(resolved["ipv4"], resolved["ipv6"], resolved["dkim"])
-            return records_by_key(build_records(params, values))
-
-        live = pulumi.Output.all(
-            ipv4=args.server_ipv4,
-            ipv6=args.server_ipv6,
-            dkim=pulumi.Output.all(**public_keys) if public_keys else {},
-        ).apply(resolve)
+        unknown = RecordValues.unknown(params)
+        server = _server_values(args, unknown)
+        # Each record waits only for the values it publishes: the addresses
+        # and SPF for the server's, a DKIM record for its own key alone.
+        sources = {f"dkim-{s}": _with_key(unknown, s, k) for s, k in public_keys.items()}
 
         made: dict[str, cloudflare.DnsRecord] = {}
-        for spec in build_records(params, RecordValues.unknown(params)):
+        for spec in build_records(params, unknown):
             content: pulumi.Input[str] | None = spec.content
             if spec.derived:
-                content = _content_of(live, spec.key)
+                content = _content_of(params, sources.get(spec.key, server), spec.key)
             made[spec.key] = self._record(name, args.zone_id, spec, content)
+
+        live = _record_set(params, server, public_keys)
 
         self.mail_host_records = [r for k, r in made.items() if k in ("mail-a", "mail-aaaa")]
         self.records = live.apply(lambda m: [spec.as_dict() for spec in m.values()])

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime import mocks as pulumi_mocks
 
 from components.mail_records import dkim_public_key_base64, dkim_value, txt_content
 from mailstack.config import validate
 from tests.conftest import RunStack, stack_config
 from tools.fakes import FAKE_RSA_PUBLIC_KEY_PEM
-from tools.harness import ROOT, Registration, Run
+from tools.harness import ROOT, MailstackMocks, RecordingMonitor, Registration, Run, run_program
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
@@ -345,3 +347,58 @@ def test_records_follow_the_server_addresses(run_component: Callable[..., Run]) 
     assert (
         run.named("md-spf").inputs["content"] == '"v=spf1 ip4:203.0.113.77 ip6:2001:db8:77::1 ~all"'
     )
+
+
+def _address_and_key_program(config_set: dict[str, Any]) -> tuple[Callable[[], None], str]:
+    from components.dns import MailDomain
+    from mailstack.wiring import mail_domain_args
+
+    config = validate(*stack_config("prod", set=config_set))
+    ipv4 = pulumi.Output.from_input("203.0.113.77")
+
+    def program() -> None:
+        MailDomain("md", mail_domain_args(config, ipv4, "2001:db8:77::1"))
+
+    return program, "prod"
+
+
+def test_only_the_dkim_records_depend_on_the_dkim_key(run_component: Callable[..., Run]) -> None:
+    """The addresses, SPF (with the server's IPs) and the rest never wait for a key."""
+    run = run_component(*_address_and_key_program({"spfServerIps": True}))
+    (key,) = run.of_type(PRIVATE_KEY)
+    records = {r.name: r for r in run.of_type(DNS_RECORD)}
+    assert {"md-mail-a", "md-mail-aaaa", "md-app-a", "md-spf", "md-dkim-ms202611"} <= set(records)
+    for name, reg in records.items():
+        depends = set(reg.dependencies).union(*reg.property_dependencies.values())
+        if name == "md-dkim-ms202611":
+            assert reg.property_dependencies["content"] == [key.urn]
+        else:
+            assert key.urn not in depends, name
+
+
+class _KeyAfterTheMailHost(MailstackMocks):
+    """Holds the DKIM key's creation until the mail host's A record is registered:
+    the key resolves late, as a slow provider's would."""
+
+    def __init__(self) -> None:
+        self.mail_host_registered = threading.Event()
+        self.mail_host_came_first: bool | None = None
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == PRIVATE_KEY:
+            # Bounded only so that a regression fails instead of hanging the run.
+            self.mail_host_came_first = self.mail_host_registered.wait(timeout=60)
+        result = super().new_resource(args)
+        if (args.typ, args.name) == (DNS_RECORD, "md-mail-a"):
+            self.mail_host_registered.set()
+        return result
+
+
+def test_the_mail_host_records_are_made_before_the_dkim_key_resolves() -> None:
+    mocks = _KeyAfterTheMailHost()
+    program, stack = _address_and_key_program({})
+    run = run_program(stack, {}, set(), program=program, monitor=RecordingMonitor(mocks))
+    # The A record was being created while the key was not: it did not wait for it.
+    assert mocks.mail_host_came_first is True
+    (dkim,) = [r for r in run.of_type(DNS_RECORD) if r.name == "md-dkim-ms202611"]
+    assert dkim.inputs["content"] == FAKE_DKIM
