@@ -16,13 +16,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import stack_config
-from tests.e2e.images.build import STANDIN_CONFIG
+from tests.e2e.images.build import STANDIN_CONFIG, build_all
 from tools.harness import run_program
 from tools.local import fill_secrets
 from tools.synth import write_build
@@ -204,24 +205,37 @@ def requests_during(
     Bounded by `max_requests` and `max_seconds`, on loopback only.
     """
     result = LoadResult()
+    deadline = time.monotonic() + max_seconds
+
+    def request() -> bool:
+        if result.requests >= max_requests or time.monotonic() > deadline:
+            return False
+        result.requests += 1
+        start = time.monotonic()
+        try:
+            status, headers, _ = stack.get("/", timeout=15)
+            result.versions.add(headers.get("X-App-Version", ""))
+            if status != 200:
+                result.failures += 1
+        # A connection the proxy closes mid-response is an HTTPException, not an OSError.
+        except (OSError, http.client.HTTPException):
+            result.failures += 1
+        result.slowest = max(result.slowest, time.monotonic() - start)
+        return True
+
+    repeat_during(action, request)
+    return result
+
+
+def repeat_during(action: Callable[[], Any], step: Callable[[], bool]) -> None:
+    """Call `step()` over and over on a thread of its own while `action()` runs
+    on this one, until the action ends or `step` returns False; the thread has
+    finished when this returns."""
     done = threading.Event()
 
     def loop() -> None:
-        deadline = time.monotonic() + max_seconds
-        while not done.is_set() and result.requests < max_requests:
-            if time.monotonic() > deadline:
-                break
-            result.requests += 1
-            start = time.monotonic()
-            try:
-                status, headers, _ = stack.get("/", timeout=15)
-                result.versions.add(headers.get("X-App-Version", ""))
-                if status != 200:
-                    result.failures += 1
-            # A connection the proxy closes mid-response is an HTTPException, not an OSError.
-            except (OSError, http.client.HTTPException):
-                result.failures += 1
-            result.slowest = max(result.slowest, time.monotonic() - start)
+        while not done.is_set() and step():
+            pass
 
     thread = threading.Thread(target=loop)
     thread.start()
@@ -230,4 +244,17 @@ def requests_during(
     finally:
         done.set()
         thread.join()
-    return result
+
+
+@contextmanager
+def running(stack: LocalStack) -> Iterator[LocalStack]:
+    """`stack` rendered and up on the stand-in images, from empty volumes; down,
+    with its volumes, afterwards (a module's fixture)."""
+    build_all()
+    stack.down(volumes=True)
+    stack.synth()
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down(volumes=True)

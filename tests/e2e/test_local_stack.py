@@ -11,33 +11,28 @@ import gzip
 import json
 import os
 import re
-import runpy
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import yaml
 
-from components.services import presets
 from components.services.compose import NETWORKS, service_dict
-from components.services.model import Image, Role, Update
+from components.services.model import Image, Role
 from components.services.presets import build_app
-from mailstack.config import AppPreset
 from tests.conftest import RunStack
 from tests.e2e.first_deploy import host_steps, run_first_deploy
-from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, build_all, standin
-from tests.e2e.localstack import LocalStack, requests_during
+from tests.e2e.images.build import BROKEN_LISTMONK, DEBIAN, NEXT_LISTMONK, standin
+from tests.e2e.localstack import LocalStack, repeat_during, requests_during, running
+from tests.e2e.start_first import start_first_listmonk
 from tests.services_cases import app_params
-from tools.harness import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,15 +46,8 @@ DATA_PORTS = {"db": (5432,), "redis": (6379,), "storage": (8333, 9333, 8888)}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    build_all()
-    stack = LocalStack(tmp_path_factory.mktemp("services-e2e"))
-    stack.down(volumes=True)
-    stack.synth()
-    stack.up()
-    try:
+    with running(LocalStack(tmp_path_factory.mktemp("services-e2e"))) as stack:
         yield stack
-    finally:
-        stack.down(volumes=True)
 
 
 def _assert_jobs_succeeded_and_services_healthy(stack: LocalStack, services: list[str]) -> None:
@@ -284,20 +272,13 @@ def _running_apps(stack: LocalStack) -> int:
 def _most_apps_running(stack: LocalStack, action: Callable[[], Any]) -> int:
     """Run `action`, counting the app's running containers every 0.2 s; the most seen."""
     counts = [_running_apps(stack)]
-    done = threading.Event()
 
-    def sample() -> None:
-        while not done.is_set():
-            counts.append(_running_apps(stack))
-            time.sleep(0.2)
+    def sample() -> bool:
+        counts.append(_running_apps(stack))
+        time.sleep(0.2)
+        return True
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        action()
-    finally:
-        done.set()
-        sampler.join()
+    repeat_during(action, sample)
     return max(counts)
 
 
@@ -339,28 +320,12 @@ def test_a_failed_recreate_fails_the_step_and_the_next_release_recovers(
     assert (status, headers["X-App-Version"]) == (200, "v5.0.4")
 
 
-def _start_first_listmonk() -> None:
-    """__main__.py with the app started first: the stand-in, unlike listmonk,
-    runs twice on one database safely, so it exercises the start-first path."""
-    listmonk = presets.PRESETS[AppPreset.LISTMONK]
-
-    def start_first(p: presets.AppParams) -> presets.App:
-        app = listmonk(p)
-        services = tuple(
-            replace(s, update=Update.START_FIRST) if s.name == "app" else s for s in app.services
-        )
-        return replace(app, services=services)
-
-    with mock.patch.dict(presets.PRESETS, {AppPreset.LISTMONK: start_first}):
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-
-
 def test_a_failed_start_first_update_leaves_the_old_container_serving_alone(
     stack: LocalStack,
 ) -> None:
     """A release that never turns healthy: the deploy step fails and removes it."""
     (before,) = stack.containers("app")
-    stack.synth(program=_start_first_listmonk, appImage=BROKEN_LISTMONK)
+    stack.synth(program=start_first_listmonk, appImage=BROKEN_LISTMONK)
     deploys: list[subprocess.CompletedProcess[str]] = []
     load = requests_during(stack, lambda: deploys.append(stack.deploy("app", check=False)))
     (deploy,) = deploys

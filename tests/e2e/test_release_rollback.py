@@ -15,27 +15,22 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
-import runpy
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
-from components.services import presets
-from components.services.model import Update
-from mailstack.config import AppPreset
-from tests.e2e.images.build import BROKEN_LISTMONK, NEXT_LISTMONK, build_all
-from tests.e2e.localstack import LocalStack
+from tests.e2e.images.build import BROKEN_LISTMONK, NEXT_LISTMONK
+from tests.e2e.localstack import LocalStack, repeat_during, running
+from tests.e2e.start_first import start_first_listmonk
 from tests.fake_ops import FakeOps
 from tools.harness import ROOT
 
@@ -48,7 +43,6 @@ ID_LEN = 12
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    build_all()
     stack = LocalStack(
         tmp_path_factory.mktemp("release-e2e"),
         project=f"mailstack-{STACK}",
@@ -56,13 +50,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         mail_ui_port=18725,
         settings={},
     )
-    stack.down(volumes=True)
-    stack.synth()
-    stack.up()
     try:
-        yield stack
+        with running(stack):
+            yield stack
     finally:
-        stack.down(volumes=True)
+        # After the stack is down: Docker keeps an image a container still uses.
         _remove_release_tags(stack)
 
 
@@ -107,38 +99,33 @@ class Writes:
 def writing_during(stack: LocalStack, tag: str, action: Callable[[], Any]) -> tuple[Writes, float]:
     """Run `action` while a writer commits; return the writes and the window in seconds."""
     writes = Writes()
-    stop = threading.Event()
+    emails = (f"{tag}-{n}@example.org" for n in itertools.count(1))
 
-    def loop() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            email = f"{tag}-{n}@example.org"
-            try:
-                status = stack.post_json("/api/subscribers", {"email": email})
-                if status == 201:
-                    writes.acked.append(email)
-                    writes.done_at.append(time.monotonic())
-                    continue
-                writes.errors[str(status)] += 1
-            except urllib.error.HTTPError as err:
-                writes.errors[str(err.code)] += 1
-            except (OSError, http.client.HTTPException) as err:
-                writes.errors[type(err).__name__] += 1
-            writes.failures += 1
-            time.sleep(0.05)
+    def write() -> bool:
+        email = next(emails)
+        try:
+            status = stack.post_json("/api/subscribers", {"email": email})
+            if status == 201:
+                writes.acked.append(email)
+                writes.done_at.append(time.monotonic())
+                return True
+            writes.errors[str(status)] += 1
+        except urllib.error.HTTPError as err:
+            writes.errors[str(err.code)] += 1
+        except (OSError, http.client.HTTPException) as err:
+            writes.errors[type(err).__name__] += 1
+        writes.failures += 1
+        time.sleep(0.05)
+        return True
 
-    thread = threading.Thread(target=loop)
-    start = time.monotonic()
-    thread.start()
-    try:
+    def framed() -> None:
         # Some writes before the deploy starts, so the window is measured from service.
         time.sleep(1)
         action()
         time.sleep(1)
-    finally:
-        stop.set()
-        thread.join(timeout=60)
+
+    start = time.monotonic()
+    repeat_during(framed, write)
     return writes, writes.longest_gap(start, time.monotonic())
 
 
@@ -209,26 +196,10 @@ def test_a_failed_recreate_rolls_back_to_the_last_good_release(stack: LocalStack
     assert not missing, f"{len(missing)} acknowledged writes were lost"
 
 
-def _start_first_listmonk() -> None:
-    """__main__.py with the app started first: the stand-in, unlike listmonk,
-    runs twice on one database safely, so it exercises the start-first path."""
-    listmonk = presets.PRESETS[AppPreset.LISTMONK]
-
-    def start_first(p: presets.AppParams) -> presets.App:
-        app = listmonk(p)
-        services = tuple(
-            replace(s, update=Update.START_FIRST) if s.name == "app" else s for s in app.services
-        )
-        return replace(app, services=services)
-
-    with mock.patch.dict(presets.PRESETS, {AppPreset.LISTMONK: start_first}):
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-
-
 def test_a_failed_start_first_update_keeps_the_old_release_serving(stack: LocalStack) -> None:
     (before,) = stack.containers("app")
     current = history(stack)[-1]
-    stack.synth(program=_start_first_listmonk, appImage=BROKEN_LISTMONK)
+    stack.synth(program=start_first_listmonk, appImage=BROKEN_LISTMONK)
     deploys: list[subprocess.CompletedProcess[str]] = []
     writes, window = writing_during(
         stack, "start-first", lambda: deploys.append(stack.deploy("app", check=False))

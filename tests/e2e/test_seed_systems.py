@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.images.build import ENV_APP, build_all
-from tests.e2e.localstack import LocalStack
+from tests.e2e.images.build import ENV_APP
+from tests.e2e.localstack import LocalStack, running
 
 SECRETS = {"API_KEY_HASH": "hash$with-dollar-7f3", "CLOUDFLARE_API_TOKEN": "cf-tok-19ab"}
 SQLITE_FILES = ("/data/selfmx.db", "/data/jobs/hangfire.db")
@@ -32,22 +32,38 @@ def _json(stack: LocalStack, path: str) -> Any:
     return json.loads(body)
 
 
+def _seed_system(
+    factory: pytest.TempPathFactory,
+    name: str,
+    settings: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    **ports: int,
+) -> Iterator[LocalStack]:
+    """The seed system `name` on `ENV_APP`, up for the module's tests, under a
+    project and on host ports of its own: the monitoring and release e2e
+    modules may still hold theirs on the same worker."""
+    app = {"appImage": ENV_APP, "appPort": 8000, "appHealthPath": "/healthz"}
+    stack = LocalStack(
+        factory.mktemp(f"{name}-e2e"),
+        project=f"mailstack-e2e-{name}",
+        settings={**app, **settings},
+        secrets=secrets or {},
+        **ports,
+    )
+    with running(stack):
+        yield stack
+
+
 @pytest.fixture(scope="module")
 def selfmx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    build_all()
-    stack = LocalStack(
-        tmp_path_factory.mktemp("selfmx-e2e"),
-        project="mailstack-e2e-selfmx",
-        # Ports of their own: the monitoring and release e2e modules may still
-        # hold theirs on the same worker.
+    yield from _seed_system(
+        tmp_path_factory,
+        "selfmx",
         http_port=19180,
         mail_ui_port=19125,
         storage_port=19133,
         settings={
             "app": "transactional-api",
-            "appImage": ENV_APP,
-            "appPort": 8000,
-            "appHealthPath": "/healthz",
             "redis": True,
             "appEnv": [
                 "LOG_LEVEL=debug",
@@ -59,13 +75,6 @@ def selfmx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         },
         secrets={"appSecretEnv": json.dumps(SECRETS)},
     )
-    stack.down(volumes=True)
-    stack.synth()
-    stack.up()
-    try:
-        yield stack
-    finally:
-        stack.down(volumes=True)
 
 
 def test_the_app_sees_its_plain_and_secret_variables_as_written(selfmx: LocalStack) -> None:
@@ -100,29 +109,18 @@ def test_both_sqlite_files_are_written_on_the_data_volume(selfmx: LocalStack) ->
 
 @pytest.fixture(scope="module")
 def zigznote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    build_all()
-    stack = LocalStack(
-        tmp_path_factory.mktemp("zigznote-e2e"),
-        project="mailstack-e2e-zigznote",
+    yield from _seed_system(
+        tmp_path_factory,
+        "zigznote",
         http_port=19280,
         mail_ui_port=19225,
         storage_port=19233,
         settings={
             "app": "web-api",
-            "appImage": ENV_APP,
             "appWebImage": ENV_APP,
-            "appPort": 8000,
-            "appHealthPath": "/healthz",
             "storageBuckets": ["uploads", "exports"],
         },
     )
-    stack.down(volumes=True)
-    stack.synth()
-    stack.up()
-    try:
-        yield stack
-    finally:
-        stack.down(volumes=True)
 
 
 def _http(method: str, url: str, data: bytes | None = None) -> tuple[int, bytes]:
