@@ -1,5 +1,5 @@
-"""One encoder per context a value can land in: shell, YAML, Caddyfile, systemd,
-Compose, DNS TXT, sudoers.
+"""One encoder per context a value can land in: shell (a word, a comment, a
+heredoc's body), YAML, Caddyfile, systemd, Compose, DNS TXT, sudoers.
 
 Every renderer writes a value through the encoder of the context it lands in,
 never by hand. An encoder either returns text its consumer reads back as
