@@ -29,7 +29,7 @@ import pulumi_command as command
 
 from common import artifacts
 from common.layout import HostLayout
-from components.backup_sources import AppControl, BackupSource
+from components.backup_sources import SWARM_HELPER, AppControl, BackupSource
 from components.host import Host, Step, run_step
 from components.templates import environment
 
@@ -41,6 +41,8 @@ SCRIPTS = (
     "mailstack-backup-lib.sh",
 )
 COMMANDS = ("mailstack-backup", "mailstack-restore", "mailstack-backup-status")
+SWARM_SCRIPTS = (SWARM_HELPER,)
+"""Installed on a Swarm's db node only: how the scripts reach the stack's tasks."""
 UNITS = (
     "mailstack-backup.service",
     "mailstack-backup.timer",
@@ -198,6 +200,9 @@ class BackupArgs:
     """Object store access key id (s3 targets)."""
     s3_secret_access_key: pulumi.Output[str] | None = None
     """Object store secret key (a Pulumi secret; s3 targets)."""
+    swarm: bool = False
+    """The host is a Swarm's db node: install `mailstack-swarm`, which the
+    sources and the app control reach the stack's tasks with."""
 
 
 # --- the component -----------------------------------------------------------------------
@@ -274,22 +279,19 @@ class Backup(pulumi.ComponentResource):
         )
 
         installed: list[pulumi.Resource] = [packages]
-        for script in SCRIPTS:
+        commands = (*COMMANDS, *SWARM_SCRIPTS)
+        for script in (*SCRIPTS, *(SWARM_SCRIPTS if args.swarm else ())):
             text = script_text(script)
             mode = "0644" if script.endswith(".sh") else "0755"
             target = f"{paths.lib_dir}/{script}"
-            link = (
-                f" && sudo -n ln -sfn {target} {paths.bin_dir}/{script}"
-                if script in COMMANDS
-                else ""
-            )
+            link = f"{paths.bin_dir}/{script}" if script in commands else ""
             installed.append(
                 step(
                     f"script-{script.removeprefix('mailstack-').removesuffix('.sh')}",
-                    _install(target, mode) + link,
+                    _install(target, mode)
+                    + (f" && sudo -n ln -sfn {target} {link}" if link else ""),
                     stdin=text,
-                    delete=f"sudo -n rm -f {target}"
-                    + (f" {paths.bin_dir}/{script}" if script in COMMANDS else ""),
+                    delete=f"sudo -n rm -f {target} {link}".rstrip(),
                 )
             )
             artifacts.publish(f"backup/bin/{script}", text, int(mode, 8))
@@ -339,6 +341,13 @@ class Backup(pulumi.ComponentResource):
                 )
             )
 
+        if args.swarm:
+            # The exporter binds it read-only, and Swarm refuses a task whose
+            # bind source is missing (compose would create it): it must exist
+            # before the stack is deployed, not after the first backup.
+            installed.append(
+                step("metrics-dir", f"sudo -n install -d -m 0755 {paths.metrics_dir}")
+            )
         # init never overwrites an existing repository (see mailstack-backup);
         # a new repository (another bucket or path) is initialised when it is set.
         self.installed = tuple(installed)

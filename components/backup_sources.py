@@ -12,10 +12,10 @@ import enum
 import posixpath
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.services.model import Project, Role
+from components.services.model import Project, Role, Service
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATABASE_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -109,8 +109,48 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSource, ...]:
+@dataclass(frozen=True)
+class Reach:
+    """How the host's backup job runs a command in a service's container: the
+    words before the exec options, and the prefix that makes a service's name
+    the engine's (Swarm names a stack's services `<stack>_<service>`)."""
+
+    words: tuple[str, ...]
+    service_prefix: str = ""
+
+    def exec_in(self, service: str, *options: str) -> tuple[str, ...]:
+        return (*self.words, *options, f"{self.service_prefix}{service}")
+
+    def command(self, service: str, *options: str) -> str:
+        """The same as one shell string (its words need no quoting: checked names)."""
+        return " ".join(self.exec_in(service, *options))
+
+
+def compose_reach(project: Project) -> Reach:
+    """A single server: `docker compose exec` in the compose project."""
+    return Reach(("docker", "compose", "-p", project.name, "exec", "-T"))
+
+
+def swarm_reach(project: Project, bin_dir: str) -> Reach:
+    """A Swarm node: the service's task on this node (assets/backup/mailstack-swarm)."""
+    return Reach((f"{bin_dir}/{SWARM_HELPER}", "exec"), f"{project.name}_")
+
+
+SWARM_HELPER = "mailstack-swarm"
+"""The backup scripts' way into a Swarm stack, installed on the db node."""
+
+
+def sources_from_project(
+    project: Project,
+    project_dir: str,
+    reach: Reach | None = None,
+    here: Sequence[Service] | None = None,
+) -> tuple[BackupSource, ...]:
     """What to save, read off the services actually deployed on the host.
+
+    `reach`: how a database's container is reached (default: `docker compose
+    exec` in the project). `here`: the services that run on this host, with
+    their volumes (default: all of them; a Swarm's db node holds only its own).
 
     Each PostgreSQL/MariaDB service is dumped through `docker compose exec`
     (a consistent dump, not a copy of live files): PostgreSQL as its
@@ -123,10 +163,11 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
     raw copy. Database data volumes are left to their dumps; read-only mounts
     are rendered files the next `pulumi up` writes again.
     """
-    exec_in = ("docker", "compose", "-p", project.name, "exec", "-T")
+    reach = reach or compose_reach(project)
+    services = tuple(project.services if here is None else here)
     dumps: list[BackupSource] = []
     dumped_volumes: set[str] = set()
-    for svc in project.services:
+    for svc in services:
         if svc.role is not Role.DATABASE:
             continue
         if "POSTGRES_DB" in svc.environment:
@@ -136,7 +177,7 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
                     SourceKind.POSTGRES,
                     svc.name,
                     svc.environment["POSTGRES_DB"],
-                    (*exec_in, "-e", f"PGUSER={user}", svc.name),
+                    reach.exec_in(svc.name, "-e", f"PGUSER={user}"),
                 )
             )
             dumped_volumes.update(svc.volumes)
@@ -146,12 +187,12 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
                     SourceKind.MARIADB,
                     svc.name,
                     svc.environment["MARIADB_DATABASE"],
-                    (*exec_in, svc.name),
+                    reach.exec_in(svc.name),
                 )
             )
             dumped_volumes.update(svc.volumes)
 
-    mounts = _writable_mounts(project, project_dir, dumped_volumes)
+    mounts = _writable_mounts(project, services, project_dir, dumped_volumes)
 
     sqlite_sources: list[BackupSource] = []
     file_sources: list[BackupSource] = []
@@ -166,13 +207,13 @@ def sources_from_project(project: Project, project_dir: str) -> tuple[BackupSour
 
 
 def _writable_mounts(
-    project: Project, project_dir: str, dumped_volumes: set[str]
+    project: Project, services: Sequence[Service], project_dir: str, dumped_volumes: set[str]
 ) -> dict[str, tuple[str, set[str]]]:
     """Host directory of each writable mount -> its source name and the SQLite
     files in it. Mounts are keyed by where they live on the host: app and cron
     share ./mailwizz."""
     mounts: dict[str, tuple[str, set[str]]] = {}
-    for svc in project.services:
+    for svc in services:
         if svc.role is Role.MONITORING:
             continue  # metrics history and silences: not worth restoring
         for mount in svc.mounts:
@@ -222,23 +263,65 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
             '[ "$(docker inspect -f \'{{.State.Health.Status}}\' "$id")" = healthy ] || exit 1; '
             "done; done"
         ),
-        drill=" && ".join(_drill_sql(project, compose)),
+        drill=" && ".join(_drill_sql(project.services, Reach((*compose.split(), "exec", "-T")))),
     )
 
 
-def _drill_sql(project: Project, compose: str) -> list[str]:
+def swarm_app_control(
+    project: Project,
+    sources: Sequence[BackupSource],
+    replicas: Mapping[str, int],
+    reach: Reach,
+) -> AppControl:
+    """`app_control` for a Swarm stack, run on its db node (a manager: scaling
+    services is a manager's API). The same services stop as on one server,
+    across every node, by scaling them to 0, and come back at `replicas`
+    (their counts in the stack file) in compose's dependency order: what a
+    one-shot job needs first (healthy), then the job, run again to its end,
+    then what needs the job. The proxy, a global service holding nothing the
+    restore writes, keeps answering (a 502 while the app is away), and
+    monitoring keeps watching, as on one server; healthy is every service the
+    restore stopped or loaded running all its replicas."""
+    helper = reach.words[0]
+    loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
+    watching = (Role.METRICS, Role.MONITORING, Role.PROXY)
+    full = {s.name: f"{reach.service_prefix}{s.name}" for s in project.services}
+    ordered = project.in_dependency_order()
+    after_job: set[str] = set()
+    for svc in ordered:
+        if any(d in after_job or project.service(d).role is Role.JOB for d in svc.depends_on):
+            after_job.add(svc.name)
+    touched = [s for s in ordered if s.role not in watching]
+    stopped = [s for s in touched if s.role is not Role.JOB and s.name not in loaded]
+    jobs = [s for s in touched if s.role is Role.JOB]
+
+    def target(svc: Service) -> str:
+        return f"{full[svc.name]}={replicas[svc.name]}"
+
+    start = [target(s) for s in stopped if s.name not in after_job]
+    start += [f"--job {full[s.name]}" for s in jobs]
+    start += [target(s) for s in stopped if s.name in after_job]
+    checked = [target(s) for s in touched if s.role is not Role.JOB and s.healthcheck]
+    return AppControl(
+        stop=f"{helper} stop {' '.join(full[s.name] for s in [*jobs, *stopped])}",
+        start=f"{helper} start {' '.join(start)}",
+        health=f"{helper} healthy {' '.join(checked)}",
+        drill=" && ".join(_drill_sql(project.services, reach)),
+    )
+
+
+def _drill_sql(services: Sequence[Service], reach: Reach) -> list[str]:
     """Each database's `drill_sql`, run with its own client inside its container."""
     commands = []
-    for svc in project.services:
+    for svc in services:
         for sql in svc.drill_sql:
             if "POSTGRES_DB" in svc.environment:
-                client = (
-                    f"exec -T -e PGUSER={svc.environment['POSTGRES_USER']} {svc.name} "
-                    f"psql -X -q -v ON_ERROR_STOP=1 --dbname={svc.environment['POSTGRES_DB']} -c"
-                )
+                client = reach.command(svc.name, "-e", f"PGUSER={svc.environment['POSTGRES_USER']}")
+                tool = f"psql -X -q -v ON_ERROR_STOP=1 --dbname={svc.environment['POSTGRES_DB']} -c"
             elif "MARIADB_DATABASE" in svc.environment:
-                client = f"exec -T {svc.name} mariadb {svc.environment['MARIADB_DATABASE']} -e"
+                client = reach.command(svc.name)
+                tool = f"mariadb {svc.environment['MARIADB_DATABASE']} -e"
             else:
                 raise ValueError(f"service {svc.name!r}: drill SQL needs a postgres or mariadb")
-            commands.append(f"{compose} {client} {shlex.quote(sql)}")
+            commands.append(f"{client} {tool} {shlex.quote(sql)}")
     return commands

@@ -71,6 +71,9 @@ class SwarmArgs:
     nodes: Sequence[SwarmNode]
     """The first manager first."""
     stack: StackFiles
+    after: Sequence[pulumi.Resource] = ()
+    """What the stack deploy waits for besides the Swarm (the backup's metrics
+    folder, which the exporter binds: Swarm refuses a missing bind source)."""
 
 
 def env_bundle(env_files: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[str]:
@@ -140,7 +143,7 @@ class Swarm(pulumi.ComponentResource):
 
     def _stack(self, name: str, args: SwarmArgs, first: SwarmNode, members: Step) -> Step:
         stack = args.stack
-        after: list[pulumi.Resource] = [members]
+        after: list[pulumi.Resource] = [members, *args.after]
         for node in args.nodes:
             dirs = {
                 folder: owner

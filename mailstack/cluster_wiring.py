@@ -24,11 +24,26 @@ from common.topology import (
     Role,
     cluster_nodes,
 )
+from components.backup import Backup
+from components.backup_sources import sources_from_project, swarm_app_control, swarm_reach
 from components.firewall import swarm_rules
+from components.host import Host
+from components.services.deploy import ComposeProjectArgs
+from components.services.model import Project
+from components.services.model import Role as ServiceRole
+from components.services.project import build_project
+from components.services.swarm import PLACEMENT, Topology, replicas
 from mailstack.config import ConfigError, Problem, StackConfig
 from mailstack.outputs import export
 from mailstack.scale import topology
-from mailstack.wiring import _mail_dns, export_stack, server_args, services_args
+from mailstack.wiring import (
+    _mail_dns,
+    backup_args_for,
+    backup_outputs,
+    export_stack,
+    server_args,
+    services_args,
+)
 
 if TYPE_CHECKING:
     from components.server import HardenedServerArgs
@@ -37,14 +52,6 @@ if TYPE_CHECKING:
 def not_built_yet(config: StackConfig) -> list[Problem]:
     """What a multi-node stack cannot run yet, each naming its config key."""
     problems = []
-    if config.backup.enabled:
-        problems.append(
-            Problem(
-                "backupEnabled",
-                "backups of a multi-node (nodePools) stack are not built yet; "
-                "set backupEnabled: false (docs/scale-out.md)",
-            )
-        )
     if config.app.preset.value == "mailwizz":
         problems.append(
             Problem(
@@ -64,6 +71,62 @@ def not_built_yet(config: StackConfig) -> list[Problem]:
     return problems
 
 
+UNSAVED_ROLES = (ServiceRole.PROXY, ServiceRole.METRICS, ServiceRole.MONITORING)
+"""Data a multi-node backup leaves out, as it may: the proxy's certificates (Caddy
+issues them again), metrics history and silences (not restored on one server either)."""
+
+
+def outside_backups(project: Project, nodes: list[Node]) -> list[Problem]:
+    """Writable data the db node's backups cannot reach: a volume of a service
+    that runs on other nodes (each holding its own copy, never saved)."""
+    (db,) = [n for n in nodes if Role.DB in n.roles]
+    unsaved = []
+    for service in project.services:
+        if service.role in UNSAVED_ROLES:
+            continue
+        holders = [n.name for n in nodes if PLACEMENT[service.role] in n.roles]
+        writable = [m.source for m in service.mounts if not m.read_only]
+        if writable and holders != [db.name]:
+            unsaved.append(f"{service.name} ({', '.join(writable)}) on {', '.join(holders)}")
+    if not unsaved:
+        return []
+    return [
+        Problem(
+            "nodePools",
+            "with backups on, every service's data must live on the db node, where the "
+            f"backups run; these would not be saved: {'; '.join(unsaved)}. Give the db "
+            "pool those roles too, use an app that keeps its files in object storage "
+            "(web-api), or turn backups off (dev) (docs/scale-out.md)",
+        )
+    ]
+
+
+def swarm_backup(
+    config: StackConfig, db: Node, host: Host, project: Project, topology: Topology
+) -> Backup:
+    """The backups on the db node: its databases dumped through their tasks there,
+    its volumes as files, a restore stopping and starting the app across the Swarm."""
+    reach = swarm_reach(project, host.layout.bin_dir)
+    here = [s for s in project.services if PLACEMENT[s.role] in db.roles]
+    sources = sources_from_project(project, host.layout.data_dir, reach, here)
+    counts = {s.name: replicas(s, topology) for s in project.services}
+    app = swarm_app_control(project, sources, counts, reach)
+    args = dataclasses.replace(backup_args_for(config, host, sources, app), swarm=True)
+    return Backup("backup", args)
+
+
+def _services_args(config: StackConfig, host: Host, nodes: list[Node]) -> ComposeProjectArgs:
+    """The services' Args on a Swarm: the backup's status folder and textfile metrics
+    exist on the db node only, so the proxy serves no backup status (it runs on the
+    edge), and the exporter reads the backup gauges only when it runs there too."""
+    args = services_args(config, host)
+    (db,) = [n for n in nodes if Role.DB in n.roles]
+    exporters = [n for n in nodes if Role.MONITORING in n.roles]
+    textfile = args.stack.textfile_dir if exporters == [db] else ""
+    stack = dataclasses.replace(args.stack, backup_status_dir="", textfile_dir=textfile)
+    return dataclasses.replace(args, stack=stack)
+
+
 def _node_args(
     config: StackConfig, node: Node, first: bool, layout: HostLayout
 ) -> HardenedServerArgs:
@@ -81,6 +144,16 @@ def _node_args(
     )
 
 
+def _project(config: StackConfig, layout: HostLayout, nodes: list[Node]) -> Project:
+    """The services as the manager will run them, read before any resource exists:
+    without their images' digests, which are looked up through a provider."""
+    unpinned = config.model_copy(
+        update={"app": config.app.model_copy(update={"pin_digests": False})}
+    )
+    probe = Host("swarm", connection=None, layout=layout)
+    return build_project(_services_args(unpinned, probe, nodes).stack).project
+
+
 def deploy_cluster(config: StackConfig) -> None:
     """Build every node, the network, the load balancer, the Swarm and its stack."""
     # Imported here so the local stack never loads pulumi_hcloud.
@@ -89,13 +162,16 @@ def deploy_cluster(config: StackConfig) -> None:
     from components.services.swarm_project import SwarmProject
     from components.swarm_cluster import Swarm, SwarmArgs, SwarmNode
 
-    problems = not_built_yet(config)
-    if problems:
-        raise ConfigError(problems)
-    export_stack(config)
     stack = pulumi.get_stack()
     layout = HostLayout.for_stack(stack)
     nodes = cluster_nodes([NodePool.parse(text) for text in config.server.node_pools])
+    project = _project(config, layout, nodes)
+    problems = not_built_yet(config)
+    if config.backup.enabled:
+        problems += outside_backups(project, nodes)
+    if problems:
+        raise ConfigError(problems)
+    export_stack(config)
     servers = {
         node.name: HardenedServer(node.name, _node_args(config, node, i == 0, layout))
         for i, node in enumerate(nodes)
@@ -118,7 +194,11 @@ def deploy_cluster(config: StackConfig) -> None:
         ),
     )
     manager = servers[nodes[0].name].host
-    services = SwarmProject("services", services_args(config, manager), topology(config))
+    (db,) = [n for n in nodes if Role.DB in n.roles]
+    backup = None
+    if config.backup.enabled:
+        backup = swarm_backup(config, db, servers[db.name].host, project, topology(config))
+    services = SwarmProject("services", _services_args(config, manager, nodes), topology(config))
     Swarm(
         "swarm",
         SwarmArgs(
@@ -133,6 +213,7 @@ def deploy_cluster(config: StackConfig) -> None:
                 for n in nodes
             ],
             stack=services.stack,
+            after=backup.installed if backup is not None else (),
         ),
     )
     export("loadBalancerIpv4", cluster.ipv4)
@@ -148,5 +229,5 @@ def deploy_cluster(config: StackConfig) -> None:
         export("appAdminPassword", services.admin_password)
     if services.grafana_password is not None:
         export("grafanaAdminPassword", services.grafana_password)
-    export("backup", {"enabled": False})
+    export("backup", backup_outputs(config, backup))
     export("healthUrl", pulumi.Output.concat(services.app_url, config.app.health_path))

@@ -16,7 +16,12 @@ import pulumi
 from common.enums import MailRelay
 from common.layout import HostLayout
 from components.backup import Backup, BackupArgs, BackupSettings, Schedules
-from components.backup_sources import app_control, sources_from_project
+from components.backup_sources import (
+    AppControl,
+    BackupSource,
+    app_control,
+    sources_from_project,
+)
 from components.firewall import TAILNET
 from components.host import Host
 from components.mail_records import DmarcParams, MailRecordParams, SesParams, mta_sts_policy
@@ -262,10 +267,18 @@ def _storage_public_url(config: StackConfig) -> str:
 
 def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs:
     """Map the validated stack config and the host's services onto the component's Args."""
-    b = config.backup
-    s3 = b.repository.startswith("s3:")
     project_dir = host.layout.compose_dir
     sources = sources_from_project(project, project_dir)
+    return backup_args_for(config, host, sources, app_control(project, project_dir, sources))
+
+
+def backup_args_for(
+    config: StackConfig, host: Host, sources: tuple[BackupSource, ...], app: AppControl
+) -> BackupArgs:
+    """The component's Args for what `host` saves (`sources`) and how its restore
+    stops and starts the app (`app`)."""
+    b = config.backup
+    s3 = b.repository.startswith("s3:")
     settings = BackupSettings(
         repository=b.repository,
         # The stack, not the environment: every throwaway is environment dev,
@@ -278,7 +291,7 @@ def backup_args(config: StackConfig, host: Host, project: Project) -> BackupArgs
         keep_monthly=b.keep_monthly,
         check_subset=b.check_subset,
         max_age_hours=b.max_age_hours,
-        app=app_control(project, project_dir, sources),
+        app=app,
         paths=host.layout,
         uses_credentials=s3,
     )

@@ -86,6 +86,11 @@ def constraint(role: NodeRole) -> str:
     return f"node.labels.mailstack.role.{role.value} == true"
 
 
+def replicas(service: Service, topology: Topology) -> int:
+    """A replicated service's task count: the app's over every app node, one of the rest."""
+    return topology.app_nodes if service.role is Role.APP else 1
+
+
 def _update(service: Service) -> dict[str, Any]:
     order = "start-first" if service.update is Update.START_FIRST else "stop-first"
     return {
@@ -107,9 +112,9 @@ def _deploy(service: Service, topology: Topology) -> dict[str, Any]:
         # the load balancer targets the nodes and the client address survives.
         deploy = {"mode": "global"}
     else:
-        replicas = topology.app_nodes if service.role is Role.APP else 1
-        deploy = {"mode": "replicated", "replicas": replicas}
-        if replicas > 1:
+        count = replicas(service, topology)
+        deploy = {"mode": "replicated", "replicas": count}
+        if count > 1:
             placement["preferences"] = [{"spread": "node.id"}]
     # Each task's own address in the service's DNS name, as compose gives each
     # container's: the proxy's upstream policy (Caddyfile.j2) retries a failed

@@ -12,6 +12,7 @@ from common.layout import HostLayout
 from components.backup import (
     ASSETS,
     SCRIPTS,
+    SWARM_SCRIPTS,
     BackupSettings,
     Schedules,
     render_config,
@@ -24,7 +25,7 @@ from tests.conftest import STACKS
 from tools.harness import ROOT, Run
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", [*SCRIPTS, *SWARM_SCRIPTS])
 def test_scripts_pass_shellcheck(script: str) -> None:
     result = subprocess.run(
         ["shellcheck", "-x", "--severity=style", f"assets/backup/{script}"],

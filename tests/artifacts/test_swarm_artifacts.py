@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from common import encode
 from common.artifacts import publish
 from common.layout import HostLayout
 from common.topology import Role as NodeRole
@@ -124,9 +125,11 @@ def test_placement_follows_the_roles(stack_file: tuple[Path, dict[str, Any]]) ->
     assert named and set(named) <= set(doc["volumes"])
     for volume in doc["volumes"].values():
         assert volume["driver_opts"]["device"].startswith("/srv/mailstack/volumes/")
-    [app] = by_role[Role.APP.value]
-    assert services[app]["deploy"]["replicas"] == 2  # edge + app nodes
-    assert services[app]["deploy"]["placement"]["constraints"] == [constraint(NodeRole.APP)]
+    apps = by_role[Role.APP.value]
+    assert sorted(apps) == ["api", "web"]  # the web-api preset
+    for app in apps:
+        assert services[app]["deploy"]["replicas"] == 2  # edge + app nodes
+        assert services[app]["deploy"]["placement"]["constraints"] == [constraint(NodeRole.APP)]
     [proxy] = by_role[Role.PROXY.value]
     assert services[proxy]["deploy"]["mode"] == "global"
     assert services[proxy]["deploy"]["placement"]["constraints"] == [constraint(NodeRole.PROXY)]
@@ -155,8 +158,9 @@ def test_rolling_updates_are_health_gated_and_roll_back(
         assert deploy["update_config"]["failure_action"] == "rollback"
         assert deploy["rollback_config"]["order"] == expected
         assert deploy["resources"]["limits"]["memory"] == f"{service.limits.memory_mb}M"
-        assert doc["services"][service.name]["healthcheck"]["test"] == list(
-            service.healthcheck.test if service.healthcheck else ()
+        # As compose.yaml writes it: a literal `$` doubled.
+        assert doc["services"][service.name]["healthcheck"]["test"] == encode.compose_literals(
+            list(service.healthcheck.test if service.healthcheck else ())
         )
 
 

@@ -1,7 +1,7 @@
 """The three-node stack under mocks: nodes, network, load balancer, Swarm steps.
 
-The example's pools (examples/three-nodes.yaml) on the dev stack with backups
-off, since backups are not built for multi-node stacks (refused, tested here).
+Three pools with the manager on the edge and backups off; and the example's
+shape (the db node a manager, backups on it, the web-api preset) at the end.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from common.encode import UnencodableError, cli_env_file_line
 from common.topology import Role
@@ -26,9 +28,9 @@ from components.swarm_steps import (
 )
 from mailstack.config import ConfigError
 from tests.conftest import RunStack, stack_config
-from tests.unit.test_topology import THREE
+from tests.unit.test_topology import BACKED_UP, THREE
 from tools.fakes import _command
-from tools.harness import MailstackMocks, RecordingMonitor, Run, mask_secrets, run_program
+from tools.harness import ROOT, MailstackMocks, RecordingMonitor, Run, mask_secrets, run_program
 
 SWARM = {"nodePools": THREE, "backupEnabled": False}
 NODES = ("edge-1", "app-1", "db-1")
@@ -165,7 +167,7 @@ def test_single_server_stacks_register_no_cluster(run_stack: RunStack) -> None:
 @pytest.mark.parametrize(
     ("edits", "key"),
     [
-        ({"nodePools": THREE}, "backupEnabled"),
+        ({"nodePools": THREE}, "nodePools"),
         ({**SWARM, "app": "mailwizz"}, "app"),
     ],
 )
@@ -231,3 +233,93 @@ def test_a_line_break_cannot_reach_a_swarm_env_file() -> None:
     with pytest.raises(UnencodableError):
         cli_env_file_line("SMTP_PASSWORD", "a\nB=c")
     assert cli_env_file_line("SMTP_PASSWORD", 'it\'s "x"') == 'SMTP_PASSWORD=it\'s "x"'
+
+
+# --- backups on the db node -------------------------------------------------------
+
+BACKED_UP_WEB_API = {
+    "nodePools": BACKED_UP,
+    "app": "web-api",
+    "appImage": "ghcr.io/acme/api:1.0",
+    "appWebImage": "ghcr.io/acme/web:1.0",
+    "appPort": 4000,
+    "appHealthPath": "/api/health",
+}
+"""The example's shape on dev: the db node is the manager, the app keeps no volume."""
+
+
+@pytest.fixture(scope="module")
+def backed_up() -> Run:
+    config, secret_keys = stack_config("dev", set=BACKED_UP_WEB_API)
+    return run_program("dev", config, secret_keys)
+
+
+def _backup_conf(run: Run) -> dict[str, str]:
+    """The rendered config's scalar settings (bash assignments, single-quoted)."""
+    text = run.artifacts["backup/backup.conf"].text
+    return {
+        name: shlex.split(value)[0] if value else ""
+        for name, _, value in (
+            line.partition("=") for line in text.splitlines() if re.match(r"[A-Z_]+=", line)
+        )
+    }
+
+
+def test_the_backups_install_on_the_db_node_with_the_swarm_helper(backed_up: Run) -> None:
+    steps = [r for r in backed_up.registrations if r.name.startswith("backup-")]
+    assert {r.name for r in steps} >= {"backup-script-swarm", "backup-metrics-dir", "backup-init"}
+    for step in steps:
+        hosts = {u.rsplit("::", 1)[1] for u in step.property_dependencies["connection"]}
+        assert hosts == {"db-1-ipv4", "db-1-deploy-key"}, step.name
+    assert (
+        backed_up.artifacts["backup/bin/mailstack-swarm"].text
+        == (ROOT / "assets" / "backup" / "mailstack-swarm").read_text()
+    )
+    assert backed_up.outputs["backup"]["enabled"] is True
+
+
+def test_the_db_nodes_databases_are_dumped_through_their_tasks_and_its_volumes_saved(
+    backed_up: Run,
+) -> None:
+    body = backed_up.artifacts["backup/backup.conf"].text.split("BACKUP_SOURCES=(", 1)[1]
+    sources = [shlex.split(line)[0] for line in body.split(")", 1)[0].strip().splitlines()]
+    assert sources == [
+        "postgres db app /usr/local/sbin/mailstack-swarm exec -e PGUSER=app mailstack-dev_db",
+        # Redis and the S3 store run on the db node; the proxy's certificates
+        # (edge node) are issued again, and monitoring keeps no data worth a restore.
+        "files redis-data /srv/mailstack/volumes/redis-data",
+        "files storage-data /srv/mailstack/volumes/storage-data",
+    ]
+
+
+def test_a_restore_scales_the_app_down_and_back_in_dependency_order(backed_up: Run) -> None:
+    conf = _backup_conf(backed_up)
+    helper = "/usr/local/sbin/mailstack-swarm"
+    p = "mailstack-dev_"
+    assert conf["BACKUP_APP_STOP"] == (
+        f"{helper} stop {p}storage-buckets {p}redis {p}storage {p}api {p}web"
+    )
+    # The bucket job needs the store, and the API needs the job: store first
+    # (healthy), then the job to its end, then the app on both app nodes.
+    assert conf["BACKUP_APP_START"] == (
+        f"{helper} start {p}redis=1 {p}storage=1 --job {p}storage-buckets {p}api=2 {p}web=2"
+    )
+    assert conf["BACKUP_APP_HEALTH"] == (
+        f"{helper} healthy {p}db=1 {p}redis=1 {p}storage=1 {p}api=2 {p}web=2"
+    )
+
+
+def test_the_stack_waits_for_the_exporters_metrics_folder_and_serves_no_backup_status(
+    backed_up: Run,
+) -> None:
+    stack = backed_up.named("swarm-stack")
+    assert backed_up.named("backup-metrics-dir").urn in stack.dependencies
+    doc = yaml.safe_load(backed_up.artifacts["swarm/stack.yaml"].text)
+    # The exporter runs on the db node (the only monitoring node), beside the gauges.
+    assert (
+        "/var/lib/mailstack-backup/metrics:/var/lib/node_exporter/textfile_collector:ro"
+        in (doc["services"]["node-exporter"]["volumes"])
+    )
+    # The status folder is the db node's: the proxy on the edge could not bind it.
+    assert not [v for v in doc["services"]["proxy"]["volumes"] if "backup-status" in str(v)]
+    assert "backupHealthUrl" not in backed_up.outputs

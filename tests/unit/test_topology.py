@@ -11,10 +11,13 @@ from tests.unit.test_urns import lost_urns
 from tools.harness import MailstackMocks, RecordingMonitor, run_program
 
 THREE = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
+"""Three nodes, the manager on the edge: for stacks without backups."""
+BACKED_UP = ["edge:1:cx23:proxy+app", "app:1:cx23:app", "db:1:cx33:manager+db+monitoring"]
+"""The example's pools (examples/three-nodes.yaml): the db node is the manager."""
 
 
-def _problems(stack: str, pools: list[str]) -> list[tuple[str, str]]:
-    config, secrets = stack_config(stack, set={"nodePools": pools})
+def _problems(stack: str, pools: list[str], backups: bool = False) -> list[tuple[str, str]]:
+    config, secrets = stack_config(stack, set={"nodePools": pools, "backupEnabled": backups})
     try:
         validate(config, secrets, stack=stack)
     except ConfigError as err:
@@ -30,6 +33,14 @@ def test_a_pool_reads_as_name_count_type_roles() -> None:
 
 def test_three_nodes_are_a_valid_topology() -> None:
     assert _problems("dev", THREE) == []
+    assert _problems("dev", BACKED_UP, backups=True) == []
+
+
+def test_with_backups_the_db_node_must_be_a_manager() -> None:
+    """Its restore scales the app's services on every node: a manager's API."""
+    ((key, message),) = _problems("dev", THREE, backups=True)
+    assert key == "nodePools"
+    assert "db node must also hold the manager role" in message
 
 
 @pytest.mark.parametrize(
@@ -83,12 +94,15 @@ def test_no_pools_is_todays_single_server(stack: str, run_stack: RunStack) -> No
     assert lost_urns(after) == []
 
 
-def test_a_multi_node_stack_with_backups_is_refused_before_any_resource() -> None:
-    """Backups are not built for Swarm yet: `up` must not build a stack without them
-    silently, nor a single server instead."""
-    config, secret_keys = stack_config("dev", set={"nodePools": THREE})
+def test_backups_that_would_miss_the_apps_data_are_refused_before_any_resource() -> None:
+    """listmonk keeps its uploads on a volume beside the app: on two app nodes that is
+    two copies, neither on the db node where the backups run. `up` must not build a
+    stack whose backups silently leave them out."""
+    config, secret_keys = stack_config("dev", set={"nodePools": BACKED_UP})
     monitor = RecordingMonitor(MailstackMocks())
     with pytest.raises(ConfigError) as caught:
         run_program("dev", config, secret_keys, monitor=monitor)
-    assert [p.key for p in caught.value.problems] == ["backupEnabled"]
+    (problem,) = caught.value.problems
+    assert problem.key == "nodePools"
+    assert "app (app-uploads) on edge-1, app-1" in problem.message
     assert monitor.registrations == []

@@ -28,4 +28,11 @@ def node_pools(c: StackConfig) -> list[Problem]:
     for role in (Role.PROXY, Role.APP):
         if not pools_with(pools, role):
             problems.append(f"at least one pool must hold the {role.value} role")
+    if c.backup.enabled and db and Role.MANAGER not in db[0].roles:
+        # The backups run on the db node, and a restore stops and starts the app
+        # on every node: scaling services is a manager's API.
+        problems.append(
+            "with backups on, the db node must also hold the manager role (its restore "
+            "scales the app's services across the Swarm), e.g. db:1:cx33:manager+db"
+        )
     return [Problem("nodePools", message) for message in problems]
