@@ -15,17 +15,20 @@ containers' engines run without live-restore from the start.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import socket
 import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.images import STANDIN_NAMESPACE
-from common.topology import NodePool, cluster_nodes
+from common.topology import NodePool, Role, cluster_nodes
 from components.swarm_steps import join_token, render_members_step
 from mailstack.cluster_wiring import deploy_cluster
 from mailstack.config import validate
@@ -48,6 +51,9 @@ class Steps:
     volume_dirs: dict[str, str]
     stack: str
     stack_stdin: str
+    others: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Every other remote step the program registers (the backup's), by name:
+    its `create` and its stdin, in registration order."""
 
 
 def _plain(value: Any) -> str:
@@ -56,18 +62,22 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def rendered_steps(app_image: str = "") -> Steps:
-    """The Swarm steps the program registers for the example's pools on dev."""
-    edits: dict[str, Any] = {
-        "nodePools": THREE,
-        "backupEnabled": False,
-        "monitoring": False,
-        # The stand-ins come from no registry: there is no digest to pin them by.
-        "pinImageDigests": False,
-        # The test's requests come from the bridge gateway: the admin paths
-        # (listmonk's /api/*) admit it, so data is written through the proxy.
-        "adminCidrs": [f"{GATEWAY}/32"],
-    }
+BASE_EDITS: dict[str, Any] = {
+    "nodePools": THREE,
+    "backupEnabled": False,
+    "monitoring": False,
+    # The stand-ins come from no registry: there is no digest to pin them by.
+    "pinImageDigests": False,
+    # The test's requests come from the bridge gateway: the admin paths
+    # (listmonk's /api/*) admit it, so data is written through the proxy.
+    "adminCidrs": [f"{GATEWAY}/32"],
+}
+"""The dev stack the Swarm e2e deploys: the three pools (manager on the edge), no backups."""
+
+
+def rendered_steps(app_image: str = "", **edits: Any) -> Steps:
+    """The remote steps the program registers for `BASE_EDITS` plus `edits` on dev."""
+    edits = {**BASE_EDITS, **edits}
     if app_image:
         edits["appImage"] = app_image
     raw, secret_keys = stack_config("dev", set=edits)
@@ -75,7 +85,8 @@ def rendered_steps(app_image: str = "") -> Steps:
     services = config.services.model_copy(update={"image_registry_mirror": STANDIN_NAMESPACE})
     config = config.model_copy(update={"services": services})
     run = run_program("dev", raw, secret_keys, program=lambda: deploy_cluster(config))
-    steps = {r.name: r.inputs for r in run.registrations if r.name.startswith("swarm-")}
+    remote = [r for r in run.registrations if r.type == "command:remote:Command"]
+    steps = {r.name: r.inputs for r in remote if r.name.startswith("swarm-")}
     stack = _plain(steps["swarm-stack"]["create"])
     assert "\tcert_issuer acme\n" in stack
     return Steps(
@@ -92,11 +103,16 @@ def rendered_steps(app_image: str = "") -> Steps:
         },
         stack=stack.replace("\tcert_issuer acme\n", "\tlocal_certs\n\tskip_install_trust\n"),
         stack_stdin=_plain(steps["swarm-stack"]["stdin"]),
+        others={
+            r.name: (_plain(r.inputs["create"]), _plain(r.inputs.get("stdin", "")))
+            for r in remote
+            if not r.name.startswith("swarm-")
+        },
     )
 
 
-def nodes() -> list[Any]:
-    return cluster_nodes([NodePool.parse(p) for p in THREE])
+def nodes(pools: list[str] = THREE) -> list[Any]:
+    return cluster_nodes([NodePool.parse(p) for p in pools])
 
 
 def sh(container: str, script: str, stdin: str = "", timeout: float = 900) -> str:
@@ -112,9 +128,9 @@ def sh(container: str, script: str, stdin: str = "", timeout: float = 900) -> st
     return done.stdout
 
 
-def members_script(ids: Mapping[str, str]) -> str:
+def members_script(ids: Mapping[str, str], pools: list[str] = THREE) -> str:
     """The members step as the program renders it once the joins printed their ids."""
-    first, *others = nodes()
+    first, *others = nodes(pools)
     return render_members_step(first.roles, {ids[n.name]: n.roles for n in others})
 
 
@@ -201,3 +217,133 @@ class RequestLoop:
         if since is not None:
             gap = max(gap, self.results[-1][0] - since)
         return gap
+
+
+def docker(*argv: str, check: bool = True, timeout: float = 600) -> str:
+    done = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, f"docker {argv[:3]}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+@dataclass
+class Cluster:
+    prefix: str
+    pools: list[str]
+    containers: dict[str, str]
+    """Node name -> container name."""
+    steps: Steps
+    edge_ip: str
+    """The first proxy node's address: where the load balancer would send requests."""
+
+    @property
+    def manager(self) -> str:
+        """The container of the first manager, where the stack is deployed."""
+        return self.containers[nodes(self.pools)[0].name]
+
+    def wait_until(self, predicate: Callable[[], object], what: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+def _engine_up(container: str) -> bool:
+    done = subprocess.run(["docker", "exec", container, "docker", "info"], capture_output=True)
+    return done.returncode == 0
+
+
+def _start(network: str, prefix: str, pools: list[str]) -> dict[str, str]:
+    docker("network", "create", "--subnet", "10.42.0.0/16", "--gateway", GATEWAY, network)
+    containers = {}
+    for node in nodes(pools):
+        name = f"{prefix}-{node.name}"
+        containers[node.name] = name
+        docker(
+            "run", "-d", "--name", name, "--hostname", node.name,
+            "--network", network, "--ip", node.private_ip,
+            "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+            "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "-v", "/var/lib/docker", NODE_IMAGE, "dockerd",
+        )  # fmt: skip
+    return containers
+
+
+def _load_images(containers: dict[str, str], images: Sequence[str]) -> None:
+    save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE)
+    assert save.stdout is not None
+    archive = save.stdout.read()
+    assert save.wait() == 0
+    for container in containers.values():
+        subprocess.run(
+            ["docker", "exec", "-i", container, "docker", "load", "-q"],
+            input=archive,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+
+
+def _build_swarm(c: Cluster) -> None:
+    first, *others = nodes(c.pools)
+    tokens = sh(c.containers[first.name], c.steps.init)
+    ids = {
+        n.name: sh(c.containers[n.name], c.steps.joins[n.name], stdin=token_for(tokens, n)).strip()
+        for n in others
+    }
+    sh(c.containers[first.name], members_script(ids, c.pools))
+    for node, script in c.steps.volume_dirs.items():
+        sh(c.containers[node], script)
+
+
+def deploy(c: Cluster, steps: Steps) -> None:
+    sh(c.manager, steps.stack, stdin=steps.stack_stdin)
+
+
+def answers(c: Cluster) -> bool:
+    try:
+        return https(c.edge_ip, "/health") == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_cluster(
+    prefix: str,
+    pools: list[str],
+    steps: Steps,
+    images: Sequence[str],
+    before_stack: Callable[[Cluster], None] = lambda c: None,
+) -> Iterator[Cluster]:
+    """Nested engines for `pools` on one bridge, the Swarm built and the stack
+    deployed by the program's steps (`before_stack` runs first, e.g. the
+    backup's), the app answering through the proxy; removed afterwards."""
+    subprocess.run(
+        ["docker", "build", "-q", "--build-arg", "DEBIAN=mailstack-test/debian:bookworm",
+         "-t", NODE_IMAGE, "tests/e2e/images/swarm-node"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    prefix = f"{prefix}-{os.getpid()}"
+    network, containers = f"{prefix}-net", dict[str, str]()
+    started = time.monotonic()
+    try:
+        containers = _start(network, prefix, pools)
+        edge = next(n for n in nodes(pools) if Role.PROXY in n.roles)
+        c = Cluster(prefix, pools, containers, steps, edge.private_ip)
+        for container in containers.values():
+            c.wait_until(functools.partial(_engine_up, container), "engine", 120)
+        _load_images(containers, images)
+        _build_swarm(c)
+        before_stack(c)
+        deploy(c, c.steps)
+        c.wait_until(lambda: answers(c), "the app through the proxy", 300)
+        print(f"\n{prefix}: cluster up and app answering after {time.monotonic() - started:.0f}s")
+        yield c
+    finally:
+        for container in containers.values():
+            subprocess.run(["docker", "rm", "-fv", container], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
+        print(f"{prefix}: total {time.monotonic() - started:.0f}s")

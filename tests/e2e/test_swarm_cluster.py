@@ -19,28 +19,25 @@ app survives the stack being removed and deployed again.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from tests.e2e.images.build import NEXT_LISTMONK, standin
 from tests.e2e.swarm_support import (
-    GATEWAY,
-    NODE_IMAGE,
+    Cluster,
     RequestLoop,
-    Steps,
+    answers,
+    deploy,
+    docker,
     https,
-    members_script,
-    nodes,
     rendered_steps,
     request,
+    running_cluster,
     sh,
-    token_for,
 )
+from tests.unit.test_topology import THREE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,133 +50,25 @@ IMAGES = (
 )
 
 
-def docker(*argv: str, check: bool = True, timeout: float = 600) -> str:
-    done = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert done.returncode == 0, f"docker {argv[:3]}: {done.stderr[-2000:]}"
-    return done.stdout
-
-
-@dataclass
-class Cluster:
-    prefix: str
-    network: str
-    containers: dict[str, str]
-    """Node name -> container name."""
-    steps: Steps
-    edge_ip: str
-
-    def wait_until(self, predicate: object, what: str, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():  # type: ignore[operator]
-                return
-            time.sleep(1)
-        raise AssertionError(f"timed out waiting for {what}")
-
-
-def _engine_up(container: str) -> bool:
-    done = subprocess.run(["docker", "exec", container, "docker", "info"], capture_output=True)
-    return done.returncode == 0
-
-
-def _start(prefix: str) -> tuple[str, dict[str, str]]:
-    network = f"{prefix}-net"
-    docker("network", "create", "--subnet", "10.42.0.0/16", "--gateway", GATEWAY, network)
-    containers = {}
-    for node in nodes():
-        name = f"{prefix}-{node.name}"
-        containers[node.name] = name
-        docker(
-            "run", "-d", "--name", name, "--hostname", node.name,
-            "--network", network, "--ip", node.private_ip,
-            "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-            "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            "-v", "/var/lib/docker", NODE_IMAGE, "dockerd",
-        )  # fmt: skip
-    return network, containers
-
-
-def _load_images(containers: dict[str, str]) -> None:
-    save = subprocess.Popen(["docker", "save", *IMAGES], stdout=subprocess.PIPE)
-    assert save.stdout is not None
-    archive = save.stdout.read()
-    assert save.wait() == 0
-    for container in containers.values():
-        subprocess.run(
-            ["docker", "exec", "-i", container, "docker", "load", "-q"],
-            input=archive,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-
-
-def _build_swarm(c: Cluster) -> None:
-    first, *others = nodes()
-    tokens = sh(c.containers[first.name], c.steps.init)
-    ids = {
-        n.name: sh(c.containers[n.name], c.steps.joins[n.name], stdin=token_for(tokens, n)).strip()
-        for n in others
-    }
-    sh(c.containers[first.name], members_script(ids))
-    for node, script in c.steps.volume_dirs.items():
-        sh(c.containers[node], script)
-
-
-def deploy(c: Cluster, steps: Steps) -> None:
-    sh(c.containers["edge-1"], steps.stack, stdin=steps.stack_stdin)
-
-
-def _answers(c: Cluster) -> bool:
-    try:
-        return https(c.edge_ip, "/health") == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    subprocess.run(
-        ["docker", "build", "-q", "--build-arg", "DEBIAN=mailstack-test/debian:bookworm",
-         "-t", NODE_IMAGE, "tests/e2e/images/swarm-node"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    prefix = f"ms-swarm-{os.getpid()}"
-    network, containers = f"{prefix}-net", dict[str, str]()
-    started = time.monotonic()
-    try:
-        network, containers = _start(prefix)
-        c = Cluster(prefix, network, containers, rendered_steps(), nodes()[0].private_ip)
-        for container in containers.values():
-            c.wait_until(lambda container=container: _engine_up(container), "engine", 120)
-        _load_images(containers)
-        _build_swarm(c)
-        deploy(c, c.steps)
-        c.wait_until(lambda: _answers(c), "the app through the proxy", 300)
-        print(f"\nswarm e2e: cluster up and app answering after {time.monotonic() - started:.0f}s")
+    with running_cluster("ms-swarm", THREE, rendered_steps(), IMAGES) as c:
         yield c
-    finally:
-        for container in containers.values():
-            subprocess.run(["docker", "rm", "-fv", container], capture_output=True)
-        subprocess.run(["docker", "network", "rm", network], capture_output=True)
-        print(f"swarm e2e: total {time.monotonic() - started:.0f}s")
 
 
 def _nodes_ready(c: Cluster) -> dict[str, str]:
-    out = sh(c.containers["edge-1"], "docker node ls --format '{{.Hostname}} {{.Status}}'")
+    out = sh(c.manager, "docker node ls --format '{{.Hostname}} {{.Status}}'")
     return dict(line.split() for line in out.splitlines())
 
 
 def test_three_nodes_joined_with_their_roles(cluster: Cluster) -> None:
     assert _nodes_ready(cluster) == {"edge-1": "Ready", "app-1": "Ready", "db-1": "Ready"}
     inspect = "docker node inspect --format '{{json .Spec.Labels}}' app-1"
-    labels = json.loads(sh(cluster.containers["edge-1"], inspect))
+    labels = json.loads(sh(cluster.manager, inspect))
     assert labels == {"mailstack.role.app": "true"}
     # The database runs on the db node, the app's two replicas on the two app nodes.
     placed = sh(
-        cluster.containers["edge-1"],
+        cluster.manager,
         f"docker stack ps {PROJECT} --filter desired-state=running "
         "--format '{{.Name}} {{.Node}}'",
     )
@@ -205,7 +94,7 @@ def test_a_rolling_update_fails_no_request(cluster: Cluster) -> None:
         took = time.monotonic() - started
         time.sleep(2)
     image = sh(
-        cluster.containers["edge-1"],
+        cluster.manager,
         f"docker service inspect --format '{{{{.Spec.TaskTemplate.ContainerSpec.Image}}}}' "
         f"{PROJECT}_app",
     )
@@ -240,7 +129,7 @@ def test_the_database_keeps_its_data_across_a_redeploy(cluster: Cluster) -> None
     email = f"kept-{cluster.prefix}@example.org"
     body = json.dumps({"email": email}).encode()
     assert https(cluster.edge_ip, "/api/subscribers", "POST", body) == 201
-    edge = cluster.containers["edge-1"]
+    edge = cluster.manager
     sh(edge, f"docker stack rm {PROJECT}")
     # `stack rm` returns at once; the stack's networks go last.
     namespace = f"label=com.docker.stack.namespace={PROJECT}"
@@ -250,7 +139,7 @@ def test_the_database_keeps_its_data_across_a_redeploy(cluster: Cluster) -> None
         120,
     )
     deploy(cluster, cluster.steps)
-    cluster.wait_until(lambda: _answers(cluster), "the app back", 300)
+    cluster.wait_until(lambda: answers(cluster), "the app back", 300)
     status, payload = request(cluster.edge_ip, "/api/subscribers")
     assert status == 200
     assert email in json.loads(payload)["data"]
