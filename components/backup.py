@@ -345,9 +345,7 @@ class Backup(pulumi.ComponentResource):
             # The exporter binds it read-only, and Swarm refuses a task whose
             # bind source is missing (compose would create it): it must exist
             # before the stack is deployed, not after the first backup.
-            installed.append(
-                step("metrics-dir", f"sudo -n install -d -m 0755 {paths.metrics_dir}")
-            )
+            installed.append(step("metrics-dir", f"sudo -n install -d -m 0755 {paths.metrics_dir}"))
         # init never overwrites an existing repository (see mailstack-backup);
         # a new repository (another bucket or path) is initialised when it is set.
         self.installed = tuple(installed)
