@@ -3,10 +3,10 @@
 Strict (an unknown name is an error, not an empty string), trailing newlines
 kept, no HTML escaping, and one filter per context a value lands in (the
 encoders of `common.encode`): `q` shell-quotes, `comment` writes text into a
-line comment (`# ...` in shell and Caddyfiles alike), `heredoc(end)` a quoted heredoc's body; `caddy` writes Caddyfile
-tokens, `caddy_word` a bare one to join with other text; `systemd` a unit
-setting's value, `systemd_exec` one word of a command line; `sudoers_user` a
-user name as sudoers takes it; `yaml` a YAML scalar.
+line comment (`# ...`, in shell and Caddyfiles alike), `heredoc(end)` a quoted
+heredoc's body; `caddy` writes Caddyfile tokens, `caddy_word` a bare one to join
+with other text; `systemd` a unit setting's value, `systemd_exec` one word of a
+command line; `sudoers_user` a user name as sudoers takes it; `yaml` a YAML scalar.
 """
 
 from __future__ import annotations
