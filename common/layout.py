@@ -52,6 +52,12 @@ class HostLayout:
         return f"{self.data_dir}/compose"
 
     @property
+    def stack_dir(self) -> str:
+        """A Swarm's first manager: the stack file, the files it ships as configs
+        and `env/`; the folder `docker stack deploy` resolves `./` paths against."""
+        return f"{self.data_dir}/stack"
+
+    @property
     def volumes_dir(self) -> str:
         """Servers: each named volume is bind-mounted from `<volumes_dir>/<name>`."""
         return f"{self.data_dir}/volumes"

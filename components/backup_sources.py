@@ -276,31 +276,31 @@ def swarm_app_control(
     """`app_control` for a Swarm stack, run on its db node (a manager: scaling
     services is a manager's API). The same services stop as on one server,
     across every node, by scaling them to 0, and come back at `replicas`
-    (their counts in the stack file) in compose's dependency order: what a
-    one-shot job needs first (healthy), then the job, run again to its end,
-    then what needs the job. The proxy, a global service holding nothing the
-    restore writes, keeps answering (a 502 while the app is away), and
-    monitoring keeps watching, as on one server; healthy is every service the
-    restore stopped or loaded running all its replicas."""
+    (their counts in the stack file) in compose's dependency order, each job
+    run again to its end once what it needs runs (healthy), before what needs
+    it. The proxy, a global service holding nothing the restore writes, keeps
+    answering (a 502 while the app is away), and monitoring keeps watching, as
+    on one server; healthy is every service the restore stopped or loaded
+    running all its replicas."""
     helper = reach.words[0]
     loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
     watching = (Role.METRICS, Role.MONITORING, Role.PROXY)
     full = {s.name: f"{reach.service_prefix}{s.name}" for s in project.services}
-    ordered = project.in_dependency_order()
-    after_job: set[str] = set()
-    for svc in ordered:
-        if any(d in after_job or project.service(d).role is Role.JOB for d in svc.depends_on):
-            after_job.add(svc.name)
-    touched = [s for s in ordered if s.role not in watching]
+    touched = [s for s in project.in_dependency_order() if s.role not in watching]
     stopped = [s for s in touched if s.role is not Role.JOB and s.name not in loaded]
     jobs = [s for s in touched if s.role is Role.JOB]
 
     def target(svc: Service) -> str:
         return f"{full[svc.name]}={replicas[svc.name]}"
 
-    start = [target(s) for s in stopped if s.name not in after_job]
-    start += [f"--job {full[s.name]}" for s in jobs]
-    start += [target(s) for s in stopped if s.name in after_job]
+    # One walk in dependency order: the helper waits for the services named
+    # before each job, so a job that needs a service which itself needs an
+    # earlier job still finds it running.
+    start = [
+        f"--job {full[s.name]}" if s.role is Role.JOB else target(s)
+        for s in touched
+        if s in jobs or s in stopped
+    ]
     checked = [target(s) for s in touched if s.role is not Role.JOB and s.healthcheck]
     return AppControl(
         stop=f"{helper} stop {' '.join(full[s.name] for s in [*jobs, *stopped])}",

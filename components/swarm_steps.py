@@ -26,6 +26,8 @@ DAEMON_JSON = (
 DEPLOY_TIMEOUT_S = 900
 STATE = "docker info --format '{{.Swarm.LocalNodeState}}'"
 NODE_ID = "docker info --format '{{.Swarm.NodeID}}'"
+CONTROL = "docker info --format '{{.Swarm.ControlAvailable}}'"
+"""`true` on a manager."""
 
 
 def _addresses(ip: str) -> str:
@@ -59,9 +61,18 @@ def render_engine_step() -> str:
 
 def render_init_step(private_ip: str) -> str:
     """Initialise the Swarm on the first manager (once) and print both join tokens:
-    the worker's on the first line, the manager's on the second."""
+    the worker's on the first line, the manager's on the second.
+
+    A node that is a worker of a Swarm (the manager role moved to it: turning
+    backups on moves it to the db node) leaves it and initialises a new one;
+    every other node then joins the new Swarm with its new token (the join
+    step leaves an old Swarm first), and the stack is deployed again.
+    """
     return (
         "set -eu\n"
+        f'if [ "$({STATE})" = active ] && [ "$({CONTROL})" != true ]; then\n'
+        "  docker swarm leave --force >/dev/null\n"
+        "fi\n"
         f'if [ "$({STATE})" != active ]; then\n'
         f"  docker swarm init {_addresses(private_ip)} >/dev/null\n"
         "fi\n"

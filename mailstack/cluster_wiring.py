@@ -101,14 +101,37 @@ def outside_backups(project: Project, nodes: list[Node]) -> list[Problem]:
     ]
 
 
+def unwatched_backups(config: StackConfig, nodes: list[Node]) -> list[Problem]:
+    """The backup gauges are files on the db node, read by the node exporter as
+    local files: with the exporter elsewhere, BackupStale and BackupFailed would
+    never fire, and no one would know the backups had stopped."""
+    (db,) = [n for n in nodes if Role.DB in n.roles]
+    monitors = [n.name for n in nodes if Role.MONITORING in n.roles]
+    if not config.services.monitoring or monitors == [db.name]:
+        return []
+    return [
+        Problem(
+            "nodePools",
+            "with backups and monitoring on, the monitoring role must be on the db node "
+            f"alone (now: {', '.join(monitors) or 'no node'}): the backups write their "
+            "gauges there, and the exporter reads them as local files, so the backup "
+            "alerts could never fire elsewhere (docs/scale-out.md)",
+        )
+    ]
+
+
 def swarm_backup(
     config: StackConfig, db: Node, host: Host, project: Project, topology: Topology
 ) -> Backup:
     """The backups on the db node: its databases dumped through their tasks there,
     its volumes as files, a restore stopping and starting the app across the Swarm."""
     reach = swarm_reach(project, host.layout.bin_dir)
-    here = [s for s in project.services if PLACEMENT[s.role] in db.roles]
-    sources = sources_from_project(project, host.layout.data_dir, reach, here)
+    # What the proxy and monitoring keep is left out here as everywhere on a
+    # Swarm (UNSAVED_ROLES), even when they share the db node.
+    here = [
+        s for s in project.services if PLACEMENT[s.role] in db.roles and s.role not in UNSAVED_ROLES
+    ]
+    sources = sources_from_project(project, host.layout.stack_dir, reach, here)
     counts = {s.name: replicas(s, topology) for s in project.services}
     app = swarm_app_control(project, sources, counts, reach)
     args = dataclasses.replace(backup_args_for(config, host, sources, app), swarm=True)
@@ -168,7 +191,7 @@ def deploy_cluster(config: StackConfig) -> None:
     project = _project(config, layout, nodes)
     problems = not_built_yet(config)
     if config.backup.enabled:
-        problems += outside_backups(project, nodes)
+        problems += outside_backups(project, nodes) + unwatched_backups(config, nodes)
     if problems:
         raise ConfigError(problems)
     export_stack(config)

@@ -77,7 +77,7 @@ class SwarmProject(pulumi.ComponentResource):
                     where[f"{project.volume_root}/{volume}"] = _numeric_user(service)
         self.stack = StackFiles(
             project=project.name,
-            directory=f"{args.host.layout.data_dir}/stack",
+            directory=args.host.layout.stack_dir,
             stack_file=STACK_FILE,
             files=files,
             env_files=env_files,

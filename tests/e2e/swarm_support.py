@@ -255,9 +255,10 @@ def _engine_up(container: str) -> bool:
     return done.returncode == 0
 
 
-def _start(network: str, prefix: str, pools: list[str]) -> dict[str, str]:
+def _start(network: str, prefix: str, pools: list[str], containers: dict[str, str]) -> None:
+    """Start a node container per node, each entered in `containers` before it is
+    started, so the caller's cleanup removes whatever did start."""
     docker("network", "create", "--subnet", "10.42.0.0/16", "--gateway", GATEWAY, network)
-    containers = {}
     for node in nodes(pools):
         name = f"{prefix}-{node.name}"
         containers[node.name] = name
@@ -269,7 +270,6 @@ def _start(network: str, prefix: str, pools: list[str]) -> dict[str, str]:
             "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
             "-v", "/var/lib/docker", NODE_IMAGE, "dockerd",
         )  # fmt: skip
-    return containers
 
 
 def _load_images(containers: dict[str, str], images: Sequence[str]) -> None:
@@ -330,7 +330,7 @@ def running_cluster(
     network, containers = f"{prefix}-net", dict[str, str]()
     started = time.monotonic()
     try:
-        containers = _start(network, prefix, pools)
+        _start(network, prefix, pools, containers)
         edge = next(n for n in nodes(pools) if Role.PROXY in n.roles)
         c = Cluster(prefix, pools, containers, steps, edge.private_ip)
         for container in containers.values():

@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,10 @@ import yaml
 
 from common.encode import UnencodableError, cli_env_file_line
 from common.topology import Role
+from components.backup_sources import BackupSource, SourceKind, swarm_app_control, swarm_reach
+from components.services import kinds
+from components.services.model import Condition, Image, Limits, Project, Service, random_secret
+from components.services.model import Role as ServiceRole
 from components.swarm_steps import (
     render_engine_step,
     render_init_step,
@@ -323,3 +328,97 @@ def test_the_stack_waits_for_the_exporters_metrics_folder_and_serves_no_backup_s
     # The status folder is the db node's: the proxy on the edge could not bind it.
     assert not [v for v in doc["services"]["proxy"]["volumes"] if "backup-status" in str(v)]
     assert "backupHealthUrl" not in backed_up.outputs
+
+
+def test_a_restore_starts_each_job_after_what_it_needs_even_behind_another_job() -> None:
+    """migrate (job) -> api -> seed (job) -> worker: seed needs the API running,
+    which needs migrate done; one walk in dependency order gives the helper that."""
+    image = Image.parse("example.org/app:1")
+    check = kinds.http_check(8080, "/health")
+    db = kinds.postgres("db", database="app", user="app", password=random_secret("db"))
+    job = partial(Service, role=ServiceRole.JOB, image=image, limits=Limits(memory_mb=64))
+    app = partial(Service, image=image, limits=Limits(memory_mb=64), healthcheck=check)
+    project = Project(
+        "ms",
+        (
+            kinds.caddy((), {}),
+            db,
+            job(name="migrate", depends_on={"db": Condition.HEALTHY}),
+            app(name="api", role=ServiceRole.APP, depends_on={"migrate": Condition.COMPLETED}),
+            job(name="seed", depends_on={"api": Condition.HEALTHY}),
+            app(name="worker", role=ServiceRole.WORKER, depends_on={"seed": Condition.COMPLETED}),
+        ),
+    )
+    sources = (BackupSource(SourceKind.POSTGRES, "db", "app"),)
+    counts = {"db": 1, "migrate": 1, "api": 2, "seed": 1, "worker": 1}
+    control = swarm_app_control(project, sources, counts, swarm_reach(project, "/bin"))
+    assert (
+        control.start
+        == "/bin/mailstack-swarm start --job ms_migrate ms_api=2 --job ms_seed ms_worker=1"
+    )
+    assert control.stop == "/bin/mailstack-swarm stop ms_migrate ms_seed ms_api ms_worker"
+    assert control.health == "/bin/mailstack-swarm healthy ms_db=1 ms_api=2 ms_worker=1"
+
+
+def test_with_backups_the_exporter_must_run_beside_the_backup_gauges() -> None:
+    """Elsewhere it could not read them, and BackupStale/BackupFailed would never fire."""
+    pools = ["edge:1:cx23:proxy+app+monitoring", "db:1:cx33:manager+db"]
+    config, secret_keys = stack_config("dev", set={**BACKED_UP_WEB_API, "nodePools": pools})
+    monitor = RecordingMonitor(MailstackMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", config, secret_keys, monitor=monitor)
+    (problem,) = caught.value.problems
+    assert problem.key == "nodePools"
+    assert "monitoring role must be on the db node alone (now: edge-1)" in problem.message
+    assert monitor.registrations == []
+
+
+def _fake_docker(tmp_path: Path, state: str, manager: bool) -> Path:
+    """A `docker` that answers `docker info` as a node in `state` and logs every call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    script = bin_dir / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'case "$*" in\n'
+        f"  *LocalNodeState*) cat {tmp_path}/state ;;\n"
+        f"  *ControlAvailable*) echo {'true' if manager else 'false'} ;;\n"
+        f"  'swarm leave --force') echo inactive > {tmp_path}/state ;;\n"
+        f"  'swarm init '*) echo active > {tmp_path}/state ;;\n"
+        "  'swarm join-token -q worker') echo SWMTKN-1-abc-worker ;;\n"
+        "  'swarm join-token -q manager') echo SWMTKN-1-abc-manager ;;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    (tmp_path / "state").write_text(f"{state}\n")
+    return bin_dir
+
+
+@pytest.mark.parametrize(
+    ("state", "manager", "expected"),
+    [
+        ("inactive", False, ["swarm init"]),
+        # The manager role moved to this node (backups turned on): it leaves the
+        # old Swarm as a worker and starts a new one.
+        ("active", False, ["swarm leave --force", "swarm init"]),
+        # An existing first manager: nothing is initialised again.
+        ("active", True, []),
+    ],
+)
+def test_the_init_step_makes_its_node_the_first_manager(
+    tmp_path: Path, state: str, manager: bool, expected: list[str]
+) -> None:
+    bin_dir = _fake_docker(tmp_path, state, manager)
+    done = subprocess.run(
+        ["sh", "-c", render_init_step("10.42.3.10")],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["SWMTKN-1-abc-worker", "SWMTKN-1-abc-manager"]
+    calls = (tmp_path / "calls").read_text().splitlines()
+    changes = [c for c in calls if c.startswith(("swarm leave", "swarm init"))]
+    assert [c.split(" --")[0] if c.startswith("swarm init") else c for c in changes] == expected
