@@ -33,10 +33,17 @@ from components.swarm_steps import join_token, render_members_step
 from mailstack.cluster_wiring import deploy_cluster
 from mailstack.config import validate
 from tests.conftest import stack_config
+from tests.e2e.images.build import standin
 from tests.unit.test_topology import THREE
 from tools.harness import SECRET_SIG, run_program
 
 NODE_IMAGE = "mailstack-test/swarm-node:1"
+STACK_IMAGES = (
+    standin("caddy:2.10.0"),
+    standin("postgres:17.5"),
+    standin("listmonk/listmonk:v5.0.3"),
+)
+"""The stand-ins the dev stack's services run, loaded into every node."""
 APP_HOST = "app.dev.example.com"
 GATEWAY = "10.42.0.1"
 """The bridge's gateway: where the test's requests come from, as the nodes see them."""

@@ -27,8 +27,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.images.build import standin
 from tests.e2e.swarm_support import (
+    STACK_IMAGES,
     Cluster,
     answers,
     https,
@@ -43,11 +43,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PROJECT = "mailstack-dev"
 POOLS = ["edge:1:cx23:proxy", "db:1:cx33:manager+db+app"]
 REPOSITORY = "/srv/mailstack-restic"
-IMAGES = (
-    standin("caddy:2.10.0"),
-    standin("postgres:17.5"),
-    standin("listmonk/listmonk:v5.0.3"),
-)
 JOBS = ("app-install", "app-settings")
 """listmonk's one-shot jobs: the schema upgrade and its settings (the relay) in the database."""
 NOT_RUN = ("backup-unit-", "backup-timers", "backup-status")
@@ -71,7 +66,7 @@ def _install_backups(c: Cluster) -> None:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     steps = rendered_steps(nodePools=POOLS, backupEnabled=True, backupRepository=REPOSITORY)
-    with running_cluster("ms-swarm-backup", POOLS, steps, IMAGES, _install_backups) as c:
+    with running_cluster("ms-swarm-backup", POOLS, steps, STACK_IMAGES, _install_backups) as c:
         yield c
 
 

@@ -26,6 +26,7 @@ import pytest
 
 from tests.e2e.images.build import NEXT_LISTMONK, standin
 from tests.e2e.swarm_support import (
+    STACK_IMAGES,
     Cluster,
     RequestLoop,
     answers,
@@ -42,12 +43,7 @@ from tests.unit.test_topology import THREE
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROJECT = "mailstack-dev"
-IMAGES = (
-    standin("caddy:2.10.0"),
-    standin("postgres:17.5"),
-    standin("listmonk/listmonk:v5.0.3"),
-    standin(NEXT_LISTMONK),
-)
+IMAGES = (*STACK_IMAGES, standin(NEXT_LISTMONK))
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,10 @@ from components.swarm_steps import (
     render_stack_deploy_step,
     render_volume_dirs_step,
 )
-from mailstack.config import ConfigError
 from tests.conftest import RunStack, stack_config
-from tests.unit.test_topology import BACKED_UP, THREE
+from tests.unit.test_topology import BACKED_UP, THREE, refused_before_any_resource
 from tools.fakes import _command
-from tools.harness import ROOT, MailstackMocks, RecordingMonitor, Run, mask_secrets, run_program
+from tools.harness import ROOT, Run, mask_secrets, run_program
 
 SWARM = {"nodePools": THREE, "backupEnabled": False}
 NODES = ("edge-1", "app-1", "db-1")
@@ -179,12 +178,7 @@ def test_single_server_stacks_register_no_cluster(run_stack: RunStack) -> None:
 def test_what_is_not_built_is_refused_before_any_resource(
     edits: dict[str, object], key: str
 ) -> None:
-    config, secret_keys = stack_config("dev", set=edits)
-    monitor = RecordingMonitor(MailstackMocks())
-    with pytest.raises(ConfigError) as caught:
-        run_program("dev", config, secret_keys, monitor=monitor)
-    assert key in [p.key for p in caught.value.problems]
-    assert monitor.registrations == []
+    assert key in [p.key for p in refused_before_any_resource(edits)]
 
 
 def _shellcheck(script: str, tmp_path: Path) -> None:
@@ -363,14 +357,9 @@ def test_a_restore_starts_each_job_after_what_it_needs_even_behind_another_job()
 def test_with_backups_the_exporter_must_run_beside_the_backup_gauges() -> None:
     """Elsewhere it could not read them, and BackupStale/BackupFailed would never fire."""
     pools = ["edge:1:cx23:proxy+app+monitoring", "db:1:cx33:manager+db"]
-    config, secret_keys = stack_config("dev", set={**BACKED_UP_WEB_API, "nodePools": pools})
-    monitor = RecordingMonitor(MailstackMocks())
-    with pytest.raises(ConfigError) as caught:
-        run_program("dev", config, secret_keys, monitor=monitor)
-    (problem,) = caught.value.problems
+    (problem,) = refused_before_any_resource({**BACKED_UP_WEB_API, "nodePools": pools})
     assert problem.key == "nodePools"
     assert "monitoring role must be on the db node alone (now: edge-1)" in problem.message
-    assert monitor.registrations == []
 
 
 def _fake_docker(tmp_path: Path, state: str, manager: bool) -> Path:

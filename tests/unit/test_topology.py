@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.topology import NodePool, Role
-from mailstack.config import ConfigError, validate
+from mailstack.config import ConfigError, Problem, validate
 from tests.conftest import RunStack, stack_config
 from tests.unit.test_urns import lost_urns
 from tools.harness import MailstackMocks, RecordingMonitor, run_program
@@ -98,11 +98,16 @@ def test_backups_that_would_miss_the_apps_data_are_refused_before_any_resource()
     """listmonk keeps its uploads on a volume beside the app: on two app nodes that is
     two copies, neither on the db node where the backups run. `up` must not build a
     stack whose backups silently leave them out."""
-    config, secret_keys = stack_config("dev", set={"nodePools": BACKED_UP})
+    (problem,) = refused_before_any_resource({"nodePools": BACKED_UP})
+    assert problem.key == "nodePools"
+    assert "app (app-uploads) on edge-1, app-1" in problem.message
+
+
+def refused_before_any_resource(edits: dict[str, object]) -> list[Problem]:
+    """The problems a dev stack with `edits` is refused for; it registers nothing."""
+    config, secret_keys = stack_config("dev", set=edits)
     monitor = RecordingMonitor(MailstackMocks())
     with pytest.raises(ConfigError) as caught:
         run_program("dev", config, secret_keys, monitor=monitor)
-    (problem,) = caught.value.problems
-    assert problem.key == "nodePools"
-    assert "app (app-uploads) on edge-1, app-1" in problem.message
     assert monitor.registrations == []
+    return caught.value.problems
