@@ -283,31 +283,38 @@ def swarm_app_control(
     on one server; healthy is every service the restore stopped or loaded
     running all its replicas."""
     helper = reach.words[0]
-    loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
-    watching = (Role.METRICS, Role.MONITORING, Role.PROXY)
-    full = {s.name: f"{reach.service_prefix}{s.name}" for s in project.services}
-    touched = [s for s in project.in_dependency_order() if s.role not in watching]
-    stopped = [s for s in touched if s.role is not Role.JOB and s.name not in loaded]
-    jobs = [s for s in touched if s.role is Role.JOB]
+    # Monitoring keeps watching; the proxy keeps answering (a global service).
+    touched = [
+        s
+        for s in project.in_dependency_order()
+        if s.role not in (Role.METRICS, Role.MONITORING, Role.PROXY)
+    ]
+    loaded = _loaded(sources)
+    restarted = [s for s in touched if s.role is Role.JOB or s.name not in loaded]
+
+    def named(svc: Service) -> str:
+        return f"{reach.service_prefix}{svc.name}"
 
     def target(svc: Service) -> str:
-        return f"{full[svc.name]}={replicas[svc.name]}"
+        return f"{named(svc)}={replicas[svc.name]}"
 
     # One walk in dependency order: the helper waits for the services named
     # before each job, so a job that needs a service which itself needs an
     # earlier job still finds it running.
-    start = [
-        f"--job {full[s.name]}" if s.role is Role.JOB else target(s)
-        for s in touched
-        if s in jobs or s in stopped
-    ]
+    start = [f"--job {named(s)}" if s.role is Role.JOB else target(s) for s in restarted]
+    jobs_first = sorted(restarted, key=lambda s: s.role is not Role.JOB)
     checked = [target(s) for s in touched if s.role is not Role.JOB and s.healthcheck]
     return AppControl(
-        stop=f"{helper} stop {' '.join(full[s.name] for s in [*jobs, *stopped])}",
+        stop=f"{helper} stop {' '.join(named(s) for s in jobs_first)}",
         start=f"{helper} start {' '.join(start)}",
         health=f"{helper} healthy {' '.join(checked)}",
         drill=" && ".join(_drill_sql(project.services, reach)),
     )
+
+
+def _loaded(sources: Sequence[BackupSource]) -> set[str]:
+    """The databases a restore loads a dump into: they stay up through it."""
+    return {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
 
 
 def _drill_sql(services: Sequence[Service], reach: Reach) -> list[str]:

@@ -53,7 +53,7 @@ def test_overrides_replace_table_entries() -> None:
 
 
 def test_three_nodes_count_every_node_its_volume_and_the_load_balancer() -> None:
-    pools = ["edge:1:cx23:manager+proxy+app", "app:1:cx23:app", "db:1:cx33:db+monitoring"]
+    pools = ["edge:1:cx23:proxy+app", "app:1:cx23:app", "db:1:cx33:manager+db+monitoring"]
     config = _config("dev", set={"nodePools": pools})
     servers = 2 * _eur("cx23") + _eur("cx33")
     ips = 3 * (_eur("primary-ipv4") + _eur("primary-ipv6"))
@@ -89,7 +89,7 @@ def test_the_figure_is_a_stack_output(run_stack: RunStack) -> None:
 
 
 def test_an_unpriced_pool_type_names_node_pools() -> None:
-    pools = ["edge:1:cx23:manager+proxy+app", "db:1:cax21:db"]
+    pools = ["edge:1:cx23:proxy+app", "db:1:cax21:manager+db"]
     config, secrets = stack_config("dev", set={"nodePools": pools})
     with pytest.raises(ConfigError) as caught:
         validate(config, secrets, stack="dev")
