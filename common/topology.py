@@ -84,3 +84,9 @@ def cluster_nodes(pools: list[NodePool]) -> list[Node]:
     nodes = [Node(p, i, n) for i, p in enumerate(pools) for n in range(1, p.count + 1)]
     first = next(n for n in nodes if Role.MANAGER in n.roles)
     return [first, *(n for n in nodes if n is not first)]
+
+
+def db_node(nodes: list[Node]) -> Node:
+    """The one node holding the db role (the config's rules make it exactly one)."""
+    (db,) = [n for n in nodes if Role.DB in n.roles]
+    return db

@@ -23,6 +23,7 @@ from common.topology import (
     NodePool,
     Role,
     cluster_nodes,
+    db_node,
 )
 from components.backup import Backup
 from components.backup_sources import sources_from_project, swarm_app_control, swarm_reach
@@ -79,7 +80,7 @@ issues them again), metrics history and silences (not restored on one server eit
 def outside_backups(project: Project, nodes: list[Node]) -> list[Problem]:
     """Writable data the db node's backups cannot reach: a volume of a service
     that runs on other nodes (each holding its own copy, never saved)."""
-    (db,) = [n for n in nodes if Role.DB in n.roles]
+    db = db_node(nodes)
     unsaved = []
     for service in project.services:
         if service.role in UNSAVED_ROLES:
@@ -105,7 +106,7 @@ def unwatched_backups(config: StackConfig, nodes: list[Node]) -> list[Problem]:
     """The backup gauges are files on the db node, read by the node exporter as
     local files: with the exporter elsewhere, BackupStale and BackupFailed would
     never fire, and no one would know the backups had stopped."""
-    (db,) = [n for n in nodes if Role.DB in n.roles]
+    db = db_node(nodes)
     monitors = [n.name for n in nodes if Role.MONITORING in n.roles]
     if not config.services.monitoring or monitors == [db.name]:
         return []
@@ -138,15 +139,13 @@ def swarm_backup(
     return Backup("backup", args)
 
 
-def _services_args(config: StackConfig, host: Host, nodes: list[Node]) -> ComposeProjectArgs:
-    """The services' Args on a Swarm: the backup's status folder and textfile metrics
-    exist on the db node only, so the proxy serves no backup status (it runs on the
-    edge), and the exporter reads the backup gauges only when it runs there too."""
+def _services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
+    """The services' Args on a Swarm: the backup's status folder exists on the db
+    node only, so the proxy (on the edge) serves no backup status. The exporter's
+    textfile folder stays: with backups and monitoring on, `unwatched_backups`
+    keeps the exporter on the db node."""
     args = services_args(config, host)
-    (db,) = [n for n in nodes if Role.DB in n.roles]
-    exporters = [n for n in nodes if Role.MONITORING in n.roles]
-    textfile = args.stack.textfile_dir if exporters == [db] else ""
-    stack = dataclasses.replace(args.stack, backup_status_dir="", textfile_dir=textfile)
+    stack = dataclasses.replace(args.stack, backup_status_dir="")
     return dataclasses.replace(args, stack=stack)
 
 
@@ -167,14 +166,14 @@ def _node_args(
     )
 
 
-def _project(config: StackConfig, layout: HostLayout, nodes: list[Node]) -> Project:
+def _project(config: StackConfig, layout: HostLayout) -> Project:
     """The services as the manager will run them, read before any resource exists:
     without their images' digests, which are looked up through a provider."""
     unpinned = config.model_copy(
         update={"app": config.app.model_copy(update={"pin_digests": False})}
     )
     probe = Host("swarm", connection=None, layout=layout)
-    return build_project(_services_args(unpinned, probe, nodes).stack).project
+    return build_project(_services_args(unpinned, probe).stack).project
 
 
 def deploy_cluster(config: StackConfig) -> None:
@@ -188,7 +187,7 @@ def deploy_cluster(config: StackConfig) -> None:
     stack = pulumi.get_stack()
     layout = HostLayout.for_stack(stack)
     nodes = cluster_nodes([NodePool.parse(text) for text in config.server.node_pools])
-    project = _project(config, layout, nodes)
+    project = _project(config, layout)
     problems = not_built_yet(config)
     if config.backup.enabled:
         problems += outside_backups(project, nodes) + unwatched_backups(config, nodes)
@@ -217,11 +216,11 @@ def deploy_cluster(config: StackConfig) -> None:
         ),
     )
     manager = servers[nodes[0].name].host
-    (db,) = [n for n in nodes if Role.DB in n.roles]
+    db = db_node(nodes)
     backup = None
     if config.backup.enabled:
         backup = swarm_backup(config, db, servers[db.name].host, project, topology(config))
-    services = SwarmProject("services", _services_args(config, manager, nodes), topology(config))
+    services = SwarmProject("services", _services_args(config, manager), topology(config))
     Swarm(
         "swarm",
         SwarmArgs(

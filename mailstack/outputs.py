@@ -85,7 +85,8 @@ OUTPUTS: tuple[OutputDoc, ...] = (
     ),
     OutputDoc(
         "backupHealthUrl",
-        "servers with scheduled backups",
+        "single-server stacks with scheduled backups (a multi-node stack's proxy runs "
+        "apart from the backups)",
         "Public; answers 503 while the last backup is stale, failed or missing.",
     ),
     OutputDoc(

@@ -110,9 +110,10 @@ class ServerSection(Section):
         [],
         "Scale out over several servers in Docker Swarm: pools as "
         "`name:count:serverType:role+role`, roles manager, proxy, app, db, monitoring, e.g. "
-        "`[edge:1:cx23:manager+proxy+app, db:1:cx33:db]`. Empty: one server (`serverType`), "
-        "as before. See docs/scale-out.md.",
-        example="edge:1:cx23:manager+proxy+app",
+        "`[edge:1:cx23:proxy+app, db:1:cx33:manager+db+monitoring]` (with backups on, the db "
+        "node is the manager and holds every service's data). Empty: one server "
+        "(`serverType`), as before. See docs/scale-out.md.",
+        example="edge:1:cx23:proxy+app",
     )
     price_overrides: list[PriceOverride] = key(
         "priceOverrides",
