@@ -49,6 +49,11 @@ LOAD_BALANCER_IP = "10.42.0.2"
 NODE_VOLUME_GB = 10
 """The data volume of a node without the db role (Hetzner's smallest): it holds that
 node's service folders (the proxy's certificates, the manager's stack files)."""
+NODE_LABEL = "mailstack.node"
+"""The Swarm node label each node carries with its own node id, for the app's
+spread preference: Swarm spreads only over label values (`spread: node.id` is
+silently ignored), and without a spread a node that failed a task a few times
+(the app starting before its database) can end up holding every replica."""
 MAX_POOLS = 20
 """Pool `p` takes 10.42.<p+1>.0/24, so a pool may grow without moving another's nodes."""
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.encode import shell
-from common.topology import Role
+from common.topology import NODE_LABEL, Role
 
 HEREDOC_END = "MAILSTACK_EOF"
 SWARM_PORT = 2377
@@ -124,9 +124,10 @@ def render_join_step(private_ip: str, manager_ip: str) -> str:
 
 
 def render_members_step(own_roles: Sequence[Role], others: Mapping[str, Sequence[Role]]) -> str:
-    """On the first manager: label each member node with its roles and remove every
-    node that is no longer a member (a replaced or dropped server), so placement
-    follows the pools and no dead node lingers.
+    """On the first manager: label each member node with its roles and its own id
+    (`NODE_LABEL`, what the app spreads over) and remove every node that is no
+    longer a member (a replaced or dropped server), so placement follows the
+    pools and no dead node lingers.
 
     `own_roles`: the first manager's; `others`: Swarm node id -> roles.
     """
@@ -138,7 +139,7 @@ def render_members_step(own_roles: Sequence[Role], others: Mapping[str, Sequence
         "  shift",
         "  have=$(docker node inspect --format "
         "'{{range $k, $v := .Spec.Labels}}{{$k}} {{end}}' \"$node\")",
-        '  args=""',
+        f'  args="--label-add {NODE_LABEL}=$node"',
         f"  for role in {' '.join(r.value for r in Role)}; do",
         '    case " $* " in',
         '      *" $role "*) args="$args --label-add mailstack.role.$role=true" ;;',

@@ -9,7 +9,8 @@ Placement: every node carries one label per role it holds
 (`mailstack.role.<role>=true`, set when it joins), and each service is
 constrained to the role that runs it: the database and its volume on the one
 db node, the app replicated over the app nodes, the proxy on every proxy
-(edge) node, the exporter on the monitoring node.
+(edge) node, the exporter on the monitoring node. The app's replicas spread
+over `NODE_LABEL`, one per app node while every app node is up.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from common import encode
+from common.topology import NODE_LABEL
 from common.topology import Role as NodeRole
 
 # `_volume`: the same bind onto the data volume as compose.yaml, on the db node.
@@ -115,7 +117,7 @@ def _deploy(service: Service, topology: Topology) -> dict[str, Any]:
         count = replicas(service, topology)
         deploy = {"mode": "replicated", "replicas": count}
         if count > 1:
-            placement["preferences"] = [{"spread": "node.id"}]
+            placement["preferences"] = [{"spread": f"node.labels.{NODE_LABEL}"}]
     # Each task's own address in the service's DNS name, as compose gives each
     # container's: the proxy's upstream policy (Caddyfile.j2) retries a failed
     # dial on another task, which is what keeps a rolling update and a lost node

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from common.topology import NODE_LABEL
 from tests.e2e.images.build import NEXT_LISTMONK, standin
 from tests.e2e.swarm_support import (
     STACK_IMAGES,
@@ -59,9 +60,9 @@ def _nodes_ready(c: Cluster) -> dict[str, str]:
 
 def test_three_nodes_joined_with_their_roles(cluster: Cluster) -> None:
     assert _nodes_ready(cluster) == {"edge-1": "Ready", "app-1": "Ready", "db-1": "Ready"}
-    inspect = "docker node inspect --format '{{json .Spec.Labels}}' app-1"
-    labels = json.loads(sh(cluster.manager, inspect))
-    assert labels == {"mailstack.role.app": "true"}
+    inspect = "docker node inspect --format '{{.ID}} {{json .Spec.Labels}}' app-1"
+    node_id, labels = sh(cluster.manager, inspect).split(" ", 1)
+    assert json.loads(labels) == {"mailstack.role.app": "true", NODE_LABEL: node_id}
     # The database runs on the db node, the app's two replicas on the two app nodes.
     placed = sh(
         cluster.manager,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from common.topology import NODE_LABEL
 from common.topology import Role as NodeRole
 from components.services.model import Role, Update
 from components.services.presets import Relay
 from components.services.project import ProjectParams, build_project
 from components.services.swarm import PLACEMENT, Topology, config_name, constraint, swarm_dict
+from components.swarm_steps import render_members_step
 from mailstack.config import AppPreset
 from tests.services_cases import app_params
 
@@ -67,3 +69,20 @@ def test_a_changed_file_is_a_new_config() -> None:
     assert config_name("Caddyfile", "a") != config_name("Caddyfile", "b")
     assert config_name("Caddyfile", "a") == config_name("Caddyfile", "a")
     assert config_name("nginx.conf", "a").startswith("nginx-conf-")
+
+
+def test_the_app_spreads_over_a_label_the_members_step_sets() -> None:
+    # Swarm spreads only over `node.labels.*` and `engine.labels.*` values and
+    # silently ignores any other descriptor (swarmkit's nodeSet.tree), such as
+    # `node.id`: one label per node, valued with the node's id, is what spreads.
+    app = app_params(preset=AppPreset.LISTMONK, image="", relay=Relay("smtp.example.com", 587))
+    params = ProjectParams(
+        project="mailstack-prod", app=app, app_host="app.example.com", admin_cidrs=()
+    )
+    rendered = build_project(params)
+    doc = swarm_dict(rendered.project, Topology(app_nodes=2), rendered.files)
+    placement = doc["services"]["app"]["deploy"]["placement"]
+    assert placement["preferences"] == [{"spread": f"node.labels.{NODE_LABEL}"}]
+    members = render_members_step((NodeRole.MANAGER,), {"abc123": (NodeRole.APP,)})
+    assert f'args="--label-add {NODE_LABEL}=$node"' in members
+    assert 'label "$self" manager' in members and "label abc123 app" in members
