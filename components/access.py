@@ -164,15 +164,14 @@ def access_step_command(script: str) -> str:
     The admin user's shell runs the command; sudo would drop `SSH_CLIENT`, so
     the client address is handed over as an argument.
     """
-    if HEREDOC_END in script.splitlines():
-        raise ValueError(f"the access script cannot contain a line {HEREDOC_END!r}")
+    body = encode.heredoc_body(script, HEREDOC_END)
     return (
         "# mailstack: re-apply the host's access settings (the script below, as root).\n"
         "set -eu\n"
         'script="$(mktemp)"\n'
         "trap 'rm -f \"$script\"' EXIT\n"
         f"cat >\"$script\" <<'{HEREDOC_END}'\n"
-        f"{script}{HEREDOC_END}\n"
+        f"{body}{HEREDOC_END}\n"
         'client="${SSH_CLIENT:-}"\n'
         'sudo -n bash "$script" "${client%% *}"\n'
     )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from common.encode import shell
+from common.encode import heredoc_body, shell
 from common.topology import NODE_LABEL, Role
 
 HEREDOC_END = "MAILSTACK_EOF"
@@ -48,10 +48,10 @@ def swarm_daemon_json() -> str:
 
 def render_engine_step() -> str:
     """Give the engine the Swarm settings, restarting it only when they change."""
-    text = swarm_daemon_json()
+    body = heredoc_body(swarm_daemon_json() + "\n", HEREDOC_END)
     return (
         "set -eu\n"
-        f"want=$(cat <<'{HEREDOC_END}'\n{text}\n{HEREDOC_END}\n)\n"
+        f"want=$(cat <<'{HEREDOC_END}'\n{body}{HEREDOC_END}\n)\n"
         'if [ "$(sudo -n cat /etc/docker/daemon.json 2>/dev/null || true)" != "$want" ]; then\n'
         "  printf '%s\\n' \"$want\" | sudo -n tee /etc/docker/daemon.json >/dev/null\n"
         "  sudo -n systemctl restart docker\n"
@@ -190,11 +190,10 @@ def render_stack_deploy_step(
     """
     lines = ["set -eu", "umask 077", f"mkdir -p {shell(directory)}", f"cd {shell(directory)}"]
     for path, text in sorted(files.items()):
-        if HEREDOC_END in text.splitlines() or not text.endswith("\n"):
-            raise ValueError(f"{path}: cannot be written by a heredoc step")
         if "/" in path:
             lines.append(f"mkdir -p {shell(str(Path(path).parent))}")
-        lines.append(f"cat > {shell(path)} <<'{HEREDOC_END}'\n{text}{HEREDOC_END}")
+        body = heredoc_body(text, HEREDOC_END)
+        lines.append(f"cat > {shell(path)} <<'{HEREDOC_END}'\n{body}{HEREDOC_END}")
     lines += [
         "mkdir -p env",
         "while read -r path data; do",

@@ -121,3 +121,9 @@ def test_new_rules_go_in_before_the_old_ones_come_out(tmp_path: Path) -> None:
     assert allows and max(allows) < calls.index(deletes[0])
     assert deletes == ["--force delete 6", "--force delete 3", "--force delete 1"]
     assert "--force enable" not in calls  # already active: never reloaded
+
+
+def test_the_access_step_refuses_a_script_its_heredoc_cannot_carry() -> None:
+    for script in ("echo a\nMAILSTACK_ACCESS\necho b\n", "echo a"):
+        with pytest.raises(ValueError, match="MAILSTACK_ACCESS"):
+            access_step_command(script)

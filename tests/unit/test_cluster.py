@@ -411,3 +411,11 @@ def test_the_init_step_makes_its_node_the_first_manager(
     calls = (tmp_path / "calls").read_text().splitlines()
     changes = [c for c in calls if c.startswith(("swarm leave", "swarm init"))]
     assert [c.split(" --")[0] if c.startswith("swarm init") else c for c in changes] == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["a: 1\nMAILSTACK_EOF\nb: 2\n", "a: 1"], ids=["end line", "no final newline"]
+)
+def test_the_stack_step_refuses_a_file_its_heredoc_cannot_carry(text: str) -> None:
+    with pytest.raises(UnencodableError, match="MAILSTACK_EOF"):
+        render_stack_deploy_step("p", "/srv/s", {"stack.yaml": text}, "stack.yaml", [])
