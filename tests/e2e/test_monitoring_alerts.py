@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from tests.e2e.monitoring_support import (
     GROUP_INTERVAL,
     GROUP_WAIT,
     MONITORING,
+    SCRAPE_INTERVAL,
     certificates,
     program,
     query,
@@ -37,6 +39,7 @@ from tests.e2e.monitoring_support import (
     textfiles,
     wait_for,
 )
+from tests.prometheus_clock import FIRING, failing_run, first_probe, samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -180,28 +183,6 @@ def test_every_dashboard_query_returns_data_where_its_source_runs(stack: LocalSt
         wait_for(lambda q=q: query(stack, q.expr), 120)  # type: ignore[misc]
 
 
-def _samples(stack: LocalStack, selector: str, since: float) -> list[tuple[float, str]]:
-    """Prometheus's own samples of `selector` (its timestamps, its values) since `since`."""
-    window = int(time.time() - since) + 30
-    found = [
-        (float(ts), value)
-        for series in query(stack, f"{selector}[{window}s]")
-        for ts, value in series["values"]
-    ]
-    return sorted(s for s in found if s[0] >= since)
-
-
-def _seen(stack: LocalStack, value: str, since: float) -> tuple[float, float]:
-    """The first health probe since `since` that returned `value`: when its scrape
-    began (the sample's timestamp) and when Prometheus had its result (plus the
-    scrape's duration, which Prometheus stores at the same timestamp). A probe
-    of a stopped app lasts seconds (the proxy waits for its upstream); the rule
-    can only see the result after that."""
-    start = next(ts for ts, v in _samples(stack, PROBE, since) if v == value)
-    durations = dict(_samples(stack, f'scrape_duration_seconds{{job="{JOBS["http"]}"}}', start))
-    return start, start + float(durations[start])
-
-
 def _arrived(stack: LocalStack, subject: str) -> tuple[str, float]:
     """The first message whose subject starts with `subject`, and when the sink received it."""
     message = next(m for m in reversed(_messages(stack)) if m["Subject"].startswith(subject))
@@ -209,7 +190,6 @@ def _arrived(stack: LocalStack, subject: str) -> tuple[str, float]:
 
 
 PROBE = f'probe_success{{job="{JOBS["http"]}"}}'
-FIRING = 'ALERTS{alertname="AppDown", alertstate="firing"}'
 PATIENCE = 4
 """How many times its budget the test waits for an email before it gives up.
 The budgets are checked on the stack's own timestamps (see below), so a slow
@@ -220,9 +200,11 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     stack: LocalStack, record_property: Any
 ) -> None:
     """The rule's latency is measured from the moment Prometheus had the first
-    probe result that saw the app down (that scrape's timestamp plus its
-    duration, both as Prometheus stored them) to the alert's first `firing`
-    sample, and must be within the rule's `for` plus two evaluation intervals;
+    result of the run of failed probes the alert rests on (that scrape's
+    timestamp plus its duration, both as Prometheus stored them; a probe that
+    outlives its scrape timeout cuts the run and restarts `for`, which is the
+    rule working, so such runs are counted and reported) to the alert's first
+    `firing` sample, and must be within the rule's `for` plus two evaluation intervals;
     its resolution must come at the first evaluation after the probe sees the
     app again. Those timestamps are all Prometheus's own: a loaded test machine
     delays the polling, not the clock readings.
@@ -242,8 +224,12 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     stopping = time.time()
     stack.compose("stop", "app")
     wait_for(lambda: _subjects(stack, "[FIRING:1] AppDown"), PATIENCE * (rule_budget + group_wait))
-    probed, down = _seen(stack, "0", stopping)
-    fired = next(ts for ts, v in _samples(stack, FIRING, stopping) if v == "1")
+    prometheus = partial(query, stack)
+    fired = next(ts for ts, v in samples(prometheus, FIRING, stopping) if v == "1")
+    probed, _ = first_probe(prometheus, JOBS["http"], "0", stopping)
+    began, down, cut = failing_run(
+        prometheus, JOBS["http"], stopping, fired, seconds(SCRAPE_INTERVAL)
+    )
     subject, mailed = _arrived(stack, "[FIRING:1] AppDown")
     assert "mailstack-local" in subject
     (message,) = [m for m in _messages(stack) if m["Subject"] == subject]
@@ -257,8 +243,8 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     # Alertmanager's next group flush.
     resolve_budget = 2 * evaluation + seconds(GROUP_INTERVAL)
     wait_for(lambda: _subjects(stack, "[RESOLVED] AppDown"), 120 + PATIENCE * resolve_budget)
-    _, up = _seen(stack, "1", starting)
-    last_firing = max(ts for ts, v in _samples(stack, FIRING, stopping) if v == "1")
+    _, up = first_probe(prometheus, JOBS["http"], "1", starting)
+    last_firing = max(ts for ts, v in samples(prometheus, FIRING, stopping) if v == "1")
     # The evaluation after the last firing one read the probe's success. An
     # evaluation that began while the successful scrape was still running saw
     # the failure, so the last firing sample may come up to one interval after
@@ -270,6 +256,7 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     latencies = {
         "probe_down_after_stop_seconds": probed - stopping,
         "probe_down_seen_after_stop_seconds": down - stopping,
+        "interrupted_failing_runs": cut,
         "firing_after_down_seconds": fired - down,
         "alert_email_after_down_seconds": mailed - down,
         "alert_email_after_firing_seconds": mailed - fired,
@@ -279,8 +266,9 @@ def test_an_alert_email_arrives_when_the_app_stops_and_a_resolved_one_when_it_is
     for name, value in latencies.items():
         record_property(name, round(value, 1))
     print(
-        f"\nAppDown: failing probe began {probed - stopping:.1f} s after `docker stop` began, "
-        f"its result in Prometheus at {down - stopping:.1f} s; firing "
+        f"\nAppDown: failing probe began {probed - stopping:.1f} s after `docker stop` began; "
+        f"the run the alert rests on began at {began - stopping:.1f} s ({cut} earlier runs cut "
+        f"short), its result in Prometheus at {down - stopping:.1f} s; firing "
         f"{fired - down:.1f} s after that (budget {rule_budget:.0f} s = for + 2 evaluations), "
         f"email {mailed - down:.1f} s ({mailed - fired:.1f} s after the firing; group_wait "
         f"{group_wait:.0f} s), "
