@@ -22,6 +22,10 @@ import pytest
 from tests.e2e.images.build import ENV_APP
 from tests.e2e.localstack import LocalStack, running
 
+# On the Docker worker with the other engine tests: beside them it would load
+# the machine their timing-sensitive checks run on.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 SECRETS = {"API_KEY_HASH": "hash$with-dollar-7f3", "CLOUDFLARE_API_TOKEN": "cf-tok-19ab"}
 SQLITE_FILES = ("/data/selfmx.db", "/data/jobs/hangfire.db")
 

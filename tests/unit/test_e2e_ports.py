@@ -22,3 +22,15 @@ def test_no_two_e2e_stacks_share_a_host_port() -> None:
     )
     assert len(ports) > 6
     assert [p for p, n in ports.items() if n > 1] == []
+
+
+ENGINE = re.compile(r"from tests\.e2e\.(localstack|swarm_support|start_first) import|\"docker\",")
+
+
+def test_every_module_that_drives_the_engine_is_marked_e2e() -> None:
+    # Only `e2e` tests share the Docker worker (tests/conftest.py); an unmarked one
+    # runs beside them and loads the machine their timing checks run on.
+    driving = [p for p in E2E.glob("test_*.py") if ENGINE.search(p.read_text())]
+    assert len(driving) > 10
+    unmarked = [p.name for p in driving if "pytest.mark.e2e" not in p.read_text()]
+    assert unmarked == []
