@@ -399,6 +399,16 @@ class Writer:
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
+    def wait_acked(self, count: int, timeout: float = 120) -> None:
+        """Until `count` transactions are acknowledged; a writer that died raises its error."""
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < count:
+            if self.error is not None:
+                raise self.error
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.acked)} of {count} writes within {timeout} s")
+            time.sleep(0.05)
+
     def acked_before(self, moment: float) -> set[int]:
         return {n for n, t in self.acked if t < moment}
 

@@ -147,9 +147,13 @@ def token_for(init_stdout: str, node: Any) -> str:
 
 
 def request(
-    ip: str, path: str, method: str = "GET", body: bytes = b"", timeout: float = 3
+    ip: str, path: str, method: str = "GET", body: bytes = b"", timeout: float = 15
 ) -> tuple[int, bytes]:
-    """One HTTP/1.0 request (no chunking) to the proxy at `ip:443` for the app's host."""
+    """One HTTP/1.0 request (no chunking) to the proxy at `ip:443` for the app's host.
+
+    The timeout is above the proxy's 10 s `lb_try_duration`: the proxy may hold a
+    request while it retries a dead task's dial on another, and that request is
+    served, not failed."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # Caddy's internal CA in the test
@@ -207,6 +211,12 @@ class RequestLoop:
         self._stop.set()
         assert self._thread is not None
         self._thread.join(timeout=30)
+
+    def clean_for(self, seconds: float, after: float) -> bool:
+        """Every request of the last `seconds` succeeded, and they all began after `after`."""
+        now = time.monotonic()
+        recent = [ok for start, ok in self.results if start > now - seconds]
+        return now - seconds > after and bool(recent) and all(recent)
 
     @property
     def failed(self) -> int:
@@ -310,6 +320,12 @@ def deploy(c: Cluster, steps: Steps) -> None:
     sh(c.manager, steps.stack, stdin=steps.stack_stdin)
 
 
+def nodes_ready(c: Cluster) -> dict[str, str]:
+    """Each Swarm node's hostname and status, as the manager sees them."""
+    out = sh(c.manager, "docker node ls --format '{{.Hostname}} {{.Status}}'")
+    return dict(line.split() for line in out.splitlines())
+
+
 def answers(c: Cluster) -> bool:
     try:
         return https(c.edge_ip, "/health") == 200
@@ -344,6 +360,9 @@ def running_cluster(
             c.wait_until(functools.partial(_engine_up, container), "engine", 120)
         _load_images(containers, images)
         _build_swarm(c)
+        # A node that is not Ready when the stack is deployed gets no task, and
+        # Swarm never moves one to it later.
+        c.wait_until(lambda: set(nodes_ready(c).values()) == {"Ready"}, "every node Ready", 120)
         before_stack(c)
         deploy(c, c.steps)
         c.wait_until(lambda: answers(c), "the app through the proxy", 300)

@@ -60,8 +60,8 @@ def test_both_sqlite_files_survive_backup_and_restore_under_writes() -> None:
         writers = [sqlite_writer(db) for db in databases]
         for writer in writers:
             writer.start()
-        while min(len(w.acked) for w in writers) < 5:
-            time.sleep(0.05)
+        for writer in writers:
+            writer.wait_acked(5)
         prod = BackupHost(root / "prod", sources, hostname="selfmx")
         prod.ok("mailstack-backup", "init")
         started = time.monotonic()

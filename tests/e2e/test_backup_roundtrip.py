@@ -105,8 +105,8 @@ def test_backup_under_writes_restores_every_acknowledged_row_on_fresh_servers() 
         writers = [pg_writer(pg, "app"), mariadb_writer(maria, "app"), sqlite_writer(lite)]
         for w in writers:
             w.start()
-        while any(len(w.acked) < 5 for w in writers):
-            time.sleep(0.05)
+        for w in writers:
+            w.wait_acked(5)
         started = time.monotonic()
         prod.ok("mailstack-backup")
         finished = time.monotonic()
@@ -214,8 +214,7 @@ def test_sqlite_in_a_file_volume_is_copied_once_consistently_and_keeps_its_owner
         db.chmod(0o640)
         writer = sqlite_writer(db)
         writer.start()
-        while len(writer.acked) < 5:
-            time.sleep(0.05)
+        writer.wait_acked(5)
         prod = BackupHost(root / "prod", sources, hostname="prod")
         prod.ok("mailstack-backup", "init")
         started = time.monotonic()

@@ -11,6 +11,7 @@ until the operator drops them).
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,13 @@ def test_swap_keeps_owner_and_charset_gets_past_open_sessions_and_leaves_nothing
     assert session.stdin is not None
     session.stdin.write("SELECT 1;\n")
     session.stdin.flush()
+    connected = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 60
+    while live.pg.sql(connected) == "0":
+        assert time.monotonic() < deadline, "the open session never connected"
+        time.sleep(0.1)
     try:
         result = live.host.ok("mailstack-restore", "latest")
     finally:

@@ -159,7 +159,8 @@ class BootedHost:
             f"{user}@{self.ip}",
             *argv,
             check=False,
-            timeout=60,
+            # The access step alone waits up to 30 s for fail2ban, after ufw's changes.
+            timeout=300,
         )  # fmt: skip
 
 

@@ -290,8 +290,7 @@ def test_an_app_update_through_the_deploy_path_fails_no_request(stack: LocalStac
         stack, lambda: most.append(_most_apps_running(stack, lambda: stack.deploy("app")))
     )
     assert load.failures == 0, f"{load.failures} of {load.requests} requests failed"
-    assert load.requests >= 20  # the loop really ran through the switch
-    assert {"v5.0.3", "v5.0.4"} <= load.versions
+    assert {"v5.0.3", "v5.0.4"} <= load.versions  # the loop really ran through the switch
     assert most == [1], f"{most} app containers ran at once"
     (app,) = stack.containers("app")
     assert app["Config"]["Image"] == standin(NEXT_LISTMONK)

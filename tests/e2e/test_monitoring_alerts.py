@@ -139,14 +139,15 @@ def test_an_admin_address_reaches_prometheus_and_alertmanager(stack: LocalStack)
     assert stack.get("/prometheus/-/ready")[0] == 200
     assert stack.get("/alertmanager/-/ready")[0] == 200
     # Every target is scraped: Prometheus, Alertmanager, the proxy and the probe.
-    up = wait_for(lambda: [r for r in query(stack, "up") if r["value"][1] == "1"], 60)
-    assert {r["metric"]["job"] for r in up} >= {
-        "prometheus",
-        "alertmanager",
-        "caddy",
-        "app-health",
-        "node",
-    }
+    expected = {"prometheus", "alertmanager", "caddy", "app-health", "node"}
+
+    def scraped() -> set[str]:
+        # Up in any scrape of the last minute: the first scrape after the proxy
+        # was redeployed may still be the failed one.
+        return {r["metric"]["job"] for r in query(stack, "max_over_time(up[1m]) == 1")}
+
+    wait_for(lambda: scraped() >= expected, 120)
+    assert scraped() >= expected
 
 
 NOT_EVALUATED = {
@@ -171,7 +172,9 @@ def test_the_relay_and_dns_probes_succeed_against_their_local_targets(stack: Loc
 def test_every_dashboard_query_returns_data_where_its_source_runs(stack: LocalStack) -> None:
     """Every panel query whose scrape job runs here returns data; those that
     cannot are the ones named in NOT_EVALUATED and TLS_NOT_EVALUATED."""
-    jobs = {r["metric"]["job"] for r in query(stack, "up == 1")}
+    # Up in any scrape of the last two minutes: one slow scrape under load is
+    # not a job that never runs here.
+    jobs = {r["metric"]["job"] for r in query(stack, "max_over_time(up[2m]) == 1")}
     queries = [q for spec in DASHBOARDS for panel in spec.panels for q in panel.queries]
     here = [q for q in queries if q.job in jobs and not q.tls]
     assert {q.job for q in queries if q.job not in jobs} == set(NOT_EVALUATED)

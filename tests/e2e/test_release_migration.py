@@ -62,7 +62,7 @@ db.commit()
 # v2 never turns healthy: it never writes the file its healthcheck looks for.
 SERVE = "grep -qx v2 /release || touch /tmp/ok; exec sleep infinity"
 HEALTH = Healthcheck(
-    ("CMD", "test", "-e", "/tmp/ok"), interval="1s", timeout="2s", retries=3, start_period="2s"
+    ("CMD", "test", "-e", "/tmp/ok"), interval="1s", timeout="10s", retries=3, start_period="2s"
 )
 
 
