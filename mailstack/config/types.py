@@ -28,6 +28,18 @@ _EMAIL_RE = re.compile(rf"[A-Za-z0-9._%+-]+@{_HOSTNAME_RE.pattern}")
 _CALENDAR_RE = re.compile(r"[A-Za-z0-9*:/.,~ -]+")
 
 
+def full_match(pattern: re.Pattern[str], expected: str, optional: bool = False) -> AfterValidator:
+    """The check of a value that must match `pattern` whole ('' too, when
+    `optional`); the error reads "'<value>' is not <expected>"."""
+
+    def check(value: str) -> str:
+        if (value or not optional) and not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {expected}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _domain(value: str) -> str:
     value = value.strip(" ").lower().rstrip(".")
     if not _HOSTNAME_RE.fullmatch(value):
@@ -49,23 +61,8 @@ def _spf_domain(value: str) -> str:
     return value
 
 
-def _label(value: str) -> str:
-    if not _LABEL_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a DNS label; expected lowercase letters, digits and "
-            "inner hyphens, e.g. 'app'"
-        )
-    return value
-
-
-def _email(value: str) -> str:
-    if not _EMAIL_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not an email address; expected e.g. 'ops@example.com'")
-    return value
-
-
-def _optional_email(value: str) -> str:
-    return _email(value) if value else value
+_A_LABEL = "a DNS label; expected lowercase letters, digits and inner hyphens, e.g. 'app'"
+_AN_EMAIL = "an email address; expected e.g. 'ops@example.com'"
 
 
 def _cidr(value: str) -> str:
@@ -138,15 +135,6 @@ _REGISTRY_RE = re.compile(
 )
 
 
-def _registry_mirror(value: str) -> str:
-    if value and not _REGISTRY_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a registry host with an optional port and path; expected "
-            "e.g. 'mirror.internal:5000' or 'harbor.example.com/dockerhub-proxy'"
-        )
-    return value
-
-
 def _calendar(value: str) -> str:
     if not _CALENDAR_RE.fullmatch(value) or not _systemd_accepts_calendar(value):
         raise ValueError(
@@ -195,9 +183,9 @@ def _hetzner_label(value: str) -> str:
 
 Domain = Annotated[str, AfterValidator(_domain)]
 SpfDomain = Annotated[str, AfterValidator(_spf_domain)]
-DnsLabel = Annotated[str, AfterValidator(_label)]
-Email = Annotated[str, AfterValidator(_email)]
-OptionalEmail = Annotated[str, AfterValidator(_optional_email)]
+DnsLabel = Annotated[str, full_match(_LABEL_RE, _A_LABEL)]
+Email = Annotated[str, full_match(_EMAIL_RE, _AN_EMAIL)]
+OptionalEmail = Annotated[str, full_match(_EMAIL_RE, _AN_EMAIL, optional=True)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 Calendar = Annotated[str, AfterValidator(_calendar)]
@@ -338,19 +326,6 @@ _IMAGE_RE = re.compile(
 )
 
 
-def _optional_image(value: str) -> str:
-    if value and not _IMAGE_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a container image reference; expected e.g. "
-            "'ghcr.io/you/app:1.2.3' or 'app:1.2.3@sha256:<64 hex>'"
-        )
-    return value
-
-
-def _optional_label(value: str) -> str:
-    return _label(value) if value else value
-
-
 def _optional_domain(value: str) -> str:
     return _domain(value) if value else value
 
@@ -416,9 +391,17 @@ def _restic_password(value: str) -> str:
 AdminUser = Annotated[str, AfterValidator(_admin_user)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key), AfterValidator(_one_ssh_key)]
 CaddyPath = Annotated[str, AfterValidator(_caddy_path)]
-OptionalImage = Annotated[str, AfterValidator(_optional_image)]
+OptionalImage = Annotated[
+    str,
+    full_match(
+        _IMAGE_RE,
+        "a container image reference; expected e.g. 'ghcr.io/you/app:1.2.3' or "
+        "'app:1.2.3@sha256:<64 hex>'",
+        optional=True,
+    ),
+]
 OptionalDomain = Annotated[str, AfterValidator(_optional_domain)]
-OptionalDnsLabel = Annotated[str, AfterValidator(_optional_label)]
+OptionalDnsLabel = Annotated[str, full_match(_LABEL_RE, _A_LABEL, optional=True)]
 IsoDate = Annotated[str, AfterValidator(_iso_date)]
 CheckSubset = Annotated[str, AfterValidator(_check_subset)]
 ResticRepository = Annotated[str, AfterValidator(_no_url_credentials)]
@@ -461,4 +444,12 @@ def _node_pool(value: str) -> str:
 
 PriceOverride = Annotated[str, AfterValidator(_price_override)]
 NodePool = Annotated[str, AfterValidator(_node_pool)]
-RegistryMirror = Annotated[str, AfterValidator(_registry_mirror)]
+RegistryMirror = Annotated[
+    str,
+    full_match(
+        _REGISTRY_RE,
+        "a registry host with an optional port and path; expected e.g. "
+        "'mirror.internal:5000' or 'harbor.example.com/dockerhub-proxy'",
+        optional=True,
+    ),
+]
