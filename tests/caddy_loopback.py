@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.caddy import CADDY
+
 ADMIN_LINE = "\tadmin localhost:2019\n"
 LOOPBACK_OPTIONS = "\tadmin off\n\tdefault_bind 127.0.0.1\n"
 
@@ -48,7 +50,7 @@ def serving(caddyfile: str, workdir: Path, port: int) -> Iterator[None]:
     }
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["caddy", "run", "--config", str(path), "--adapter", "caddyfile"],
+            [CADDY, "run", "--config", str(path), "--adapter", "caddyfile"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.artifacts.test_services_artifacts import check, write
+from tests.caddy import CADDY
 from tools.harness import ROOT, Run, read_stack_config, run_program
 from tools.synth import main as synth_main
 from tools.synth import with_placeholder_secrets
@@ -62,7 +63,9 @@ def test_compose_caddy_and_every_step_pass_their_validators(
         "vendor.compose-spec",
         str(compose_dir / "compose.yaml"),
     )
-    check("caddy", "validate", "--config", str(compose_dir / "Caddyfile"), "--adapter", "caddyfile")
+    check(
+        str(CADDY), "validate", "--config", str(compose_dir / "Caddyfile"), "--adapter", "caddyfile"
+    )
     scripts = []
     for reg in run.registrations:
         if reg.type.startswith("command:") and reg.name.startswith(("services-", "host-prep-")):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.caddy import CADDY
 from tests.services_cases import CASE_IDS, CASES, runs
 from tools.harness import Run
 
@@ -45,7 +46,7 @@ def test_caddyfile_passes_caddy_validate(
     runs: dict[tuple[str, str], Run], stack: str, preset: str, tmp_path: Path
 ) -> None:
     caddyfile = write(runs[(stack, preset)], tmp_path) / "Caddyfile"
-    check("caddy", "validate", "--config", str(caddyfile), "--adapter", "caddyfile")
+    check(CADDY, "validate", "--config", str(caddyfile), "--adapter", "caddyfile")
 
 
 @pytest.mark.parametrize(("stack", "preset"), CASES, ids=CASE_IDS)
@@ -55,7 +56,7 @@ def test_server_certificates_come_only_from_lets_encrypt(
     """What caddy itself makes of the Caddyfile: one issuer, ACME at its default CA."""
     caddyfile = write(runs[(stack, preset)], tmp_path) / "Caddyfile"
     done = subprocess.run(
-        ["caddy", "adapt", "--config", str(caddyfile), "--adapter", "caddyfile"],
+        [CADDY, "adapt", "--config", str(caddyfile), "--adapter", "caddyfile"],
         capture_output=True,
         text=True,
         check=True,

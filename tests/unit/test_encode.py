@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common import encode
+from tests.caddy import CADDY
 
 HOSTILE = [
     "plain",
@@ -207,7 +208,6 @@ def test_compose_reads_env_files_and_literals_back(tmp_path: Path) -> None:
     assert service["command"] == [unescape(w) for w in ["echo", "$HOME", "${X:-y}"]]
 
 
-@pytest.mark.skipif(not shutil.which("caddy"), reason="needs caddy")
 def test_caddy_reads_quoted_tokens_back(tmp_path: Path) -> None:
     values = [v for v in HOSTILE if v and _printable(v) and "{" not in v and "\\" not in v]
     site = "".join(
@@ -216,7 +216,7 @@ def test_caddy_reads_quoted_tokens_back(tmp_path: Path) -> None:
     )
     (tmp_path / "Caddyfile").write_text(":8080 {\n" + site + "}\n")
     out = subprocess.run(
-        ["caddy", "adapt", "--config", "Caddyfile", "--adapter", "caddyfile"],
+        [CADDY, "adapt", "--config", "Caddyfile", "--adapter", "caddyfile"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

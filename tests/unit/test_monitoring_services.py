@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from components.monitoring import paths
+from tests.caddy import CADDY
 from tests.conftest import RunStack
 
 MONITORING = {"prometheus", "alertmanager", "blackbox", "cadvisor", "grafana"}
@@ -140,7 +141,7 @@ def test_the_local_monitoring_stack_passes_caddy_and_compose(
             (tmp_path / rel).write_text(artifact.text)
     tmp_path = tmp_path / "compose"
     for argv in (
-        ["caddy", "validate", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
+        [CADDY, "validate", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
         ["docker", "compose", "-f", str(tmp_path / "compose.yaml"), "config", "-q"],
     ):
         done = subprocess.run(argv, capture_output=True, text=True)

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.images import STANDIN_LABEL, STANDIN_NAMESPACE
 from components.services import kinds, monitoring, presets
 from components.services.mirror import mirrored
+from tests.caddy import CADDY
 
 HERE = Path(__file__).resolve().parent
 DEBIAN = "mailstack-test/debian:bookworm"
@@ -55,10 +58,12 @@ class Standin:
     context: str
     tags: tuple[str, ...]
     args: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """Files from outside the context, copied into it for the build (name -> path)."""
 
 
 STANDINS = (
-    Standin("caddy", (standin(kinds.CADDY.ref),)),
+    Standin("caddy", (standin(kinds.CADDY.ref),), files={"caddy": CADDY}),
     Standin("postgres", (standin(kinds.POSTGRES.ref),)),
     Standin("redis", (standin(kinds.REDIS.ref),)),
     Standin("seaweedfs", (standin(kinds.SEAWEEDFS.ref),)),
@@ -92,24 +97,38 @@ def label(tag: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def source_hash(context: str, args: dict[str, str]) -> str:
+def source_hash(context: str, args: dict[str, str], files: dict[str, str] | None = None) -> str:
     digest = hashlib.sha256()
     for path in sorted((HERE / context).rglob("*")):
         if path.is_file():
             digest.update(f"{path.relative_to(HERE)}\0".encode() + path.read_bytes() + b"\0")
+    for name, outside in sorted((files or {}).items()):
+        digest.update(f"{name}\0".encode() + Path(outside).read_bytes() + b"\0")
     for key, value in sorted(args.items()):
         digest.update(f"{key}={value}\0".encode())
     return digest.hexdigest()
 
 
-def build(context: str, tags: tuple[str, ...], args: dict[str, str], source: str) -> None:
+def build(
+    context: str,
+    tags: tuple[str, ...],
+    args: dict[str, str],
+    source: str,
+    files: dict[str, str] | None = None,
+) -> None:
     cmd = ["docker", "build", "-q", "--label", f"{STANDIN_LABEL}=true"]
     cmd += ["--label", f"{SOURCE_LABEL}={source}"]
     for key, value in args.items():
         cmd += ["--build-arg", f"{key}={value}"]
     for tag in tags:
         cmd += ["-t", tag]
-    subprocess.run([*cmd, str(HERE / context)], check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = HERE / context
+        if files:
+            directory = Path(shutil.copytree(directory, Path(tmp) / context))
+            for name, outside in files.items():
+                shutil.copy2(outside, directory / name)
+        subprocess.run([*cmd, str(directory)], check=True, stdout=subprocess.DEVNULL)
 
 
 def official_standin_tags() -> list[str]:
@@ -151,9 +170,9 @@ def build_all(force: bool = False) -> list[str]:
     for standin in STANDINS:
         # The base's hash is part of each stand-in's: a new base rebuilds them all.
         args = {"BASE": BASE, **standin.args}
-        source = source_hash(standin.context, {**args, "base-source": base_source})
+        source = source_hash(standin.context, {**args, "base-source": base_source}, standin.files)
         if force or any(label(t) != source for t in standin.tags):
-            build(standin.context, standin.tags, args, source)
+            build(standin.context, standin.tags, args, source, standin.files)
     return [t for standin in STANDINS for t in standin.tags]
 
 
