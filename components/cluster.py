@@ -20,13 +20,6 @@ LOAD_BALANCER_TYPE = "lb11"
 WEB_PORTS = (80, 443)
 NETWORK_ZONES = {"nbg1": "eu-central", "fsn1": "eu-central", "hel1": "eu-central"}
 """Hetzner's network zone of each location a private network may span."""
-PROXY_PROTOCOL = False
-"""Whether the load balancer prepends a PROXY header. Off until the proxy
-accepts one: Caddy's `proxy_protocol` listener wrapper (2.7+) cannot be
-validated by the Caddy this project tests with (Debian's 2.6.2), and a header
-Caddy does not expect breaks every request. Without it Caddy sees the load
-balancer's private address as the client, so admin-only paths refuse every
-request through the load balancer (they fail closed)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +136,11 @@ class Cluster(pulumi.ComponentResource):
                 protocol="tcp",
                 listen_port=port,
                 destination_port=port,
-                proxyprotocol=PROXY_PROTOCOL,
+                # The client's address reaches Caddy in a PROXY header, which
+                # Caddy reads from this load balancer's address only
+                # (`ProjectParams.proxy_protocol_from`). A TCP health check
+                # only connects, so it needs none.
+                proxyprotocol=True,
                 health_check=hcloud.LoadBalancerServiceHealthCheckArgs(
                     protocol="tcp", port=port, interval=10, timeout=5, retries=3
                 ),

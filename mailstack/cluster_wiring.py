@@ -29,21 +29,19 @@ from components.backup import Backup
 from components.backup_sources import sources_from_project, swarm_app_control, swarm_reach
 from components.firewall import swarm_rules
 from components.host import Host
-from components.services.deploy import ComposeProjectArgs
 from components.services.model import Project
 from components.services.model import Role as ServiceRole
 from components.services.project import build_project
 from components.services.swarm import PLACEMENT, Topology, replicas
 from mailstack.config import ConfigError, Problem, StackConfig
 from mailstack.outputs import export
-from mailstack.scale import topology
+from mailstack.scale import swarm_services_args, topology
 from mailstack.wiring import (
     _mail_dns,
     backup_args_for,
     backup_outputs,
     export_stack,
     server_args,
-    services_args,
 )
 
 if TYPE_CHECKING:
@@ -139,16 +137,6 @@ def swarm_backup(
     return Backup("backup", args)
 
 
-def _services_args(config: StackConfig, host: Host) -> ComposeProjectArgs:
-    """The services' Args on a Swarm: the backup's status folder exists on the db
-    node only, so the proxy (on the edge) serves no backup status. The exporter's
-    textfile folder stays: with backups and monitoring on, `unwatched_backups`
-    keeps the exporter on the db node."""
-    args = services_args(config, host)
-    stack = dataclasses.replace(args.stack, backup_status_dir="")
-    return dataclasses.replace(args, stack=stack)
-
-
 def _node_args(
     config: StackConfig, node: Node, first: bool, layout: HostLayout
 ) -> HardenedServerArgs:
@@ -173,7 +161,7 @@ def _project(config: StackConfig, layout: HostLayout) -> Project:
         update={"app": config.app.model_copy(update={"pin_digests": False})}
     )
     probe = Host("swarm", connection=None, layout=layout)
-    return build_project(_services_args(unpinned, probe).stack).project
+    return build_project(swarm_services_args(unpinned, probe).stack).project
 
 
 def deploy_cluster(config: StackConfig) -> None:
@@ -220,7 +208,7 @@ def deploy_cluster(config: StackConfig) -> None:
     backup = None
     if config.backup.enabled:
         backup = swarm_backup(config, db, servers[db.name].host, project, topology(config))
-    services = SwarmProject("services", _services_args(config, manager), topology(config))
+    services = SwarmProject("services", swarm_services_args(config, manager), topology(config))
     Swarm(
         "swarm",
         SwarmArgs(

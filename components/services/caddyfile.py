@@ -68,6 +68,10 @@ class Site:
     from outside; None: the store stays internal."""
     storage_site: str = ""
     """Its site address: `<storageSubdomain>.<domain>`, or `:<port>` locally."""
+    proxy_protocol_from: tuple[str, ...] = ()
+    """Networks whose connections open with a PROXY header (the load balancer's):
+    Caddy reads the client's address from it. A header from anywhere else is
+    read and ignored, so no other client can claim an admin address."""
 
     @property
     def local(self) -> bool:
@@ -79,6 +83,8 @@ def render_caddyfile(site: Site) -> str:
         raise ValueError("the last route must catch every other request (empty path)")
     if site.local and (site.www_host or site.mta_sts_host):
         raise ValueError("www and MTA-STS hosts need the app's public host name")
+    if site.local and site.proxy_protocol_from:
+        raise ValueError("the local stack has no load balancer to read PROXY headers from")
     if bool(site.storage) != bool(site.storage_site):
         raise ValueError("a storage route needs its site address, and the other way round")
     admin_paths, routes = site.admin_paths, site.routes
@@ -116,5 +122,6 @@ def render_caddyfile(site: Site) -> str:
             metrics_port=site.metrics_port,
             storage=site.storage,
             storage_site=site.storage_site,
+            proxy_protocol_from=site.proxy_protocol_from,
         )
     )

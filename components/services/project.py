@@ -77,6 +77,9 @@ class ProjectParams:
     """Local stack: the object store's S3 API on http://localhost:<this>; 0: internal."""
     digests: Mapping[str, str] = field(default_factory=dict)
     """`name:tag` -> the digest the preview resolved; every such image is pinned by it."""
+    proxy_protocol_from: tuple[str, ...] = ()
+    """Networks (CIDR) whose connections open with a PROXY header, from which the
+    proxy takes the client's address: the load balancer of a multi-node stack."""
 
     @property
     def local(self) -> bool:
@@ -180,6 +183,7 @@ def build_project(p: ProjectParams) -> Rendered:
         storage=storage,
         storage_site=storage_site,
         metrics_port=PROXY_METRICS_PORT if alerting else 0,
+        proxy_protocol_from=p.proxy_protocol_from,
     )
     caddyfile = render_caddyfile(site)
     served, proxy_mounts = _proxy_files(p)

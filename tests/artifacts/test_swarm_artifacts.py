@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from common import encode
 from common.artifacts import publish
 from common.layout import HostLayout
+from common.topology import LOAD_BALANCER_IP
 from common.topology import Role as NodeRole
 from components.host import Host
 from components.services.model import Project, Role, Update
@@ -22,6 +24,7 @@ from mailstack.config import StackConfig, validate
 from mailstack.cost import monthly_cost_eur
 from mailstack.scale import STACK_FILE, swarm_stack_files
 from mailstack.wiring import services_args
+from tests.caddy import CADDY
 from tools.harness import ROOT, read_stack_config, run_program
 from tools.synth import with_placeholder_secrets
 
@@ -183,3 +186,29 @@ def test_rendered_project_files_ship_as_configs_not_binds(
     [caddyfile] = [c for c in proxy["configs"] if c["target"] == "/etc/caddy/Caddyfile"]
     shipped = doc["configs"][caddyfile["source"]]["file"]
     assert (path.parent / shipped).read_text().strip()
+
+
+def test_the_proxy_reads_client_addresses_from_the_load_balancers_proxy_header_only(
+    stack_file: tuple[Path, dict[str, Any]],
+) -> None:
+    path, doc = stack_file
+    [caddyfile] = [
+        c for c in doc["services"]["proxy"]["configs"] if c["target"] == "/etc/caddy/Caddyfile"
+    ]
+    shipped = path.parent / doc["configs"][caddyfile["source"]]["file"]
+    done = subprocess.run(
+        [CADDY, "adapt", "--config", str(shipped), "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    servers = json.loads(done.stdout)["apps"]["http"]["servers"]
+    assert len(servers) >= 2  # the HTTPS sites and the HTTP redirects
+    for server in servers.values():
+        # Before `tls`, or Caddy would read the header as a TLS handshake.
+        wrappers = server["listener_wrappers"]
+        assert wrappers[0] == {"wrapper": "proxy_protocol", "allow": [f"{LOAD_BALANCER_IP}/32"]}
+        assert wrappers[1] == {"wrapper": "tls"}
+    check = [CADDY, "validate", "--config", str(shipped), "--adapter", "caddyfile"]
+    validated = subprocess.run(check, capture_output=True, text=True)
+    assert validated.returncode == 0, validated.stderr

@@ -320,6 +320,36 @@ def deploy(c: Cluster, steps: Steps) -> None:
     sh(c.manager, steps.stack, stdin=steps.stack_stdin)
 
 
+@contextlib.contextmanager
+def tcp_proxy(c: Cluster, name: str, ip: str) -> Iterator[str]:
+    """A TCP proxy at `ip` on the cluster's network passing 443 through to the edge
+    node with a PROXY header (v1, HAProxy's `send-proxy`) naming the client, as the
+    Hetzner load balancer does with `proxyprotocol`; the container's name."""
+    config = (
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1m\n"
+        "  timeout server 1m\nfrontend web\n  bind :443\n  default_backend edge\n"
+        f"backend edge\n  server edge {c.edge_ip}:443 send-proxy\n"
+    )
+    container = f"{c.prefix}-{name}"
+    try:
+        docker(
+            "run", "-d", "--name", container, "--network", f"{c.prefix}-net", "--ip", ip,
+            "-e", f"CONFIG={config}", NODE_IMAGE,
+            "sh", "-c", 'printf "%s" "$CONFIG" >/tmp/lb.cfg && exec haproxy -db -f /tmp/lb.cfg',
+        )  # fmt: skip
+        c.wait_until(lambda: https_or_none(ip, "/health") == 200, f"{name} passing through", 60)
+        yield container
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+
+
+def https_or_none(ip: str, path: str) -> int | None:
+    try:
+        return https(ip, path)
+    except OSError:
+        return None
+
+
 def nodes_ready(c: Cluster) -> dict[str, str]:
     """Each Swarm node's hostname and status, as the manager sees them."""
     out = sh(c.manager, "docker node ls --format '{{.Hostname}} {{.Status}}'")
@@ -327,10 +357,7 @@ def nodes_ready(c: Cluster) -> dict[str, str]:
 
 
 def answers(c: Cluster) -> bool:
-    try:
-        return https(c.edge_ip, "/health") == 200
-    except OSError:
-        return False
+    return https_or_none(c.edge_ip, "/health") == 200
 
 
 @contextlib.contextmanager

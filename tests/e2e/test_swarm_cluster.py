@@ -24,9 +24,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.topology import NODE_LABEL
+from common.topology import LOAD_BALANCER_IP, NODE_LABEL
 from tests.e2e.images.build import NEXT_LISTMONK, standin
 from tests.e2e.swarm_support import (
+    APP_HOST,
     STACK_IMAGES,
     Cluster,
     RequestLoop,
@@ -39,6 +40,7 @@ from tests.e2e.swarm_support import (
     request,
     running_cluster,
     sh,
+    tcp_proxy,
 )
 from tests.unit.test_topology import THREE
 
@@ -74,6 +76,36 @@ def test_three_nodes_joined_with_their_roles(cluster: Cluster) -> None:
 def test_the_app_answers_through_the_proxy(cluster: Cluster) -> None:
     assert https(cluster.edge_ip, "/health") == 200
     # The admin paths stay the admin networks' (the test's address is one of them).
+    assert https(cluster.edge_ip, "/api/subscribers") == 200
+
+
+OUTSIDER = "10.42.9.9"
+"""A client on no admin network (adminCidrs admits the gateway, the test's address)."""
+
+
+def test_through_the_load_balancer_the_proxy_sees_each_clients_own_address(
+    cluster: Cluster,
+) -> None:
+    """Caddy reads the client's address from the PROXY header of the load
+    balancer's connections (at its private address) and from no one else's."""
+    with (
+        tcp_proxy(cluster, "lb", LOAD_BALANCER_IP),
+        tcp_proxy(cluster, "rogue", OUTSIDER) as rogue,
+    ):
+        # The test (an admin address) through the load balancer: still admin.
+        assert https(LOAD_BALANCER_IP, "/api/subscribers") == 200
+        # Another client through the load balancer: not admin.
+        url = f"https://{APP_HOST}/api/subscribers"
+        outsider = docker(
+            "exec", rogue, "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+            "--resolve", f"{APP_HOST}:443:{LOAD_BALANCER_IP}", url,
+        )  # fmt: skip
+        assert outsider == "403"
+        # A proxy elsewhere on the network sends the header too, naming the test's
+        # admin address: Caddy reads it and keeps the proxy's own address.
+        assert https(OUTSIDER, "/health") == 200
+        assert https(OUTSIDER, "/api/subscribers") == 403
+    # Without a load balancer in the way, as every other test here connects.
     assert https(cluster.edge_ip, "/api/subscribers") == 200
 
 
