@@ -23,7 +23,7 @@ PROFILE=${1:-test}
 # python3-venv: Debian's python3 cannot `python3 -m venv` (make setup) without it.
 LOCAL_PACKAGES=(python3 python3-venv make docker.io ca-certificates curl)
 TEST_PACKAGES=(
-  git caddy cloud-init shellcheck bind9-utils
+  git cloud-init shellcheck bind9-utils
   postgresql mariadb-server mariadb-client sqlite3 restic graphviz debootstrap
   openssh-client openssh-server iproute2 jq systemd debian-archive-keyring
   golang-go golang-golang-x-crypto-dev lynis # e2e Go SSH client (offline), bench/lynis.py

@@ -1,4 +1,4 @@
-"""Run Debian's caddy on a loopback port with a rendered Caddyfile, and curl it.
+"""Run Caddy (tests/caddy.py) on a loopback port with a rendered Caddyfile, and curl it.
 
 `caddy validate` proves a Caddyfile parses; this proves it behaves. The
 Caddyfile is the renderer's output with one change: the admin endpoint is

@@ -1,4 +1,4 @@
-"""The rendered Caddyfile run by Debian's caddy on loopback: it does what it says."""
+"""The rendered Caddyfile run by Caddy (tests/caddy.py) on loopback: it does what it says."""
 
 from __future__ import annotations
 
