@@ -8,6 +8,6 @@ nothing a test builds can be taken for the real image by `docker compose`.
 from __future__ import annotations
 
 STANDIN_NAMESPACE = "mailstack-standin"
-"""Used as an image mirror: `caddy:2.10.0` runs as `mailstack-standin/library/caddy:2.10.0`."""
+"""Used as an image mirror: `caddy:2.11.7` runs as `mailstack-standin/library/caddy:2.11.7`."""
 STANDIN_LABEL = "org.mailstack.standin"
 """OCI label every stand-in image carries (value `true`)."""

@@ -26,7 +26,10 @@ from components.services.model import (
     random_secret,
 )
 
-CADDY = Image("caddy", "2.10.0")
+# 2.11: since 2.11.2 a retry after a dial error keeps the request's body
+# (caddyserver/caddy#7546, #7547, #7715), so a POST that hits a stopped or
+# starting container is retried on another instead of failing with 502.
+CADDY = Image("caddy", "2.11.7")
 POSTGRES = Image("postgres", "17.5")
 MARIADB = Image("mariadb", "11.4.5")
 REDIS = Image("redis", "7.4.2")

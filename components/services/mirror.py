@@ -7,8 +7,8 @@ registry's host name (`ghcr.io/you/app` -> `ghcr.io/you/app`). That is the
 layout of a pull-through cache such as `registry:2` with `proxy.remoteurl`
 for Docker Hub, and of Harbor/Nexus/Artifactory proxy projects.
 
-    mirrored("caddy:2.10.0", "mirror.internal:5000")
-      -> "mirror.internal:5000/library/caddy:2.10.0"
+    mirrored("caddy:2.11.7", "mirror.internal:5000")
+      -> "mirror.internal:5000/library/caddy:2.11.7"
 """
 
 from __future__ import annotations

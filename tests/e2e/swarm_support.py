@@ -29,6 +29,7 @@ from typing import Any
 
 from common.images import STANDIN_NAMESPACE
 from common.topology import NodePool, Role, cluster_nodes
+from components.services import kinds
 from components.swarm_steps import join_token, render_members_step
 from mailstack.cluster_wiring import deploy_cluster
 from mailstack.config import validate
@@ -39,7 +40,7 @@ from tools.harness import SECRET_SIG, run_program
 
 NODE_IMAGE = "mailstack-test/swarm-node:1"
 STACK_IMAGES = (
-    standin("caddy:2.10.0"),
+    standin(kinds.CADDY.ref),
     standin("postgres:17.5"),
     standin("listmonk/listmonk:v5.0.3"),
 )

@@ -255,7 +255,7 @@ class ServicesSection(Section):
         "imageRegistryMirror",
         "",
         "Pull every service image through this registry mirror (host[:port][/path]): "
-        "`caddy:2.10.0` becomes `<mirror>/library/caddy:2.10.0`, `ghcr.io/x/y:1` "
+        "`caddy:2.11.7` becomes `<mirror>/library/caddy:2.11.7`, `ghcr.io/x/y:1` "
         "`<mirror>/ghcr.io/x/y:1`. Empty: each image's own registry.",
         example="mirror.internal:5000",
     )

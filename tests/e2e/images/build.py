@@ -6,8 +6,8 @@ Debian's packages (or a small Python stand-in). A stand-in never carries the
 official name (or `docker compose` would take it for the real image in a
 user's `make local`): it is tagged with the name the compose file gets when
 rendered with `imageRegistryMirror: mailstack-standin` (the same rewrite a real
-mirror gets, components/services/mirror.py): `caddy:2.10.0` is built as
-`mailstack-standin/library/caddy:2.10.0`, labelled `org.mailstack.standin=true`.
+mirror gets, components/services/mirror.py): `caddy:2.11.7` is built as
+`mailstack-standin/library/caddy:2.11.7`, labelled `org.mailstack.standin=true`.
 
 An image is rebuilt when its build context or build arguments change: each
 carries the hash of what it was built from in a label.

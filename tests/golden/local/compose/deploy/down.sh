@@ -7,7 +7,7 @@ if [ -e .keep-running ]; then
   rm -f .keep-running
   exit 0
 fi
-if [ "$(cat .files-generation 2>/dev/null)" != daed2754600879c0 ]; then
+if [ "$(cat .files-generation 2>/dev/null)" != 0600ce3f215e52f6 ]; then
   # A newer files step (a new server, connection or files) wrote the project.
   exit 0
 fi

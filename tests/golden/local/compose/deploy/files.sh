@@ -72,7 +72,7 @@ cat > compose.yaml.new <<'MAILSTACK_EOF'
 name: mailstack-local
 services:
   proxy:
-    image: caddy:2.10.0
+    image: caddy:2.11.7
     pull_policy: missing
     command:
     - caddy
@@ -750,4 +750,4 @@ mkdir -p env
 [ -e env/app.env ] || : > env/app.env
 [ -e env/db.env ] || : > env/db.env
 # Which files step wrote this project last (its delete compares).
-echo daed2754600879c0 > .files-generation
+echo 0600ce3f215e52f6 > .files-generation

@@ -1,5 +1,5 @@
 # Deploy service `proxy` of mailstack-local (rendered by mailstack).
-# definition sha256: cb69f37556879b9a0697eecf5cc47dcf7709c9ed44b7ca27a2fa57a3c0f5384a
+# definition sha256: 216c6275b8255254c08c7d7cb67e0956aafd8f0f80a815a52491b453611f1b8f
 set -eu
 cd build/local/compose
 # Services deploy side by side, and concurrent `up`s of one project race to

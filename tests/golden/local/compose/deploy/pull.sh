@@ -21,7 +21,7 @@ pull() {
 pids=""
 pull axllent/mailpit:v1.20.4 &
 pids="$pids $!"
-pull caddy:2.10.0 &
+pull caddy:2.11.7 &
 pids="$pids $!"
 pull listmonk/listmonk:v5.0.3 &
 pids="$pids $!"
