@@ -78,7 +78,7 @@ class Site:
         return not self.app_host
 
 
-def render_caddyfile(site: Site) -> str:
+def _check(site: Site) -> None:
     if not site.routes or site.routes[-1].path:
         raise ValueError("the last route must catch every other request (empty path)")
     if site.local and (site.www_host or site.mta_sts_host):
@@ -87,6 +87,10 @@ def render_caddyfile(site: Site) -> str:
         raise ValueError("the local stack has no load balancer to read PROXY headers from")
     if bool(site.storage) != bool(site.storage_site):
         raise ValueError("a storage route needs its site address, and the other way round")
+
+
+def render_caddyfile(site: Site) -> str:
+    _check(site)
     admin_paths, routes = site.admin_paths, site.routes
     if site.metrics:
         if not site.admin_cidrs:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from components.services import kinds
 from tools.harness import ROOT
 
 pytestmark = pytest.mark.skipif(not shutil.which("make"), reason="needs make")
@@ -134,6 +135,6 @@ def test_local_images_without_a_registry(tmp_path: Path, bin_dir: Path) -> None:
         text=True,
     )
     plain_failure(done, "cannot pull 4 image(s)", "no such host", "imageRegistryMirror")
-    for image in ("caddy:2.10.0", "postgres:17.5", "listmonk/listmonk:v5.0.3", "axllent/mailpit"):
+    for image in (kinds.CADDY.ref, "postgres:17.5", "listmonk/listmonk:v5.0.3", "axllent/mailpit"):
         assert image in done.stderr
     assert "make local STANDINS=1" in done.stderr

@@ -578,3 +578,12 @@ _LOCAL_SITE = Site(project="p", app_host="", routes=(Route("app", 9000),))
 def test_the_caddyfile_needs_a_public_host_for_www_and_mta_sts(site: Site) -> None:
     with pytest.raises(ValueError, match="public host name"):
         render_caddyfile(site)
+
+
+def test_only_a_load_balanced_server_reads_proxy_headers() -> None:
+    with pytest.raises(ValueError, match="no load balancer"):
+        render_caddyfile(replace(_LOCAL_SITE, proxy_protocol_from=("10.42.0.2/32",)))
+    public = replace(_LOCAL_SITE, app_host="app.x.y")
+    assert "proxy_protocol" not in render_caddyfile(public)
+    balanced = render_caddyfile(replace(public, proxy_protocol_from=("10.42.0.2/32",)))
+    assert "\t\t\tproxy_protocol {\n\t\t\t\tallow 10.42.0.2/32\n\t\t\t}\n\t\t\ttls\n" in balanced
