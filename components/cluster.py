@@ -18,6 +18,8 @@ import pulumi_hcloud as hcloud
 COMPONENT_TYPE = "mailstack:network:Cluster"
 LOAD_BALANCER_TYPE = "lb11"
 WEB_PORTS = (80, 443)
+PROXIED_PORT = 443
+"""The one port whose connections open with a PROXY header."""
 NETWORK_ZONES = {"nbg1": "eu-central", "fsn1": "eu-central", "hel1": "eu-central"}
 """Hetzner's network zone of each location a private network may span."""
 
@@ -136,11 +138,13 @@ class Cluster(pulumi.ComponentResource):
                 protocol="tcp",
                 listen_port=port,
                 destination_port=port,
-                # The client's address reaches Caddy in a PROXY header, which
-                # Caddy reads from this load balancer's address only
-                # (`ProjectParams.proxy_protocol_from`). A TCP health check
-                # only connects, so it needs none.
-                proxyprotocol=True,
+                # On 443 the client's address reaches Caddy in a PROXY header,
+                # which Caddy reads from this load balancer's address only
+                # (`ProjectParams.proxy_protocol_from`). Port 80 only redirects
+                # and answers ACME: no header (Caddy's redirect server, made
+                # at run time, takes no listener wrapper). A TCP health check
+                # only connects, so it needs none either.
+                proxyprotocol=port == PROXIED_PORT,
                 health_check=hcloud.LoadBalancerServiceHealthCheckArgs(
                     protocol="tcp", port=port, interval=10, timeout=5, retries=3
                 ),

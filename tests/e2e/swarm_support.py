@@ -62,6 +62,9 @@ class Steps:
     others: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Every other remote step the program registers (the backup's), by name:
     its `create` and its stdin, in registration order."""
+    load_balancer: dict[int, bool] = field(default_factory=dict)
+    """The load balancer's services as the program registers them: each port and
+    whether its connections open with a PROXY header."""
 
 
 def _plain(value: Any) -> str:
@@ -115,6 +118,10 @@ def rendered_steps(app_image: str = "", **edits: Any) -> Steps:
             r.name: (_plain(r.inputs["create"]), _plain(r.inputs.get("stdin", "")))
             for r in remote
             if not r.name.startswith("swarm-")
+        },
+        load_balancer={
+            r.inputs["listenPort"]: r.inputs["proxyprotocol"]
+            for r in run.of_type("hcloud:index/loadBalancerService:LoadBalancerService")
         },
     )
 
@@ -322,15 +329,20 @@ def deploy(c: Cluster, steps: Steps) -> None:
 
 
 @contextlib.contextmanager
-def tcp_proxy(c: Cluster, name: str, ip: str) -> Iterator[str]:
-    """A TCP proxy at `ip` on the cluster's network passing 443 through to the edge
-    node with a PROXY header (v1, HAProxy's `send-proxy`) naming the client, as the
-    Hetzner load balancer does with `proxyprotocol`; the container's name."""
+def tcp_proxy(c: Cluster, name: str, ip: str, ports: Mapping[int, bool]) -> Iterator[str]:
+    """A TCP proxy at `ip` on the cluster's network passing each of `ports` through
+    to the edge node, with a PROXY header (v1, HAProxy's `send-proxy`) naming the
+    client where `ports` says so, as the Hetzner load balancer does with
+    `proxyprotocol`; the container's name."""
     config = (
-        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1m\n"
-        "  timeout server 1m\nfrontend web\n  bind :443\n  default_backend edge\n"
-        f"backend edge\n  server edge {c.edge_ip}:443 send-proxy\n"
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1m\n  timeout server 1m\n"
     )
+    for port, proxied in sorted(ports.items()):
+        header = " send-proxy" if proxied else ""
+        config += (
+            f"frontend in{port}\n  bind :{port}\n  default_backend out{port}\n"
+            f"backend out{port}\n  server edge {c.edge_ip}:{port}{header}\n"
+        )
     container = f"{c.prefix}-{name}"
     try:
         docker(

@@ -18,6 +18,7 @@ app survives the stack being removed and deployed again.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Iterator
@@ -88,9 +89,10 @@ def test_through_the_load_balancer_the_proxy_sees_each_clients_own_address(
 ) -> None:
     """Caddy reads the client's address from the PROXY header of the load
     balancer's connections (at its private address) and from no one else's."""
+    rogue_ports = {443: True}
     with (
-        tcp_proxy(cluster, "lb", LOAD_BALANCER_IP),
-        tcp_proxy(cluster, "rogue", OUTSIDER) as rogue,
+        tcp_proxy(cluster, "lb", LOAD_BALANCER_IP, cluster.steps.load_balancer),
+        tcp_proxy(cluster, "rogue", OUTSIDER, rogue_ports) as rogue,
     ):
         # The test (an admin address) through the load balancer: still admin.
         assert https(LOAD_BALANCER_IP, "/api/subscribers") == 200
@@ -101,6 +103,17 @@ def test_through_the_load_balancer_the_proxy_sees_each_clients_own_address(
             "--resolve", f"{APP_HOST}:443:{LOAD_BALANCER_IP}", url,
         )  # fmt: skip
         assert outsider == "403"
+        # Port 80 through the load balancer still redirects (ACME's HTTP-01 takes
+        # the same way): Caddy makes its redirect server at run time, without
+        # the listener wrapper, so the load balancer sends no header there.
+        plain = http.client.HTTPConnection(LOAD_BALANCER_IP, 80, timeout=15)
+        plain.request("GET", "/x?y=1", headers={"Host": APP_HOST})
+        response = plain.getresponse()
+        assert (response.status, response.getheader("Location")) == (
+            308,
+            f"https://{APP_HOST}/x?y=1",
+        )
+        plain.close()
         # A proxy elsewhere on the network sends the header too, naming the test's
         # admin address: Caddy reads it and keeps the proxy's own address.
         assert https(OUTSIDER, "/health") == 200
@@ -138,19 +151,22 @@ def test_the_app_keeps_serving_without_one_app_nodes_engine(cluster: Cluster) ->
         time.sleep(3)
         # dockerd is the container's first process: killing it stops the engine and
         # every container on that node at once, as a crash would.
+        killed = time.monotonic()
         docker("kill", cluster.containers["app-1"])
         cluster.wait_until(lambda: nodes_ready(cluster).get("app-1") == "Down", "app-1 down", 120)
         down = time.monotonic()
-        # Swarm drops the lost tasks from the service's DNS and the proxy stops
-        # dialling them in their own time: wait (bounded) for 10 s of clean serving.
+        # The verdict: the app serves from the remaining app node, every request
+        # of 10 s succeeding. Swarm drops the lost task from the service's DNS and
+        # the proxy stops dialling it in their own time, so how long that took
+        # is measured and printed, bounded only by the wait.
         cluster.wait_until(lambda: loop.clean_for(10, after=down), "10 s of clean serving", 180)
-    gap = loop.longest_gap()
-    late = [ok for start, ok in loop.results if start > loop.results[-1][0] - 10]
+    failed_after_kill = [start for start, ok in loop.results if start > killed and not ok]
+    recovered = (failed_after_kill[-1] - killed) if failed_after_kill else 0.0
     print(
         f"\nfailover: {len(loop.results)} requests, {loop.failed} failed, "
-        f"longest failing run {gap:.2f}s, slowest success {loop.slowest:.2f}s"
+        f"longest failing run {loop.longest_gap():.2f}s, last failure {recovered:.2f}s after "
+        f"the kill, app-1 Down after {down - killed:.1f}s, slowest success {loop.slowest:.2f}s"
     )
-    assert late and all(late), "the app does not serve from the remaining app node"
 
 
 def test_the_database_keeps_its_data_across_a_redeploy(cluster: Cluster) -> None:

@@ -87,9 +87,9 @@ def test_the_load_balancer_targets_the_proxy_nodes_privately(three: Run) -> None
         assert inputs["protocol"] == "tcp" and inputs["destinationPort"] == port
         assert inputs["healthCheck"]["protocol"] == "tcp"
         assert inputs["healthCheck"]["port"] == port
-        # The client's address, for the proxy's admin paths (the Caddyfile's
-        # proxy_protocol wrapper: tests/artifacts/test_swarm_artifacts.py).
-        assert inputs["proxyprotocol"] is True
+        # The client's address, for the proxy's admin paths, on HTTPS only (the
+        # Caddyfile's proxy_protocol wrapper: tests/artifacts/test_swarm_artifacts.py).
+        assert inputs["proxyprotocol"] is (port == 443)
 
 
 def test_dns_points_at_the_load_balancer(three: Run) -> None:

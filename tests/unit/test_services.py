@@ -586,4 +586,5 @@ def test_only_a_load_balanced_server_reads_proxy_headers() -> None:
     public = replace(_LOCAL_SITE, app_host="app.x.y")
     assert "proxy_protocol" not in render_caddyfile(public)
     balanced = render_caddyfile(replace(public, proxy_protocol_from=("10.42.0.2/32",)))
-    assert "\t\t\tproxy_protocol {\n\t\t\t\tallow 10.42.0.2/32\n\t\t\t}\n\t\t\ttls\n" in balanced
+    wrapper = "proxy_protocol {\n\t\t\t\tallow 10.42.0.2/32\n\t\t\t\tfallback_policy ignore\n"
+    assert "\tservers :443 {\n" in balanced and wrapper in balanced
