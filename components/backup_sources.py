@@ -245,8 +245,9 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
     included, has all its containers healthy. A drill restore (`--from`) first
     runs each database's `drill_sql`.
     """
-    compose = f"docker compose -p {project.name} -f {project_dir}/compose.yaml"
-    loaded = {s.name for s in sources if s.kind in (SourceKind.POSTGRES, SourceKind.MARIADB)}
+    words = ("docker", "compose", "-p", project.name, "-f", f"{project_dir}/compose.yaml")
+    compose = " ".join(words)
+    loaded = _loaded(sources)
     running = [s for s in project.services if s.role is not Role.JOB]
     # Monitoring keeps watching through the restore (it reads no app data).
     watching = (Role.METRICS, Role.MONITORING)
@@ -263,7 +264,7 @@ def app_control(project: Project, project_dir: str, sources: Sequence[BackupSour
             '[ "$(docker inspect -f \'{{.State.Health.Status}}\' "$id")" = healthy ] || exit 1; '
             "done; done"
         ),
-        drill=" && ".join(_drill_sql(project.services, Reach((*compose.split(), "exec", "-T")))),
+        drill=" && ".join(_drill_sql(project.services, Reach((*words, "exec", "-T")))),
     )
 
 
